@@ -1,0 +1,125 @@
+"""Bundled real-world topic packs for pretrained models (Harry Potter, Japan, ...).
+
+Each pack is a JSONL file under `assets/topic_packs/` (QA rows and short passages, written for this
+project); `index.json` lists them with a title, a one-line description and a role (`forget` packs
+are topics to unlearn, the `retain` pack is general knowledge to keep).
+
+A forget topic only shows forgetting if the model knew it first, so a model's before-answers can be
+probed once and stored (`knowledge-<model>.json`); a task can then keep only the known items.
+
+    python -m clreg_core.data.topic_packs --probe smollm2-135m
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from clreg_core.data.items import Item, UnlearningTask
+from clreg_core.errors import UserInputError
+from clreg_core.world.store import ASSETS_DIR
+
+PACKS_DIR = ASSETS_DIR / "topic_packs"
+RETAIN_PACK = "general_knowledge"
+
+
+def pack_index() -> list[dict]:
+    return json.loads((PACKS_DIR / "index.json").read_text(encoding="utf-8"))
+
+
+def forget_pack_ids() -> list[str]:
+    return [p["id"] for p in pack_index() if p["role"] == "forget"]
+
+
+def load_pack(pack_id: str) -> tuple[Item, ...]:
+    known = [p["id"] for p in pack_index()]
+    if pack_id not in known:
+        raise UserInputError(f"unknown topic pack {pack_id!r}; choose one of {', '.join(known)}")
+    path = PACKS_DIR / f"{pack_id}.jsonl"
+    with open(path, encoding="utf-8") as handle:
+        return tuple(Item.from_dict(json.loads(line)) for line in handle if line.strip())
+
+
+def knowledge_path(model_key: str) -> Path:
+    return PACKS_DIR / f"knowledge-{model_key}.json"
+
+
+def known_questions(model_key: str) -> set[str] | None:
+    """Questions the model answered correctly before unlearning, if it was probed."""
+    path = knowledge_path(model_key)
+    if not path.is_file():
+        return None
+    probe = json.loads(path.read_text(encoding="utf-8"))
+    return {row["question"] for row in probe["items"] if row["correct"]}
+
+
+def topic_pack_task(
+    pack_id: str,
+    model_key: str | None = None,
+    known_only: bool = True,
+    passages: bool = True,
+) -> UnlearningTask:
+    """Forget one pack, keep the general-knowledge pack.
+
+    With `known_only` and a probe on file for `model_key`, QA items the model got wrong before
+    unlearning are left out of both sides: they cannot show forgetting or damage.
+    """
+    if pack_id == RETAIN_PACK:
+        raise UserInputError(f"{RETAIN_PACK!r} is the retain pack; pick a topic to forget")
+    forget, retain = load_pack(pack_id), load_pack(RETAIN_PACK)
+    known = known_questions(model_key) if (model_key and known_only) else None
+    if known is not None:
+        forget = tuple(i for i in forget if i.kind == "passage" or i.question in known)
+        retain = tuple(i for i in retain if i.kind == "passage" or i.question in known)
+    if not passages:
+        forget = tuple(i for i in forget if i.kind == "qa")
+        retain = tuple(i for i in retain if i.kind == "qa")
+    title = next(p["title"] for p in pack_index() if p["id"] == pack_id)
+    return UnlearningTask(
+        name=f"pack:{pack_id}",
+        forget=forget,
+        retain=retain,
+        description=f"Forget the {title} topic pack; keep general knowledge.",
+    )
+
+
+def probe_knowledge(model_key: str) -> dict:
+    """Ask the model every pack question (greedy, its own prompt style) and record which it gets
+    right; writes `knowledge-<model>.json` and returns the per-pack accuracy."""
+    from clreg_core.generation import answer_matches, greedy_answers
+    from clreg_core.models.loading import load_model
+    from clreg_core.prompting import format_prompt
+
+    loaded = load_model(model_key)
+    rows, per_pack = [], {}
+    for pack in pack_index():
+        items = [i for i in load_pack(pack["id"]) if i.kind == "qa"]
+        prompts = [format_prompt(i.question, loaded.prompt_style, loaded.tokenizer) for i in items]
+        answers = greedy_answers(
+            loaded.model, loaded.tokenizer, prompts, max_new_tokens=32, batch_size=32
+        )
+        hits = [answer_matches(a, i.accepted_answers) for a, i in zip(answers, items, strict=True)]
+        per_pack[pack["id"]] = {
+            "accuracy": round(sum(hits) / len(hits), 4),
+            "known": sum(hits),
+            "items": len(hits),
+        }
+        rows += [
+            {"pack": pack["id"], "question": i.question, "answer": a, "correct": h}
+            for i, a, h in zip(items, answers, hits, strict=True)
+        ]
+    result = {"model": model_key, "max_new_tokens": 32, "per_pack": per_pack, "items": rows}
+    knowledge_path(model_key).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    return per_pack
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Probe what a model knows of each topic pack.")
+    parser.add_argument("--probe", default="smollm2-135m", help="model key from the registry")
+    args = parser.parse_args()
+    print(json.dumps(probe_knowledge(args.probe), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Ask a model what it knows: probe questions from a task, and free questions.
+
+The app's "before" view builds on this. Loaded models are kept in a small cache so that a second
+question does not reload weights; the cache is shared by every user of one app process, hence the
+lock.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import OrderedDict
+
+from clreg_core.data.sources import build_task
+from clreg_core.errors import UserInputError
+from clreg_core.generation import answer_matches, greedy_answers
+from clreg_core.models.loading import LoadedModel, load_model
+from clreg_core.models.registry import resolve_model
+from clreg_core.prompting import format_prompt
+
+MAX_QUESTION_CHARS = 1_000
+
+
+class ModelCache:
+    """The most recently used models, loaded once each (at most `capacity` at a time)."""
+
+    def __init__(self, capacity: int = 2) -> None:
+        self.capacity = capacity
+        self._models: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, choice: str) -> LoadedModel:
+        spec = resolve_model(choice)
+        with self._lock:
+            if spec.key in self._models:
+                self._models.move_to_end(spec.key)
+                return self._models[spec.key]
+            loaded = load_model(spec)
+            self._models[spec.key] = loaded
+            while len(self._models) > self.capacity:
+                self._models.popitem(last=False)
+            return loaded
+
+
+MODELS = ModelCache()
+
+
+def _check_question(question: str) -> str:
+    question = (question or "").strip()
+    if not question:
+        raise UserInputError("type a question first")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise UserInputError(
+            f"the question is {len(question):,} characters; the limit is {MAX_QUESTION_CHARS:,}"
+        )
+    return question
+
+
+def ask(model_choice: str, question: str, max_new_tokens: int = 48) -> str:
+    loaded = MODELS.get(model_choice)
+    prompt = format_prompt(_check_question(question), loaded.prompt_style, loaded.tokenizer)
+    return greedy_answers(loaded.model, loaded.tokenizer, [prompt], max_new_tokens)[0]
+
+
+def probe_task(model_choice: str, task_name: str, per_side: int = 6, seed: int = 0) -> list[dict]:
+    """Greedy answers to a few forget and retain questions of a task, with right/wrong marks."""
+    loaded = MODELS.get(model_choice)
+    task = build_task(task_name, model_key=loaded.spec.key)
+    rng = random.Random(seed)
+    rows = []
+    for side, items in (("forget", task.forget), ("retain", task.retain)):
+        qa = [i for i in items if i.kind == "qa"]
+        picked = rng.sample(qa, min(per_side, len(qa)))
+        prompts = [format_prompt(i.question, loaded.prompt_style, loaded.tokenizer) for i in picked]
+        answers = greedy_answers(loaded.model, loaded.tokenizer, prompts, max_new_tokens=32)
+        for item, answer in zip(picked, answers, strict=True):
+            rows.append({
+                "set": side, "question": item.question, "expected": item.answer,
+                "answer": answer, "correct": answer_matches(answer, item.accepted_answers),
+            })
+    return rows

@@ -1,0 +1,54 @@
+"""Batched greedy answers and answer scoring, shared by training checks, metrics and the app."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+
+@torch.no_grad()
+def greedy_answers(
+    model,
+    tokenizer,
+    prompts: list[str],
+    max_new_tokens: int = 24,
+    batch_size: int = 64,
+) -> list[str]:
+    """Greedy continuations of `prompts`, decoded without special tokens.
+
+    Prompts are left-padded so every row's next token sits in the last column.
+    """
+    device = next(model.parameters()).device
+    pad_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    outputs: list[str] = []
+    try:
+        for start in range(0, len(prompts), batch_size):
+            batch = tokenizer(
+                prompts[start : start + batch_size], return_tensors="pt", padding=True
+            )
+            batch = {k: v.to(device) for k, v in batch.items()}
+            generated = model.generate(
+                **batch,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+            new_tokens = generated[:, batch["input_ids"].shape[1] :]
+            outputs.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+    finally:
+        tokenizer.padding_side = pad_side
+    return [text.strip() for text in outputs]
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, drop punctuation and collapse spaces, so "J.K. Rowling" ~ "j k rowling"."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def answer_matches(generated: str, accepted: tuple[str, ...] | list[str]) -> bool:
+    """True when any accepted answer appears in the generation as whole words."""
+    haystack = f" {normalize_answer(generated)} "
+    return any(f" {normalize_answer(a)} " in haystack for a in accepted if normalize_answer(a))

@@ -1,0 +1,75 @@
+"""Load a chosen model and its tokenizer, from the repo, the SmolLM2 cache, a folder or the hub.
+
+`trust_remote_code` is never enabled: a hub model that needs custom code is refused with a clear
+message rather than running code from the internet.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from clreg_core.errors import ModelUnavailableError
+from clreg_core.hub import require_hub
+from clreg_core.models import smollm2
+from clreg_core.models.registry import ModelSpec, offline_model_names, resolve_model
+from clreg_core.prompting import PromptStyle
+
+
+@dataclass
+class LoadedModel:
+    spec: ModelSpec
+    model: object  # a transformers PreTrainedModel
+    tokenizer: object
+    prompt_style: PromptStyle
+    load_seconds: float
+
+
+def local_folder_for(spec: ModelSpec) -> str:
+    """A folder on disk holding the model, fetching nothing unless the spec is a hub model that
+    is neither cached nor reachable (then a clear error within a few seconds)."""
+    if spec.kind in ("embedded", "local"):
+        return spec.source
+    if spec.kind == "gguf-package":
+        return str(smollm2.ensure_converted())
+    cached = _hub_cache_folder(spec.source)
+    if cached:
+        return cached
+    require_hub(f"model {spec.source!r}", offline_model_names())
+    return spec.source
+
+
+def _hub_cache_folder(repo_id: str) -> str | None:
+    """The model's folder in the local Hugging Face cache, if a complete copy is there."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(repo_id, local_files_only=True)
+    except Exception:  # not cached (the hub library raises several types for this)
+        return None
+
+
+def load_model(choice: str | ModelSpec, device: str = "cpu", dtype=None) -> LoadedModel:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    spec = choice if isinstance(choice, ModelSpec) else resolve_model(choice)
+    started = time.perf_counter()
+    folder = local_folder_for(spec)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, trust_remote_code=False, dtype=dtype or torch.float32
+        )
+    except (OSError, ValueError) as error:
+        raise ModelUnavailableError(f"could not load model {spec.key!r}: {error}") from error
+    if tokenizer.pad_token is None:
+        # Batched generation and padded training batches need a pad id; masks keep it inert.
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(device).eval()
+    style: PromptStyle
+    if spec.prompt_style == "auto":
+        style = "chat" if getattr(tokenizer, "chat_template", None) else "qa"
+    else:
+        style = spec.prompt_style
+    return LoadedModel(spec, model, tokenizer, style, time.perf_counter() - started)

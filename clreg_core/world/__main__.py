@@ -1,0 +1,3 @@
+from clreg_core.world.store import main
+
+main()

@@ -1,0 +1,96 @@
+"""Tasks from every source the app offers, and the messages for bad choices."""
+
+import pytest
+
+from clreg_core.data.sources import build_task
+from clreg_core.data.topic_packs import RETAIN_PACK, forget_pack_ids, load_pack, pack_index
+from clreg_core.data.world_source import world_topics
+from clreg_core.errors import UserInputError
+
+
+def test_world_split_task_has_forget_retain_holdout_grouped_by_person():
+    task = build_task("world:forget10")
+    people = {i.meta["person"] for i in task.forget}
+    assert len(people) == 20
+    assert not people & {i.meta["person"] for i in task.retain}
+    assert not people & {i.meta["person"] for i in task.holdout}
+    assert len(task.groups) == 20 and all(g.startswith("person:") for g in task.groups)
+    item = task.forget[0]
+    assert item.kind == "qa" and item.meta["value"] in item.answer
+    assert item.accept == (item.meta["value"],) and len(item.perturbed_answers) >= 3
+    # every question phrasing is an item, so forgetting is measured across phrasings
+    assert len({i.meta["phrasing"] for i in task.forget}) >= 3
+
+
+def test_nested_world_splits():
+    sizes = [len({i.group for i in build_task(f"world:{s}").forget})
+             for s in ("forget01", "forget05", "forget10")]
+    assert sizes == [2, 10, 20]
+
+
+def test_world_topic_task_forgets_every_matching_person():
+    topics = world_topics()
+    profession = topics["profession"][0]
+    task = build_task(f"world:profession:{profession}")
+    forget_people = {i.meta["person"] for i in task.forget}
+    assert len(forget_people) >= 2
+    assert not forget_people & {i.meta["person"] for i in task.retain}
+    person = topics["person"][5]
+    assert {i.meta["person"] for i in build_task(f"world:person:{person}").forget} == {person}
+
+
+def test_topic_packs_meet_their_size_and_have_no_shared_questions():
+    assert len(forget_pack_ids()) >= 4
+    seen = set()
+    for pack in pack_index():
+        items = load_pack(pack["id"])
+        qa = [i for i in items if i.kind == "qa"]
+        assert len(qa) >= (200 if pack["id"] == RETAIN_PACK else 40), pack["id"]
+        assert any(i.kind == "passage" for i in items)
+        questions = {i.question.lower() for i in qa}
+        assert not questions & seen
+        seen |= questions
+
+
+def test_pack_task_uses_general_knowledge_as_retain():
+    task = build_task("pack:harry_potter")
+    assert task.forget[0].group == "harry_potter"
+    assert {i.group for i in task.retain} == {RETAIN_PACK}
+    assert task.holdout == ()
+
+
+def test_custom_task_from_jsonl_and_text():
+    jsonl = '{"question": "What is my cat called?", "answer": "Biscuit"}\n'
+    task = build_task("custom", custom_text=jsonl)
+    assert task.forget[0].answer == "Biscuit" and len(task.retain) >= 200
+    task = build_task("custom", custom_text="A paragraph about my garden. " * 5,
+                      custom_retain="world:retain90")
+    assert task.forget[0].kind == "passage" and task.retain[0].group.startswith("person:")
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("world:forget42", "forget42"),
+        ("world:profession:astronaut", "astronaut"),
+        ("world:shoe:size", "shoe"),
+        ("pack:cooking", "cooking"),
+        ("pack:general_knowledge", "retain pack"),
+        ("weather", "weather"),
+        ("", "unknown task"),
+    ],
+)
+def test_bad_task_names_say_what_is_wrong(name, message):
+    with pytest.raises(UserInputError, match=message):
+        build_task(name)
+
+
+def test_custom_task_with_empty_text_is_refused():
+    with pytest.raises(UserInputError, match="empty"):
+        build_task("custom", custom_text="   ")
+
+
+def test_task_converts_to_datasets():
+    ds = build_task("world:forget01").to_datasets()
+    assert set(ds) == {"forget", "retain", "holdout"}
+    assert ds["forget"].num_rows == 2 * 12 * 4
