@@ -36,9 +36,13 @@ def on_probe(picked: str, custom: str, task: str):
         rows = explore.probe_task(_chosen_model(picked, custom), task)
     except UserInputError as error:
         raise gr.Error(str(error)) from None
-    table = [[r["set"], r["question"], r["expected"], r["answer"], "✔" if r["correct"] else "✘"]
-             for r in rows]
-    known = {side: [r["correct"] for r in rows if r["set"] == side] for side in ("forget", "retain")}
+    table = [
+        [r["set"], r["question"], r["expected"], r["answer"], "✔" if r["correct"] else "✘"]
+        for r in rows
+    ]
+    known = {
+        side: [r["correct"] for r in rows if r["set"] == side] for side in ("forget", "retain")
+    }
     summary = " · ".join(
         f"{side}: {sum(v)}/{len(v)} answered right" for side, v in known.items() if v
     )
@@ -64,7 +68,8 @@ def build_demo() -> gr.Blocks:
         summary = gr.Markdown()
         table = gr.Dataframe(
             headers=["set", "question", "expected", "model's answer", "right?"],
-            interactive=False, wrap=True,
+            interactive=False,
+            wrap=True,
         )
         with gr.Row():
             question = gr.Textbox(label="Ask anything", scale=4)

@@ -74,8 +74,13 @@ def probe_task(model_choice: str, task_name: str, per_side: int = 6, seed: int =
         prompts = [format_prompt(i.question, loaded.prompt_style, loaded.tokenizer) for i in picked]
         answers = greedy_answers(loaded.model, loaded.tokenizer, prompts, max_new_tokens=32)
         for item, answer in zip(picked, answers, strict=True):
-            rows.append({
-                "set": side, "question": item.question, "expected": item.answer,
-                "answer": answer, "correct": answer_matches(answer, item.accepted_answers),
-            })
+            rows.append(
+                {
+                    "set": side,
+                    "question": item.question,
+                    "expected": item.answer,
+                    "answer": answer,
+                    "correct": answer_matches(answer, item.accepted_answers),
+                }
+            )
     return rows

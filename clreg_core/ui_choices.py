@@ -19,7 +19,9 @@ def task_choices(model_key: str) -> list[tuple[str, str]]:
         topics = world_topics()
         choices = [(f"World split {s} ({s[-2:]}% of people)", f"world:{s}") for s in FORGET_SPLITS]
         choices += [(f"Every {p}", f"world:profession:{p}") for p in topics["profession"]]
-        choices += [(f"Everyone born in {c}", f"world:birthplace:{c}") for c in topics["birthplace"]]
+        choices += [
+            (f"Everyone born in {c}", f"world:birthplace:{c}") for c in topics["birthplace"]
+        ]
         choices += [(f"Person: {n}", f"world:person:{n}") for n in topics["person"][:40]]
         return choices
     titles = {p["id"]: p["title"] for p in pack_index()}

@@ -23,8 +23,10 @@ def test_world_split_task_has_forget_retain_holdout_grouped_by_person():
 
 
 def test_nested_world_splits():
-    sizes = [len({i.group for i in build_task(f"world:{s}").forget})
-             for s in ("forget01", "forget05", "forget10")]
+    sizes = [
+        len({i.group for i in build_task(f"world:{s}").forget})
+        for s in ("forget01", "forget05", "forget10")
+    ]
     assert sizes == [2, 10, 20]
 
 
@@ -63,8 +65,9 @@ def test_custom_task_from_jsonl_and_text():
     jsonl = '{"question": "What is my cat called?", "answer": "Biscuit"}\n'
     task = build_task("custom", custom_text=jsonl)
     assert task.forget[0].answer == "Biscuit" and len(task.retain) >= 200
-    task = build_task("custom", custom_text="A paragraph about my garden. " * 5,
-                      custom_retain="world:retain90")
+    task = build_task(
+        "custom", custom_text="A paragraph about my garden. " * 5, custom_retain="world:retain90"
+    )
     assert task.forget[0].kind == "passage" and task.retain[0].group.startswith("person:")
 
 

