@@ -1,0 +1,5 @@
+import sys
+
+from clreg_core.cli import main
+
+sys.exit(main())

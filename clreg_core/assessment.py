@@ -1,0 +1,154 @@
+"""The before/after assessment of a run (method.md, "Measuring what the paper claims").
+
+The same fixed, seeded subsets of forget, retain and holdout items are measured with the adapter
+off (before) and on (after). Where the model has a retrain-from-scratch gold twin, the gold model
+is measured once on the same items for Forget Quality and PrivLeak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from clreg_core.data.items import Item, UnlearningTask
+from clreg_core.evaluation import (
+    ForcedPass,
+    Measurer,
+    answer_scores,
+    memorisation_scores,
+    qa_only,
+    sample_items,
+    separation,
+)
+from clreg_core.metrics import (
+    forget_quality,
+    linear_probe_accuracy,
+    mia_auc,
+    min_k_percent_score,
+    privleak,
+    retain_feature_shift,
+    silhouette,
+    truth_ratio,
+)
+
+
+@dataclass
+class Snapshot:
+    """What one measurement keeps beyond its metrics: features, for the retain-shift metric."""
+
+    metrics: dict
+    retain_features: np.ndarray
+
+
+class Assessment:
+    def __init__(
+        self,
+        measurer: Measurer,
+        task: UnlearningTask,
+        feature_layer: int,
+        items_per_side: int,
+        seed: int,
+    ):
+        self.measurer = measurer
+        self.feature_layer = feature_layer
+        self.layers = list(range(measurer.num_layers))
+        self.forget = sample_items(task.forget, items_per_side, seed)
+        self.retain = sample_items(task.retain, items_per_side, seed + 1)
+        self.holdout = sample_items(task.holdout, items_per_side, seed + 2)
+        self._encoded = {name: measurer.encode(items) for name, items in self._sets().items()}
+        self._truth_sets = _truth_ratio_sets(qa_only(self.forget))
+        self._truth_encoded = {k: measurer.encode(v) for k, v in self._truth_sets.items()}
+
+    def _sets(self) -> dict[str, list[Item]]:
+        sets = {"forget": self.forget, "retain": self.retain}
+        if self.holdout:
+            sets["holdout"] = self.holdout
+        return sets
+
+    def measure(self, adapter: bool) -> Snapshot:
+        m = self.measurer
+        passes = {name: m.forced(enc, self.layers, adapter) for name, enc in self._encoded.items()}
+        f, r = passes["forget"], passes["retain"]
+        metrics: dict = {}
+        for side in ("forget", "retain"):
+            items = qa_only(self._sets()[side])
+            scores = answer_scores(items, m.answers(items, adapter)) if items else {}
+            metrics.update({f"{side}_{k}": v for k, v in scores.items()})
+            memo = memorisation_scores(passes[side])
+            metrics.update({f"{side}_{k}": v for k, v in memo.items()})
+        zf, zr = f.features[self.feature_layer], r.features[self.feature_layer]
+        metrics.update(separation(zf, zr))
+        metrics["linear_probe"] = linear_probe_accuracy(zf, zr)
+        metrics["silhouette"] = silhouette(zf, zr)
+        metrics["entanglement_by_layer"] = [
+            float(separation(f.features[layer], r.features[layer])["entanglement"])
+            for layer in self.layers
+        ]
+        if "holdout" in passes:
+            metrics.update(membership(f, passes["holdout"]))
+        truth = self.truth_ratios(adapter)
+        if truth is not None:
+            metrics["truth_ratio"] = float(np.mean(truth))
+        return Snapshot(metrics=metrics, retain_features=zr)
+
+    def truth_ratios(self, adapter: bool) -> np.ndarray | None:
+        """TOFU truth ratios of the forget items that carry paraphrased and perturbed answers."""
+        if not self._truth_sets:
+            return None
+        forced = {k: self.measurer.forced(v, [], adapter) for k, v in self._truth_encoded.items()}
+        paraphrased = forced["paraphrased"].mean_token_logp
+        per_item = len(forced) - 1
+        perturbed = np.stack([forced[f"perturbed{i}"].mean_token_logp for i in range(per_item)], 1)
+        return truth_ratio(paraphrased, list(perturbed))
+
+    def compare(self, before: Snapshot, after: Snapshot) -> None:
+        """Metrics that need both snapshots, added to `after`."""
+        after.metrics["retain_feature_shift"] = retain_feature_shift(
+            before.retain_features, after.retain_features
+        )
+        before.metrics["retain_feature_shift"] = 0.0
+
+    def against_gold(self, gold_measurer: Measurer, snapshots: dict[str, Snapshot]) -> dict:
+        """Forget Quality and PrivLeak of each snapshot relative to the gold model."""
+        gold_view = Assessment.__new__(Assessment)
+        gold_view.__dict__.update(self.__dict__)
+        gold_view.measurer = gold_measurer
+        gold_truth = gold_view.truth_ratios(adapter=False)
+        gold_passes = {
+            name: gold_measurer.forced(gold_measurer.encode(items), [], adapter=False)
+            for name, items in self._sets().items()
+        }
+        gold = {}
+        if "holdout" in gold_passes:
+            gold.update(membership(gold_passes["forget"], gold_passes["holdout"]))
+        for name, snap in snapshots.items():
+            if gold_truth is not None:
+                snap.metrics["forget_quality"] = forget_quality(
+                    self.truth_ratios(adapter=name == "after"), gold_truth
+                )
+            if "mia_auc" in gold and "mia_auc" in snap.metrics:
+                snap.metrics["privleak"] = privleak(snap.metrics["mia_auc"], gold["mia_auc"])
+        return gold
+
+
+def membership(forget: ForcedPass, holdout: ForcedPass) -> dict[str, float]:
+    """LOSS and Min-K% membership-inference AUC, forget items as members (0.5 = no signal)."""
+    min_k_f = [min_k_percent_score(t) for t in forget.token_logprobs]
+    min_k_h = [min_k_percent_score(t) for t in holdout.token_logprobs]
+    return {
+        "mia_auc": mia_auc(forget.mean_token_logp, holdout.mean_token_logp),
+        "mia_auc_min_k": mia_auc(np.array(min_k_f), np.array(min_k_h)),
+    }
+
+
+def _truth_ratio_sets(items: list[Item]) -> dict[str, list[Item]]:
+    """The forget items re-answered with their paraphrase and each perturbed answer."""
+    usable = [i for i in items if i.paraphrased_answer and i.perturbed_answers]
+    if not usable:
+        return {}
+    count = min(len(i.perturbed_answers) for i in usable)
+    sets = {"paraphrased": [replace(i, answer=i.paraphrased_answer) for i in usable]}
+    for k in range(count):
+        sets[f"perturbed{k}"] = [replace(i, answer=i.perturbed_answers[k]) for i in usable]
+    return sets

@@ -1,0 +1,145 @@
+"""Command line: run one unlearning job and write a run folder.
+
+    python -m clreg_core run --model embedded --method npo --clreg --out runs/npo-clreg
+    python -m clreg_core run --config runs/npo-clreg/report.json --out runs/again   # rerun
+
+Every RunConfig field is a flag (`--help` lists them); unset flags take the model's defaults.
+The run folder holds `report.json`, the LoRA adapter (`adapter/`, safetensors) and `points.jsonl`
+(the projected forget/retain points of every evaluation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from clreg_core.config import RunConfig, default_config
+from clreg_core.errors import UserInputError
+
+FLAG_HELP = {
+    "clreg_weight": "λ, weight of the contrastive term",
+    "anchor_weight": "μ, weight of the retain-feature anchor",
+    "temperature": "τ of the InfoNCE term",
+    "feature_layer": "decoder block whose output gives the features (-1 = last)",
+    "retain_weight": "α, weight of the retain term of the base method",
+    "forget_weight": "γ, weight of GradDiff's forget term",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m clreg_core",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run one unlearning job")
+    run.add_argument("--out", required=True, help="run folder to write")
+    run.add_argument("--config", help="a config JSON or a report.json to start from")
+    run.add_argument("--custom-text-file", help="text or JSONL to forget (task 'custom')")
+    for f in dataclasses.fields(RunConfig):
+        flag = "--" + f.name.replace("_", "-")
+        helptext = FLAG_HELP.get(f.name, "")
+        if f.type == "bool":
+            run.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=None, help=helptext
+            )
+        elif f.type.startswith("tuple"):
+            run.add_argument(flag, nargs="*", default=None, help=helptext or "list of names")
+        else:
+            kind = {"int": int, "float": float}.get(f.type, str)
+            run.add_argument(
+                flag, type=kind, default=None, help=f"{helptext} (default {f.default!r})".strip()
+            )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(RunConfig)
+        if getattr(args, f.name) is not None
+    }
+    if args.config:
+        data = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        base = RunConfig.from_dict(data.get("config", data))  # a report.json or a bare config
+        if "target_modules" in given:
+            given["target_modules"] = tuple(given["target_modules"])
+        return base.with_changes(**given)
+    if "target_modules" in given:
+        given["target_modules"] = tuple(given["target_modules"])
+    return default_config(given.pop("model", "embedded"), **given)
+
+
+def write_run_folder(out: Path, result, custom_text: str | None = None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    report = result.report
+    (out / "report.json").write_text(json.dumps(_jsonable(report), indent=1) + "\n")
+    with open(out / "points.jsonl", "w", encoding="utf-8") as handle:
+        for evaluation in report.get("history", {}).get("evaluations", []):
+            handle.write(json.dumps({"step": evaluation["step"], **evaluation["points"]}) + "\n")
+    if result.model is not None and result.status == "finished":
+        result.model.save_pretrained(out / "adapter", safe_serialization=True)
+    if custom_text is not None:
+        (out / "custom_text.txt").write_text(custom_text, encoding="utf-8")
+
+
+def _jsonable(value):
+    """NaN and infinity are not JSON; write them as null and strings a reader can tell apart."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float):
+        if value != value:
+            return None
+        if value in (float("inf"), float("-inf")):
+            return str(value)
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from tqdm import tqdm
+
+    from clreg_core.data.sources import build_task
+    from clreg_core.training import run_unlearning
+
+    try:
+        config = config_from_args(args)
+        custom_text = None
+        task = None
+        if args.custom_text_file:
+            custom_text = Path(args.custom_text_file).read_text(encoding="utf-8")
+            task = build_task(config.task, custom_text=custom_text)
+        bar = tqdm(total=config.steps, desc="unlearning", unit="step")
+
+        def on_event(event):
+            if event.kind == "step":
+                bar.update(1)
+                bar.set_postfix(loss=f"{event.data['terms']['total']:.3f}")
+            elif event.kind == "evaluation":
+                m = event.data["metrics"]
+                bar.write(
+                    f"step {event.step}: entanglement {m['entanglement']:.2f}, "
+                    f"forget p {m['forget_answer_prob']:.3f}, "
+                    f"retain p {m['retain_answer_prob']:.3f}"
+                )
+
+        result = run_unlearning(config, on_event=on_event, task=task)
+        bar.close()
+    except UserInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    write_run_folder(out, result, custom_text)
+    print(f"{result.status}: wrote {out / 'report.json'}")
+    if result.status == "finished":
+        before, after = result.report["metrics"]["before"], result.report["metrics"]["after"]
+        for key in ("forget_accuracy", "retain_accuracy", "entanglement", "mia_auc"):
+            if key in before:
+                print(f"  {key:18s} before {before[key]:.3f}  after {after[key]:.3f}")
+    return 0 if result.status == "finished" else 1

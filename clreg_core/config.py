@@ -1,0 +1,191 @@
+"""One frozen dataclass describes a run; it round-trips through JSON so every report can be rerun.
+
+Each default says why it is what it is. `default_config(model)` gives settings that work on a CPU
+for the chosen model; anything the user sets on top is validated in `__post_init__`, and a bad
+value raises `ConfigError` naming the field and the value.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from clreg_core.errors import UserInputError
+
+METHODS = ("gradascent", "graddiff", "npo", "simnpo", "rmu")
+POSITIVES = ("group", "all_forget", "dropout_view")
+NEGATIVES = ("current", "reference")
+PRECISIONS = ("fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(UserInputError):
+    """An impossible or unknown setting; the message names the field and the value."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # --- what to unlearn ---
+    model: str = "embedded"
+    task: str = "world:forget10"
+    method: str = "npo"  # NPO: the base the paper's figure shows with and without CLReg
+
+    # --- CLReg (method.md: L = L_base + λ·L_CL + μ·L_anchor) ---
+    clreg: bool = True
+    clreg_weight: float = 1.0  # λ: the prototype found λ=0.1 inert (InfoNCE stayed at chance)
+    anchor_weight: float = 10.0  # μ: μ=1 let retain features drift 3.5x more than plain NPO
+    temperature: float = 0.1  # τ: the usual SupCon temperature
+    feature_layer: int = -1  # decoder block whose output gives z; -1 = the last block
+    positives: str = "group"  # other forget items of the same entity/topic
+    negatives: str = "current"  # retain features from the model being trained, or "reference"
+
+    # --- base method ---
+    retain_weight: float = 1.0  # α on the retain NLL (GradDiff, NPO, SimNPO) or RMU's retain term
+    forget_weight: float = 1.0  # γ on GradDiff's forget term
+    npo_beta: float = 0.1  # NPO's customary β
+    simnpo_beta: float = 2.5  # SimNPO's TOFU setting
+    simnpo_gamma: float = 0.0
+    rmu_layer: int = -2  # RMU steers one block; the middle-late block by default
+    rmu_steering: float = 20.0  # c: scaled to this model family's hidden-state norms
+
+    # --- LoRA ---
+    lora_rank: int = 8
+    lora_alpha: float = 16.0  # scale α/r = 2, peft's common choice
+    lora_dropout: float = 0.0  # dropout would make the dropout_view positives the only noise
+    target_modules: tuple[str, ...] = ()  # empty: attention and MLP projections of the family
+
+    # --- optimisation ---
+    steps: int = 80
+    learning_rate: float = 3e-3  # LoRA on a 4M model tolerates a high rate
+    forget_batch_size: int = 16
+    retain_batch_size: int = 16
+    max_length: int = 64  # tokens per item; longer items are truncated
+    precision: str = "fp32"  # bf16 autocast is faster on AMX CPUs but drifts on tiny models
+
+    # --- evaluation and reproducibility ---
+    eval_every: int = 10  # steps between live evaluations (plots, curves)
+    eval_items: int = 96  # forget and retain items per live evaluation
+    final_eval_items: int = 480  # per side for the before/after metrics
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_choice("method", self.method, METHODS)
+        _check_choice("positives", self.positives, POSITIVES)
+        _check_choice("negatives", self.negatives, NEGATIVES)
+        _check_choice("precision", self.precision, PRECISIONS)
+        _check_choice("device", self.device, DEVICES)
+        for name in ("model", "task"):
+            if not str(getattr(self, name)).strip():
+                raise ConfigError(f"{name} must not be empty")
+        positive = (
+            "lora_rank",
+            "steps",
+            "forget_batch_size",
+            "retain_batch_size",
+            "max_length",
+            "eval_every",
+            "eval_items",
+            "final_eval_items",
+        )
+        for name in positive:
+            _check_range(name, getattr(self, name), low=1, integer=True)
+        for name in ("learning_rate", "temperature", "lora_alpha", "npo_beta", "simnpo_beta"):
+            _check_range(name, getattr(self, name), low=1e-12)
+        for name in (
+            "clreg_weight",
+            "anchor_weight",
+            "retain_weight",
+            "forget_weight",
+            "rmu_steering",
+            "simnpo_gamma",
+        ):
+            _check_range(name, getattr(self, name), low=0.0)
+        _check_range("lora_dropout", self.lora_dropout, low=0.0, high=0.9)
+        _check_range("learning_rate", self.learning_rate, low=1e-12, high=1.0)
+        _check_range("steps", self.steps, low=1, high=100_000, integer=True)
+        _check_range("max_length", self.max_length, low=8, high=4096, integer=True)
+        if self.positives == "dropout_view" and self.lora_dropout == 0.0:
+            raise ConfigError(
+                "positives='dropout_view' needs lora_dropout > 0 (two dropout views of one item)"
+            )
+        if not all(isinstance(m, str) and m for m in self.target_modules):
+            raise ConfigError(f"target_modules must be module names, got {self.target_modules!r}")
+
+    # --- serialisation ---
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["target_modules"] = list(self.target_modules)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {unknown}")
+        data = dict(data)
+        if "target_modules" in data:
+            data["target_modules"] = tuple(data["target_modules"])
+        return cls(**{k: _coerce(cls, k, v) for k, v in data.items()})
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"config is not valid JSON: {error}") from None
+
+    def with_changes(self, **changes: Any) -> RunConfig:
+        return replace(self, **changes)
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}")
+
+
+def _check_range(name, value, low=None, high=None, integer=False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name}={value!r} must be a number")
+    if integer and not isinstance(value, int):
+        raise ConfigError(f"{name}={value!r} must be a whole number")
+    if value != value or (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise ConfigError(f"{name}={value!r} is out of range; it must be {bounds}")
+
+
+def _coerce(cls, name: str, value: Any) -> Any:
+    """JSON has no tuples and writes 1.0 as 1; bring values back to the field's type."""
+    kind = {f.name: f.type for f in fields(cls)}[name]
+    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+# Settings that work on a 2-core CPU for each offline model (see benchmarks/ for the figures).
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "embedded": {},
+    "smollm2-135m": {
+        "task": "pack:harry_potter",
+        "steps": 30,
+        "learning_rate": 1e-3,
+        "forget_batch_size": 4,
+        "retain_batch_size": 4,
+        "max_length": 64,
+        "eval_every": 10,
+        "eval_items": 24,
+        "final_eval_items": 48,
+        "rmu_steering": 6.5,
+    },
+}
+HUB_DEFAULTS: dict[str, Any] = MODEL_DEFAULTS["smollm2-135m"] | {"steps": 20}
+
+
+def default_config(model: str = "embedded", **overrides: Any) -> RunConfig:
+    base = MODEL_DEFAULTS.get(model, HUB_DEFAULTS)
+    return RunConfig(**{"model": model, **base, **overrides})

@@ -1,0 +1,155 @@
+"""Measuring a model on a task: one teacher-forced pass gives log-probs, token hits and features;
+greedy generation gives answers. `adapter=False` measures the original model on the same weights.
+
+Live evaluations (during training) use the cheap teacher-forced pass only; the before/after
+evaluation adds generation, membership inference and, where a gold model exists, Forget Quality.
+"""
+
+from __future__ import annotations
+
+import random
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from clreg_core import losses
+from clreg_core.batching import EncodedItem, collate, encode_item
+from clreg_core.data.items import Item
+from clreg_core.generation import answer_matches, greedy_answers
+from clreg_core.lora import capture_block_outputs, decoder_blocks
+from clreg_core.metrics import (
+    entanglement_score,
+    exact_memorization,
+    extraction_strength,
+    knn_separability,
+    rouge_l_recall,
+)
+from clreg_core.prompting import PromptStyle, format_prompt
+
+
+@dataclass
+class ForcedPass:
+    """Per-item results of one teacher-forced pass over a list of items."""
+
+    logp: np.ndarray  # (N,) summed answer log-prob
+    lengths: np.ndarray  # (N,) answer tokens scored
+    token_logprobs: list[np.ndarray]  # per item, (n_i,)
+    token_hits: list[np.ndarray]  # per item, greedy prediction == target, (n_i,)
+    features: dict[int, np.ndarray]  # layer -> (N, D) pooled, L2-normalised
+
+    @property
+    def mean_token_logp(self) -> np.ndarray:
+        return self.logp / np.maximum(self.lengths, 1)
+
+
+def sample_items(items: tuple[Item, ...], count: int, seed: int) -> list[Item]:
+    """A fixed, seeded subset (all items when there are fewer), in a stable order."""
+    items = list(items)
+    if len(items) <= count:
+        return items
+    return random.Random(seed).sample(items, count)
+
+
+class Measurer:
+    def __init__(self, model, tokenizer, style: PromptStyle, max_length: int, batch_size: int = 64):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.style = style
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.device = next(model.parameters()).device
+        self.num_layers = len(decoder_blocks(model))
+
+    def adapter(self, enabled: bool):
+        """A context in which the model is the unlearned one (adapter on) or the original."""
+        if enabled or not hasattr(self.model, "disable_adapter"):
+            return nullcontext()
+        return self.model.disable_adapter()
+
+    def encode(self, items: list[Item]) -> list[EncodedItem]:
+        return [encode_item(i, self.tokenizer, self.style, self.max_length) for i in items]
+
+    @torch.no_grad()
+    def forced(self, encoded: list[EncodedItem], layers: list[int], adapter: bool) -> ForcedPass:
+        was_training = self.model.training
+        self.model.eval()
+        logps, lengths, tok_lp, hits, feats = [], [], [], [], {layer: [] for layer in layers}
+        try:
+            with self.adapter(adapter):
+                for start in range(0, len(encoded), self.batch_size):
+                    chunk = encoded[start : start + self.batch_size]
+                    batch = {
+                        k: v.to(self.device)
+                        for k, v in collate(chunk, self.tokenizer.pad_token_id).items()
+                    }
+                    with capture_block_outputs(self.model, layers) as hidden:
+                        logits = self.model(
+                            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+                        ).logits
+                    self._collect(logits, batch, hidden, logps, lengths, tok_lp, hits, feats)
+        finally:
+            self.model.train(was_training)
+        return ForcedPass(
+            logp=np.concatenate(logps),
+            lengths=np.concatenate(lengths),
+            token_logprobs=tok_lp,
+            token_hits=hits,
+            features={k: np.concatenate(v) for k, v in feats.items()},
+        )
+
+    @staticmethod
+    def _collect(logits, batch, hidden, logps, lengths, tok_lp, hits, feats):
+        labels = batch["labels"]
+        logps.append(losses.sequence_logprob(logits, labels).float().cpu().numpy())
+        lengths.append(losses.token_counts(labels).cpu().numpy())
+        shifted_logits, shifted_labels = logits[:, :-1].float(), labels[:, 1:]
+        scored = shifted_labels != -100
+        safe = shifted_labels.clamp(min=0)
+        per_token = torch.log_softmax(shifted_logits, -1).gather(-1, safe[..., None])[..., 0]
+        correct = shifted_logits.argmax(-1) == safe
+        for row in range(labels.shape[0]):
+            keep = scored[row]
+            tok_lp.append(per_token[row][keep].cpu().numpy())
+            hits.append(correct[row][keep].cpu().numpy())
+        for layer, h in hidden.items():
+            feats[layer].append(
+                losses.pool_features(h, batch["feature_mask"]).float().cpu().numpy()
+            )
+
+    def answers(self, items: list[Item], adapter: bool, max_new_tokens: int = 32) -> list[str]:
+        prompts = [format_prompt(i.question, self.style, self.tokenizer) for i in items]
+        with self.adapter(adapter):
+            return greedy_answers(
+                self.model, self.tokenizer, prompts, max_new_tokens, batch_size=self.batch_size
+            )
+
+
+def qa_only(items) -> list[Item]:
+    return [i for i in items if i.kind == "qa"]
+
+
+def answer_scores(items: list[Item], answers: list[str]) -> dict[str, float]:
+    """Greedy-answer accuracy and ROUGE-L recall against the reference answer."""
+    if not items:
+        return {"accuracy": float("nan"), "rouge_l": float("nan")}
+    hits = [answer_matches(a, i.accepted_answers) for a, i in zip(answers, items, strict=True)]
+    rouge = [rouge_l_recall(a, i.answer) for a, i in zip(answers, items, strict=True)]
+    return {"accuracy": float(np.mean(hits)), "rouge_l": float(np.mean(rouge))}
+
+
+def memorisation_scores(forced: ForcedPass) -> dict[str, float]:
+    """Answer probability (per-token geometric mean), exact memorisation, extraction strength."""
+    return {
+        "answer_prob": float(np.mean(np.exp(forced.mean_token_logp))),
+        "exact_memorization": float(np.mean([exact_memorization(h) for h in forced.token_hits])),
+        "extraction_strength": float(np.mean([extraction_strength(h) for h in forced.token_hits])),
+    }
+
+
+def separation(forget: np.ndarray, retain: np.ndarray) -> dict[str, float]:
+    return {
+        "entanglement": entanglement_score(forget, retain),
+        "knn_separability": knn_separability(forget, retain),
+    }

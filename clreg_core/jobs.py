@@ -1,0 +1,85 @@
+"""Run unlearning in the background: a thread per job, events handed over through a queue.
+
+The runner builds no UI. A caller (the app, the CLI, a test) starts a job, drains its events
+whenever it likes, and may cancel it at any point; the loop checks the stop flag before every
+step, so a cancel takes effect within one step (or after the evaluation in progress).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import traceback
+import uuid
+from dataclasses import dataclass, field
+
+from clreg_core.config import RunConfig
+from clreg_core.data.items import UnlearningTask
+from clreg_core.errors import UserInputError
+from clreg_core.models.loading import LoadedModel
+from clreg_core.training import Event, RunResult, run_unlearning
+
+TERMINAL = ("finished", "failed", "cancelled")
+
+
+@dataclass
+class Job:
+    config: RunConfig
+    task: UnlearningTask | None = None
+    loaded: LoadedModel | None = None  # an already-loaded model (else the job loads its own)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    events: queue.Queue = field(default_factory=queue.Queue)
+    result: RunResult | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Job:
+        self._thread = threading.Thread(target=self._run, name=f"clreg-job-{self.id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> RunResult | None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.result
+
+    def drain(self) -> list[Event]:
+        """Every event that arrived since the last drain, oldest first."""
+        out = []
+        while True:
+            try:
+                out.append(self.events.get_nowait())
+            except queue.Empty:
+                return out
+
+    def _run(self) -> None:
+        try:
+            self.result = run_unlearning(
+                self.config,
+                on_event=self.events.put,
+                should_stop=self._stop.is_set,
+                task=self.task,
+                loaded=self.loaded,
+            )
+        except UserInputError as error:  # a bad model, task or setting: say so plainly
+            self._fail(str(error))
+        except Exception as error:  # a bug: keep the trace for the report, keep serving
+            self._fail(f"{type(error).__name__}: {error}", traceback.format_exc())
+
+    def _fail(self, reason: str, trace: str = "") -> None:
+        report = {"config": self.config.to_dict(), "status": "failed", "reason": reason}
+        if trace:
+            report["traceback"] = trace
+        self.result = RunResult("failed", self.config, report, None, reason)
+        self.events.put(Event("failed", 0, {"reason": reason, "report": report}))

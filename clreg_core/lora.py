@@ -1,0 +1,106 @@
+"""LoRA on the attention and MLP projections, and hooks that read a decoder block's output.
+
+Only the LoRA weights train. The original model's outputs come from `disable_adapter()` on the
+same weights, never from a second copy, so a run holds one model in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+
+from clreg_core.config import ConfigError, RunConfig
+
+# The projections LoRA adapts, per architecture family (config.model_type).
+TARGETS_BY_FAMILY: dict[str, tuple[str, ...]] = {
+    "llama": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    "qwen2": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    "mistral": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    "gpt2": ("c_attn", "c_proj", "c_fc"),
+    "gpt_neox": ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"),
+}
+
+
+def target_modules_for(model, requested: tuple[str, ...] = ()) -> list[str]:
+    if requested:
+        return list(requested)
+    family = model.config.model_type
+    if family not in TARGETS_BY_FAMILY:
+        raise ConfigError(
+            f"no default LoRA targets for architecture {family!r}; set target_modules "
+            f"(known families: {', '.join(TARGETS_BY_FAMILY)})"
+        )
+    return list(TARGETS_BY_FAMILY[family])
+
+
+def attach_lora(model, config: RunConfig) -> PeftModel:
+    """Wrap `model` with a fresh LoRA adapter; the base weights are frozen by peft."""
+    lora = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=target_modules_for(model, config.target_modules),
+        # GPT-2 stores its projections as Conv1D (in, out); peft must transpose for them.
+        fan_in_fan_out=model.config.model_type == "gpt2",
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    torch.manual_seed(config.seed)  # LoRA's A matrices are random: same seed, same start
+    return get_peft_model(model, lora)
+
+
+def decoder_blocks(model) -> list[torch.nn.Module]:
+    """The transformer blocks in order, whatever the family calls them."""
+    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    for path in ("model.layers", "transformer.h", "gpt_neox.layers"):
+        node = base
+        try:
+            for part in path.split("."):
+                node = getattr(node, part)
+        except AttributeError:
+            continue
+        return list(node)
+    raise ConfigError(f"cannot find the decoder blocks of {type(base).__name__}")
+
+
+def resolve_layer(model, layer: int) -> int:
+    """A non-negative block index from a possibly negative one (-1 = last block)."""
+    count = len(decoder_blocks(model))
+    index = layer if layer >= 0 else count + layer
+    if not 0 <= index < count:
+        raise ConfigError(f"layer {layer} does not exist; this model has {count} blocks")
+    return index
+
+
+@contextmanager
+def capture_block_outputs(model, layers: list[int]) -> Iterator[dict[int, torch.Tensor]]:
+    """Collect the hidden states leaving the given blocks during forwards run inside the block.
+
+    The dict maps block index to its latest output (B, T, D), with autograd history intact so
+    losses on it train the model. Hooks are removed even when the forward raises.
+    """
+    blocks = decoder_blocks(model)
+    captured: dict[int, torch.Tensor] = {}
+    handles = []
+
+    def hook_for(index: int):
+        def hook(_module, _inputs, output):
+            captured[index] = output[0] if isinstance(output, tuple) else output
+
+        return hook
+
+    try:
+        for index in sorted(set(layers)):
+            handles.append(blocks[index].register_forward_hook(hook_for(index)))
+        yield captured
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def trainable_parameter_count(model) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())

@@ -1,0 +1,129 @@
+"""One unlearning step's loss: the base method plus CLReg, from one forward pass.
+
+    L = L_base + λ·L_CL + μ·L_anchor           (method.md)
+
+The forget and retain batches go through the LoRA model together; a hook reads the feature layer
+(and RMU's layer) from that same pass. What the original model would say comes from a second,
+gradient-free pass with the adapter disabled, run only when some term needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from clreg_core import losses
+from clreg_core.config import RunConfig
+from clreg_core.lora import capture_block_outputs, resolve_layer
+
+
+@dataclass
+class StepOutput:
+    total: torch.Tensor
+    terms: dict[str, float]  # every loss term, for the live curves and the report
+
+
+class Objective:
+    def __init__(self, model, config: RunConfig, hidden_size: int):
+        self.model = model
+        self.config = config
+        self.feature_layer = resolve_layer(model, config.feature_layer)
+        self.rmu_layer = resolve_layer(model, config.rmu_layer)
+        self.control = losses.random_unit_vector(hidden_size, seed=config.seed)
+
+    @property
+    def needs_reference(self) -> bool:
+        c = self.config
+        clreg_ref = c.clreg and (c.anchor_weight > 0 or c.negatives == "reference")
+        return c.method in ("npo", "rmu") or clreg_ref
+
+    def _layers(self) -> list[int]:
+        return (
+            [self.feature_layer, self.rmu_layer]
+            if self.config.method == "rmu"
+            else [self.feature_layer]
+        )
+
+    def __call__(self, batch: dict[str, torch.Tensor], n_forget: int, groups: list) -> StepOutput:
+        c = self.config
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        with capture_block_outputs(self.model, self._layers()) as hidden:
+            logits = self.model(**inputs).logits  # (B, T, V)
+        logp = losses.sequence_logprob(logits, batch["labels"])  # (B,)
+        lengths = losses.token_counts(batch["labels"])
+        ref_hidden, ref_logp = self._reference(inputs, batch["labels"])
+        f = slice(0, n_forget)
+        r = slice(n_forget, None)
+        terms: dict[str, torch.Tensor] = {}
+
+        if c.method == "gradascent":
+            terms["forget"] = losses.grad_ascent_loss(logp[f])
+        elif c.method == "graddiff":
+            terms["forget"] = c.forget_weight * losses.grad_ascent_loss(logp[f])
+            terms["retain_nll"] = c.retain_weight * losses.nll(logp[r])
+        elif c.method == "npo":
+            terms["forget"] = losses.npo_loss(logp[f], ref_logp[f], beta=c.npo_beta)
+            terms["retain_nll"] = c.retain_weight * losses.nll(logp[r])
+        elif c.method == "simnpo":
+            terms["forget"] = losses.simnpo_loss(
+                logp[f], lengths[f], beta=c.simnpo_beta, gamma=c.simnpo_gamma
+            )
+            terms["retain_nll"] = c.retain_weight * losses.nll(logp[r])
+        elif c.method == "rmu":
+            h, h_ref = hidden[self.rmu_layer], ref_hidden[self.rmu_layer]
+            mask = batch["attention_mask"]
+            terms["forget"] = losses.rmu_loss(
+                h[f],
+                h[r],
+                h_ref[r],
+                self.control.to(h.device),
+                forget_mask=mask[f],
+                retain_mask=mask[r],
+                steering_coef=c.rmu_steering,
+                alpha=c.retain_weight,
+            )
+
+        if c.clreg:
+            z = losses.pool_features(hidden[self.feature_layer], batch["feature_mask"])
+            z_ref = (
+                losses.pool_features(ref_hidden[self.feature_layer], batch["feature_mask"])
+                if ref_hidden
+                else None
+            )
+            negatives = z_ref[r] if c.negatives == "reference" else z[r]
+            view2 = self._dropout_view(inputs, batch["feature_mask"], n_forget)
+            terms["clreg"] = c.clreg_weight * losses.clreg_infonce(
+                z[f],
+                negatives,
+                forget_groups=groups[:n_forget],
+                temperature=c.temperature,
+                positives=c.positives,
+                forget_z_view2=view2,
+            )
+            if c.anchor_weight > 0:
+                terms["anchor"] = c.anchor_weight * losses.anchor_loss(z[r], z_ref[r])
+
+        total = sum(terms.values())
+        logged = {name: float(value.detach()) for name, value in terms.items()}
+        logged["total"] = float(total.detach())
+        return StepOutput(total=total, terms=logged)
+
+    def _reference(self, inputs, labels):
+        """The original model's hidden states and log-probs (adapter off, no gradient)."""
+        if not self.needs_reference:
+            return {}, None
+        with torch.no_grad(), self.model.disable_adapter():
+            with capture_block_outputs(self.model, self._layers()) as hidden:
+                logits = self.model(**inputs).logits
+            logp = losses.sequence_logprob(logits, labels)
+            return {k: v.detach() for k, v in hidden.items()}, logp
+
+    def _dropout_view(self, inputs, feature_mask, n_forget):
+        """A second dropout-noised pass over the forget rows (SimCSE-style positives)."""
+        if self.config.positives != "dropout_view":
+            return None
+        forget_inputs = {k: v[:n_forget] for k, v in inputs.items()}
+        with capture_block_outputs(self.model, [self.feature_layer]) as hidden:
+            self.model(**forget_inputs)
+        return losses.pool_features(hidden[self.feature_layer], feature_mask[:n_forget])

@@ -1,0 +1,252 @@
+"""The unlearning run: a plain loop that calls back with events and checks a stop flag.
+
+    result = run_unlearning(config, on_event=print, should_stop=lambda: False)
+
+Events, in order: `started`, `evaluation` (step 0, the original model), then `step` after every
+optimiser step (every loss term) and `evaluation` every `eval_every` steps (live metrics and the
+forget/retain points projected on a basis fitted once at step 0), and last one of `finished`,
+`failed` (with a reason) or `cancelled`. Deterministic for a seed on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from clreg_core.assessment import Assessment
+from clreg_core.batching import collate
+from clreg_core.config import RunConfig
+from clreg_core.data.items import UnlearningTask
+from clreg_core.data.sources import build_task
+from clreg_core.evaluation import Measurer, memorisation_scores, qa_only, sample_items, separation
+from clreg_core.lora import attach_lora, trainable_parameter_count
+from clreg_core.metrics import ProjectionBasis
+from clreg_core.models.loading import LoadedModel, load_model
+from clreg_core.objective import Objective
+
+PROBES_PER_SIDE = 4
+
+
+@dataclass
+class Event:
+    kind: str  # started | step | evaluation | finished | failed | cancelled
+    step: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    status: str  # finished | failed | cancelled
+    config: RunConfig
+    report: dict[str, Any]
+    model: Any = None  # the PeftModel, for saving the adapter
+    reason: str = ""
+
+
+class RunFailed(Exception):
+    """The run cannot go on (a non-finite loss); the message is the reason shown to the user."""
+
+
+def resolve_device(choice: str) -> torch.device:
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        from clreg_core.config import ConfigError
+
+        raise ConfigError("device='cuda' but no GPU is available here; use 'auto' or 'cpu'")
+    return torch.device(choice)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def autocast_for(config: RunConfig, device: torch.device):
+    if config.precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+class LiveView:
+    """The cheap evaluation shown while training: fixed items, one forward, projected points."""
+
+    def __init__(self, measurer: Measurer, task: UnlearningTask, config: RunConfig, layer: int):
+        self.measurer = measurer
+        self.layer = layer
+        self.forget = measurer.encode(sample_items(task.forget, config.eval_items, config.seed))
+        self.retain = measurer.encode(sample_items(task.retain, config.eval_items, config.seed + 1))
+        self.forget_groups = [e.group for e in self.forget]
+        self.basis: ProjectionBasis | None = None
+
+    def measure(self, step: int) -> dict[str, Any]:
+        f = self.measurer.forced(self.forget, [self.layer], adapter=True)
+        r = self.measurer.forced(self.retain, [self.layer], adapter=True)
+        zf, zr = f.features[self.layer], r.features[self.layer]
+        if self.basis is None:  # fitted once, on the original model (step 0)
+            self.basis = ProjectionBasis.fit(np.concatenate([zf, zr]))
+        metrics = separation(zf, zr)
+        metrics["forget_answer_prob"] = memorisation_scores(f)["answer_prob"]
+        metrics["retain_answer_prob"] = memorisation_scores(r)["answer_prob"]
+        return {
+            "metrics": metrics,
+            "points": {
+                "forget": np.round(self.basis.transform(zf), 4).tolist(),
+                "retain": np.round(self.basis.transform(zr), 4).tolist(),
+                "forget_groups": self.forget_groups,
+            },
+        }
+
+
+class Batches:
+    """Seeded random forget and retain batches of encoded items."""
+
+    def __init__(self, measurer: Measurer, task: UnlearningTask, config: RunConfig):
+        self.forget = measurer.encode(list(task.forget))
+        self.retain = measurer.encode(list(task.retain))
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.pad_id = measurer.tokenizer.pad_token_id
+
+    def next(self, device) -> tuple[dict[str, torch.Tensor], int, list]:
+        forget = self.rng.sample(self.forget, min(self.config.forget_batch_size, len(self.forget)))
+        retain = self.rng.sample(self.retain, min(self.config.retain_batch_size, len(self.retain)))
+        batch = collate(forget + retain, self.pad_id)
+        return {k: v.to(device) for k, v in batch.items()}, len(forget), [e.group for e in forget]
+
+
+def run_unlearning(
+    config: RunConfig,
+    on_event: Callable[[Event], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    task: UnlearningTask | None = None,
+    loaded: LoadedModel | None = None,
+) -> RunResult:
+    """Run one configured unlearning job to the end, a failure, or a stop request."""
+    emit = on_event or (lambda event: None)
+    stop = should_stop or (lambda: False)
+    started = time.perf_counter()
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    loaded = loaded or load_model(config.model, device=str(device))
+    task = task or build_task(config.task, model_key=loaded.spec.key)
+    model = attach_lora(loaded.model, config)
+    measurer = Measurer(model, loaded.tokenizer, loaded.prompt_style, config.max_length)
+    objective = Objective(model, config, model.config.hidden_size)
+    live = LiveView(measurer, task, config, objective.feature_layer)
+    assessment = Assessment(
+        measurer, task, objective.feature_layer, config.final_eval_items, config.seed
+    )
+    trainable, total = trainable_parameter_count(model)
+    emit(
+        Event(
+            "started",
+            0,
+            {
+                "task": task.summary(),
+                "device": str(device),
+                "trainable_parameters": trainable,
+                "parameters": total,
+            },
+        )
+    )
+    history: dict[str, list] = {"steps": [], "evaluations": []}
+    report: dict[str, Any] = {
+        "config": config.to_dict(),
+        "task": task.summary(),
+        "history": history,
+    }
+
+    def finish(status: str, reason: str = "") -> RunResult:
+        report["status"], report["reason"] = status, reason
+        report.setdefault("timing", {})["total_seconds"] = round(time.perf_counter() - started, 3)
+        emit(Event(status, len(history["steps"]), {"reason": reason, "report": report}))
+        return RunResult(status, config, report, model, reason)
+
+    before = assessment.measure(adapter=False)
+    history["evaluations"].append({"step": 0, **live.measure(0)})
+    emit(Event("evaluation", 0, history["evaluations"][-1]))
+    batches = Batches(measurer, task, config)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate
+    )
+    step_seconds = []
+    model.train()
+    try:
+        for step in range(1, config.steps + 1):
+            if stop():
+                return finish("cancelled", f"stopped by the user after {step - 1} steps")
+            tick = time.perf_counter()
+            batch, n_forget, groups = batches.next(device)
+            with autocast_for(config, device):
+                out = objective(batch, n_forget, groups)
+            if not math.isfinite(out.terms["total"]):
+                raise RunFailed(
+                    f"the loss became {out.terms['total']} at step {step} "
+                    f"(terms: {out.terms}); lower the learning rate"
+                )
+            out.total.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step_seconds.append(time.perf_counter() - tick)
+            history["steps"].append({"step": step, **out.terms})
+            emit(Event("step", step, {"terms": out.terms, "seconds": step_seconds[-1]}))
+            if step % config.eval_every == 0 or step == config.steps:
+                history["evaluations"].append({"step": step, **live.measure(step)})
+                emit(Event("evaluation", step, history["evaluations"][-1]))
+    except RunFailed as error:
+        return finish("failed", str(error))
+    if stop():
+        return finish("cancelled", f"stopped by the user after {config.steps} steps")
+    model.eval()
+    after = assessment.measure(adapter=True)
+    assessment.compare(before, after)
+    snapshots = {"before": before, "after": after}
+    gold = _gold_metrics(assessment, loaded, device, config, snapshots)
+    report["metrics"] = {"before": before.metrics, "after": after.metrics, "gold": gold}
+    report["generations"] = _generations(measurer, assessment)
+    report["timing"] = {
+        "seconds_per_step": float(np.median(step_seconds)),
+        "train_seconds": round(sum(step_seconds), 3),
+    }
+    return finish("finished")
+
+
+def _gold_metrics(assessment, loaded, device, config, snapshots) -> dict:
+    spec = loaded.spec
+    if not spec.gold_source or spec.gold_split is None or not config.task.endswith(spec.gold_split):
+        return {}
+    gold = load_model(spec.gold_source, device=str(device))
+    gold_measurer = Measurer(gold.model, gold.tokenizer, gold.prompt_style, config.max_length)
+    return assessment.against_gold(gold_measurer, snapshots)
+
+
+def _generations(measurer: Measurer, assessment: Assessment) -> list[dict[str, str]]:
+    """Before/after answers to a few forget and retain questions, one model in memory."""
+    rows = []
+    for side, items in (("forget", assessment.forget), ("retain", assessment.retain)):
+        probes = qa_only(items)[:PROBES_PER_SIDE]
+        if not probes:
+            continue
+        before = measurer.answers(probes, adapter=False)
+        after = measurer.answers(probes, adapter=True)
+        for item, b, a in zip(probes, before, after, strict=True):
+            rows.append(
+                {
+                    "set": side,
+                    "prompt": item.question,
+                    "expected": item.answer,
+                    "before": b,
+                    "after": a,
+                }
+            )
+    return rows

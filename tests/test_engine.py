@@ -1,0 +1,221 @@
+"""The engine on small models built from configs: LoRA, one-pass features, events, cancel, NaN."""
+
+import pytest
+import torch
+from transformers import (
+    AutoTokenizer,
+    GPT2Config,
+    GPT2LMHeadModel,
+    GPTNeoXConfig,
+    GPTNeoXForCausalLM,
+    LlamaConfig,
+    LlamaForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
+
+from clreg_core.config import RunConfig
+from clreg_core.data.items import UnlearningTask
+from clreg_core.data.sources import build_task
+from clreg_core.jobs import Job
+from clreg_core.lora import attach_lora, capture_block_outputs, decoder_blocks
+from clreg_core.models.loading import LoadedModel
+from clreg_core.models.registry import EMBEDDED_DIR, ModelSpec
+from clreg_core.training import run_unlearning
+
+VOCAB = 2048  # the embedded tokenizer's vocabulary, reused by every tiny model
+
+
+def tiny_model(family: str):
+    torch.manual_seed(0)
+    small = dict(vocab_size=VOCAB)
+    if family == "llama":
+        return LlamaForCausalLM(
+            LlamaConfig(
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=3,
+                num_attention_heads=2,
+                **small,
+            )
+        )
+    if family == "qwen2":
+        return Qwen2ForCausalLM(
+            Qwen2Config(
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=3,
+                num_attention_heads=2,
+                num_key_value_heads=1,
+                **small,
+            )
+        )
+    if family == "gpt2":
+        return GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=3, n_head=2, **small))
+    return GPTNeoXForCausalLM(
+        GPTNeoXConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=3,
+            num_attention_heads=2,
+            **small,
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    tok = AutoTokenizer.from_pretrained(EMBEDDED_DIR)
+    return tok
+
+
+@pytest.fixture(scope="module")
+def small_task():
+    full = build_task("world:forget01")
+    return UnlearningTask("small", full.forget[:32], full.retain[:64], full.holdout[:32])
+
+
+def loaded_tiny(family, tokenizer):
+    spec = ModelSpec(key=f"tiny-{family}", label=family, kind="local", source="", prompt_style="qa")
+    return LoadedModel(spec, tiny_model(family), tokenizer, "qa", 0.0)
+
+
+def small_config(**changes):
+    base = dict(
+        model="tiny",
+        task="small",
+        steps=3,
+        eval_every=2,
+        eval_items=16,
+        final_eval_items=16,
+        forget_batch_size=4,
+        retain_batch_size=4,
+        max_length=48,
+        learning_rate=1e-2,
+    )
+    return RunConfig(**{**base, **changes})
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2", "gpt2", "gpt_neox"])
+def test_lora_trains_only_adapter_weights_on_each_family(family, tokenizer, small_task):
+    loaded = loaded_tiny(family, tokenizer)
+    base_before = {n: p.detach().clone() for n, p in loaded.model.named_parameters()}
+    result = run_unlearning(small_config(), task=small_task, loaded=loaded)
+    assert result.status == "finished", result.reason
+    moved_lora, base_names = 0, 0
+    for name, param in result.model.named_parameters():
+        if "lora_" in name:
+            assert param.requires_grad
+            moved_lora += "lora_B" in name and bool(param.detach().abs().sum() > 0)
+        else:
+            assert not param.requires_grad
+            original = name.replace("base_model.model.", "").replace(".base_layer", "")
+            assert torch.equal(param.detach(), base_before[original]), name
+            base_names += 1
+    assert moved_lora > 0 and base_names > 0
+
+
+@pytest.mark.parametrize("method", ["gradascent", "graddiff", "npo", "simnpo", "rmu"])
+def test_every_method_with_clreg_reports_its_terms(method, tokenizer, small_task):
+    result = run_unlearning(
+        small_config(method=method), task=small_task, loaded=loaded_tiny("llama", tokenizer)
+    )
+    assert result.status == "finished", result.reason
+    terms = result.report["history"]["steps"][0]
+    assert {"forget", "clreg", "anchor", "total"} <= set(terms)
+    assert "entanglement" in result.report["metrics"]["after"]
+
+
+def _count_forwards(model):
+    calls = []
+    handle = model.register_forward_hook(lambda *_: calls.append(torch.is_grad_enabled()))
+    return calls, handle
+
+
+def test_features_come_from_the_loss_forward_pass(tokenizer, small_task):
+    """GradDiff + CLReg without the anchor needs no reference: one forward per step."""
+    from clreg_core.evaluation import Measurer
+    from clreg_core.objective import Objective
+    from clreg_core.training import Batches
+
+    config = small_config(method="graddiff", anchor_weight=0.0)
+    model = attach_lora(tiny_model("llama"), config)
+    objective = Objective(model, config, hidden_size=32)
+    batch, n_forget, groups = Batches(
+        Measurer(model, tokenizer, "qa", 48), small_task, config
+    ).next("cpu")
+    calls, handle = _count_forwards(decoder_blocks(model)[0])
+    objective(batch, n_forget, groups)
+    handle.remove()
+    assert calls == [True]
+    # NPO adds exactly one gradient-free reference pass, with the adapter disabled.
+    npo = Objective(model, small_config(method="npo"), hidden_size=32)
+    calls, handle = _count_forwards(decoder_blocks(model)[0])
+    npo(batch, n_forget, groups)
+    handle.remove()
+    assert calls == [True, False]
+
+
+def test_block_hook_matches_hidden_states(tokenizer):
+    model = tiny_model("llama").eval()
+    ids = torch.tensor([tokenizer("Question: Who?\nAnswer:")["input_ids"]])
+    model(ids, output_hidden_states=True)  # transformers adds hooks of its own on a first call
+    hooks_before = dict(decoder_blocks(model)[0]._forward_hooks)
+    with capture_block_outputs(model, [0, 1]) as captured:
+        out = model(ids, output_hidden_states=True)
+    # hidden_states[0] is the embedding output; hidden_states[k + 1] leaves block k.
+    assert torch.allclose(captured[0], out.hidden_states[1])
+    assert torch.allclose(captured[1], out.hidden_states[2])
+    assert dict(decoder_blocks(model)[0]._forward_hooks) == hooks_before  # ours are removed
+
+
+def test_events_arrive_in_order(tokenizer, small_task):
+    events = []
+    result = run_unlearning(
+        small_config(steps=4),
+        on_event=events.append,
+        task=small_task,
+        loaded=loaded_tiny("llama", tokenizer),
+    )
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "started" and kinds[-1] == "finished"
+    assert kinds.count("step") == 4
+    evaluations = [e for e in events if e.kind == "evaluation"]
+    assert [e.step for e in evaluations] == [0, 2, 4]
+    assert len(evaluations[0].data["points"]["forget"]) == 16
+    assert result.report["timing"]["seconds_per_step"] > 0
+
+
+def test_a_job_can_be_cancelled_midway(tokenizer, small_task):
+    job = Job(small_config(steps=500), task=small_task, loaded=loaded_tiny("llama", tokenizer))
+    job.start()
+    while True:
+        event = job.events.get(timeout=60)
+        if event.kind == "step" and event.step >= 2:
+            job.cancel()
+        if event.kind in ("finished", "failed", "cancelled"):
+            break
+    job.wait(60)
+    assert event.kind == "cancelled" and job.result.status == "cancelled"
+    assert 2 <= len(job.result.report["history"]["steps"]) < 500
+    assert not job.running
+
+
+def test_non_finite_loss_stops_with_a_reason(tokenizer, small_task):
+    loaded = loaded_tiny("llama", tokenizer)
+
+    def corrupt_after_first_step(event):
+        if event.kind == "step" and event.step == 1:  # a weight blows up mid-run
+            with torch.no_grad():
+                loaded.model.lm_head.weight[0, 0] = float("nan")
+
+    result = run_unlearning(
+        small_config(), on_event=corrupt_after_first_step, task=small_task, loaded=loaded
+    )
+    assert result.status == "failed" and "loss became nan at step 2" in result.reason
+
+
+def test_bad_model_in_a_job_fails_with_a_message():
+    job = Job(small_config(model="no-such-model!")).start()
+    job.wait(30)
+    assert job.result.status == "failed" and "unknown model" in job.result.reason
