@@ -26,6 +26,7 @@ from clreg_core.batching import collate
 from clreg_core.config import RunConfig
 from clreg_core.data.items import UnlearningTask
 from clreg_core.data.sources import build_task
+from clreg_core.errors import UserInputError
 from clreg_core.evaluation import Measurer, memorisation_scores, qa_only, sample_items, separation
 from clreg_core.lora import attach_lora, trainable_parameter_count
 from clreg_core.metrics import ProjectionBasis
@@ -225,7 +226,10 @@ def _gold_metrics(assessment, loaded, device, config, snapshots) -> dict:
     spec = loaded.spec
     if not spec.gold_source or spec.gold_split is None or not config.task.endswith(spec.gold_split):
         return {}
-    gold = load_model(spec.gold_source, device=str(device))
+    try:
+        gold = load_model(spec.gold_source, device=str(device))
+    except UserInputError as error:  # a missing gold model costs its metrics, not the run
+        return {"unavailable": str(error)}
     gold_measurer = Measurer(gold.model, gold.tokenizer, gold.prompt_style, config.max_length)
     return assessment.against_gold(gold_measurer, snapshots)
 

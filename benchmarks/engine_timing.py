@@ -1,0 +1,88 @@
+"""How long runs take on this machine: the issue-3 speed targets, measured.
+
+    python benchmarks/engine_timing.py            # embedded model, 3 repeats, plus SmolLM2 once
+    python benchmarks/engine_timing.py --quick    # 1 repeat, no SmolLM2
+
+Prints medians and writes `benchmarks/results/engine_timing.json`:
+- a default embedded-model run end to end (load, before/after assessment, training);
+- the step time of NPO with and without CLReg, interleaved in one process so both see the same
+  machine load, and their ratio;
+- a default SmolLM2-135M run end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from clreg_core.config import default_config  # noqa: E402
+from clreg_core.training import run_unlearning  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "engine_timing.json"
+
+
+def timed_run(config) -> dict:
+    started = time.perf_counter()
+    result = run_unlearning(config)
+    total = time.perf_counter() - started
+    assert result.status == "finished", result.reason
+    return {"total_seconds": total, "seconds_per_step": result.report["timing"]["seconds_per_step"],
+            "train_seconds": result.report["timing"]["train_seconds"]}
+
+
+def step_overhead(model: str, repeats: int, steps: int) -> dict:
+    """Median step time of NPO vs NPO+CLReg, alternating runs so both share the same noise."""
+    plain, clreg = [], []
+    for seed in range(repeats):
+        for use_clreg, bucket in ((False, plain), (True, clreg)):
+            config = default_config(model, clreg=use_clreg, steps=steps, seed=seed,
+                                    eval_every=steps, final_eval_items=8, eval_items=8)
+            bucket.append(run_unlearning(config).report["timing"]["seconds_per_step"])
+    plain_ms, clreg_ms = statistics.median(plain) * 1e3, statistics.median(clreg) * 1e3
+    return {"npo_ms_per_step": plain_ms, "npo_clreg_ms_per_step": clreg_ms,
+            "clreg_overhead_ratio": clreg_ms / plain_ms, "repeats": repeats, "steps": steps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    repeats = 1 if args.quick else 3
+    results: dict = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} "
+                   f"threads, torch {torch.__version__}",
+    }
+    runs = [timed_run(default_config("embedded", seed=s)) for s in range(repeats)]
+    results["embedded_default_run"] = {
+        "median_total_seconds": statistics.median(r["total_seconds"] for r in runs),
+        "median_seconds_per_step": statistics.median(r["seconds_per_step"] for r in runs),
+        "runs": runs, "target_seconds": 30,
+    }
+    print(f"embedded default run: {results['embedded_default_run']['median_total_seconds']:.1f} s "
+          f"(median of {repeats}; target 30 s)")
+    results["embedded_clreg_overhead"] = step_overhead("embedded", repeats=max(3, repeats),
+                                                       steps=20)
+    o = results["embedded_clreg_overhead"]
+    print(f"NPO step {o['npo_ms_per_step']:.0f} ms, NPO+CLReg {o['npo_clreg_ms_per_step']:.0f} ms:"
+          f" ratio {o['clreg_overhead_ratio']:.2f} (target <= 1.10)")
+    if not args.quick:
+        smol = timed_run(default_config("smollm2-135m"))
+        results["smollm2_default_run"] = {**smol, "target_seconds": 120}
+        print(f"SmolLM2-135M default run: {smol['total_seconds']:.1f} s (target 120 s)")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
