@@ -35,8 +35,11 @@ def timed_run(config) -> dict:
     result = run_unlearning(config)
     total = time.perf_counter() - started
     assert result.status == "finished", result.reason
-    return {"total_seconds": total, "seconds_per_step": result.report["timing"]["seconds_per_step"],
-            "train_seconds": result.report["timing"]["train_seconds"]}
+    return {
+        "total_seconds": total,
+        "seconds_per_step": result.report["timing"]["seconds_per_step"],
+        "train_seconds": result.report["timing"]["train_seconds"],
+    }
 
 
 def step_overhead(model: str, repeats: int, steps: int) -> dict:
@@ -44,12 +47,24 @@ def step_overhead(model: str, repeats: int, steps: int) -> dict:
     plain, clreg = [], []
     for seed in range(repeats):
         for use_clreg, bucket in ((False, plain), (True, clreg)):
-            config = default_config(model, clreg=use_clreg, steps=steps, seed=seed,
-                                    eval_every=steps, final_eval_items=8, eval_items=8)
+            config = default_config(
+                model,
+                clreg=use_clreg,
+                steps=steps,
+                seed=seed,
+                eval_every=steps,
+                final_eval_items=8,
+                eval_items=8,
+            )
             bucket.append(run_unlearning(config).report["timing"]["seconds_per_step"])
     plain_ms, clreg_ms = statistics.median(plain) * 1e3, statistics.median(clreg) * 1e3
-    return {"npo_ms_per_step": plain_ms, "npo_clreg_ms_per_step": clreg_ms,
-            "clreg_overhead_ratio": clreg_ms / plain_ms, "repeats": repeats, "steps": steps}
+    return {
+        "npo_ms_per_step": plain_ms,
+        "npo_clreg_ms_per_step": clreg_ms,
+        "clreg_overhead_ratio": clreg_ms / plain_ms,
+        "repeats": repeats,
+        "steps": steps,
+    }
 
 
 def main() -> None:
@@ -60,21 +75,27 @@ def main() -> None:
     results: dict = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} "
-                   f"threads, torch {torch.__version__}",
+        f"threads, torch {torch.__version__}",
     }
     runs = [timed_run(default_config("embedded", seed=s)) for s in range(repeats)]
     results["embedded_default_run"] = {
         "median_total_seconds": statistics.median(r["total_seconds"] for r in runs),
         "median_seconds_per_step": statistics.median(r["seconds_per_step"] for r in runs),
-        "runs": runs, "target_seconds": 30,
+        "runs": runs,
+        "target_seconds": 30,
     }
-    print(f"embedded default run: {results['embedded_default_run']['median_total_seconds']:.1f} s "
-          f"(median of {repeats}; target 30 s)")
-    results["embedded_clreg_overhead"] = step_overhead("embedded", repeats=max(3, repeats),
-                                                       steps=20)
+    print(
+        f"embedded default run: {results['embedded_default_run']['median_total_seconds']:.1f} s "
+        f"(median of {repeats}; target 30 s)"
+    )
+    results["embedded_clreg_overhead"] = step_overhead(
+        "embedded", repeats=max(3, repeats), steps=20
+    )
     o = results["embedded_clreg_overhead"]
-    print(f"NPO step {o['npo_ms_per_step']:.0f} ms, NPO+CLReg {o['npo_clreg_ms_per_step']:.0f} ms:"
-          f" ratio {o['clreg_overhead_ratio']:.2f} (target <= 1.10)")
+    print(
+        f"NPO step {o['npo_ms_per_step']:.0f} ms, NPO+CLReg {o['npo_clreg_ms_per_step']:.0f} ms:"
+        f" ratio {o['clreg_overhead_ratio']:.2f} (target <= 1.10)"
+    )
     if not args.quick:
         smol = timed_run(default_config("smollm2-135m"))
         results["smollm2_default_run"] = {**smol, "target_seconds": 120}

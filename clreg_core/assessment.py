@@ -7,6 +7,7 @@ is measured once on the same items for Forget Quality and PrivLeak.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -32,13 +33,17 @@ from clreg_core.metrics import (
     truth_ratio,
 )
 
+MAX_TRUTH_RATIO_FACTS = 120  # one truth ratio per distinct fact; 5 answers scored for each
+
 
 @dataclass
 class Snapshot:
-    """What one measurement keeps beyond its metrics: features, for the retain-shift metric."""
+    """One measurement: its metrics, plus what later comparisons need (retain features for the
+    retain shift, truth ratios for Forget Quality)."""
 
     metrics: dict
     retain_features: np.ndarray
+    truth_ratios: np.ndarray | None = None
 
 
 class Assessment:
@@ -57,7 +62,7 @@ class Assessment:
         self.retain = sample_items(task.retain, items_per_side, seed + 1)
         self.holdout = sample_items(task.holdout, items_per_side, seed + 2)
         self._encoded = {name: measurer.encode(items) for name, items in self._sets().items()}
-        self._truth_sets = _truth_ratio_sets(qa_only(self.forget))
+        self._truth_sets = _truth_ratio_sets(qa_only(self.forget), MAX_TRUTH_RATIO_FACTS)
         self._truth_encoded = {k: measurer.encode(v) for k, v in self._truth_sets.items()}
 
     def _sets(self) -> dict[str, list[Item]]:
@@ -89,8 +94,8 @@ class Assessment:
             metrics.update(membership(f, passes["holdout"]))
         truth = self.truth_ratios(adapter)
         if truth is not None:
-            metrics["truth_ratio"] = float(np.mean(truth))
-        return Snapshot(metrics=metrics, retain_features=zr)
+            metrics["truth_ratio"] = float(np.median(truth))
+        return Snapshot(metrics=metrics, retain_features=zr, truth_ratios=truth)
 
     def truth_ratios(self, adapter: bool) -> np.ndarray | None:
         """TOFU truth ratios of the forget items that carry paraphrased and perturbed answers."""
@@ -109,27 +114,42 @@ class Assessment:
         )
         before.metrics["retain_feature_shift"] = 0.0
 
-    def against_gold(self, gold_measurer: Measurer, snapshots: dict[str, Snapshot]) -> dict:
-        """Forget Quality and PrivLeak of each snapshot relative to the gold model."""
-        gold_view = Assessment.__new__(Assessment)
-        gold_view.__dict__.update(self.__dict__)
-        gold_view.measurer = gold_measurer
-        gold_truth = gold_view.truth_ratios(adapter=False)
-        gold_passes = {
-            name: gold_measurer.forced(gold_measurer.encode(items), [], adapter=False)
-            for name, items in self._sets().items()
-        }
-        gold = {}
-        if "holdout" in gold_passes:
-            gold.update(membership(gold_passes["forget"], gold_passes["holdout"]))
-        for name, snap in snapshots.items():
-            if gold_truth is not None:
-                snap.metrics["forget_quality"] = forget_quality(
-                    self.truth_ratios(adapter=name == "after"), gold_truth
-                )
+    def against_gold(
+        self, gold_name: str, load_gold: Callable[[], Measurer], snapshots: dict[str, Snapshot]
+    ) -> dict:
+        """Forget Quality and PrivLeak of each snapshot relative to the gold model; `load_gold`
+        is called only when this gold model has not measured these items yet."""
+        key = (
+            gold_name,
+            tuple(i.question for i in self.forget),
+            tuple(i.question for i in self.holdout),
+        )
+        if key not in _GOLD_CACHE:
+            _GOLD_CACHE[key] = self._measure_gold(load_gold())
+        gold, gold_truth = _GOLD_CACHE[key]
+        for snap in snapshots.values():
+            if gold_truth is not None and snap.truth_ratios is not None:
+                snap.metrics["forget_quality"] = forget_quality(snap.truth_ratios, gold_truth)
             if "mia_auc" in gold and "mia_auc" in snap.metrics:
                 snap.metrics["privleak"] = privleak(snap.metrics["mia_auc"], gold["mia_auc"])
         return gold
+
+    def _measure_gold(self, gold_measurer: Measurer) -> tuple[dict, np.ndarray | None]:
+        gold_view = Assessment.__new__(Assessment)
+        gold_view.__dict__.update(self.__dict__)
+        gold_view.measurer = gold_measurer
+        gold_view._truth_encoded = {k: gold_measurer.encode(v) for k, v in self._truth_sets.items()}
+        gold = {}
+        if self.holdout:
+            forget = gold_measurer.forced(gold_measurer.encode(self.forget), [], adapter=False)
+            holdout = gold_measurer.forced(gold_measurer.encode(self.holdout), [], adapter=False)
+            gold = membership(forget, holdout)
+        return gold, gold_view.truth_ratios(adapter=False)
+
+
+# Gold-model results for an item set, kept for the life of the process: the gold model and the
+# seeded items do not change between runs, so an app serving many runs measures gold once.
+_GOLD_CACHE: dict[tuple, tuple[dict, np.ndarray | None]] = {}
 
 
 def membership(forget: ForcedPass, holdout: ForcedPass) -> dict[str, float]:
@@ -142,9 +162,13 @@ def membership(forget: ForcedPass, holdout: ForcedPass) -> dict[str, float]:
     }
 
 
-def _truth_ratio_sets(items: list[Item]) -> dict[str, list[Item]]:
-    """The forget items re-answered with their paraphrase and each perturbed answer."""
-    usable = [i for i in items if i.paraphrased_answer and i.perturbed_answers]
+def _truth_ratio_sets(items: list[Item], max_facts: int) -> dict[str, list[Item]]:
+    """The forget items re-answered with their paraphrase and each perturbed answer, one item
+    per distinct fact (the phrasings of a question share their answers)."""
+    distinct = {
+        i.paraphrased_answer: i for i in items if i.paraphrased_answer and i.perturbed_answers
+    }
+    usable = list(distinct.values())[:max_facts]
     if not usable:
         return {}
     count = min(len(i.perturbed_answers) for i in usable)

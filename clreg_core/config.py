@@ -58,6 +58,7 @@ class RunConfig:
     # --- optimisation ---
     steps: int = 80
     learning_rate: float = 3e-3  # LoRA on a 4M model tolerates a high rate
+    max_grad_norm: float = 1.0  # clipping keeps the forget term's late, steep gradients in check
     forget_batch_size: int = 16
     retain_batch_size: int = 16
     max_length: int = 64  # tokens per item; longer items are truncated
@@ -66,7 +67,7 @@ class RunConfig:
     # --- evaluation and reproducibility ---
     eval_every: int = 10  # steps between live evaluations (plots, curves)
     eval_items: int = 96  # forget and retain items per live evaluation
-    final_eval_items: int = 480  # per side for the before/after metrics
+    final_eval_items: int = 200  # per side for the before/after metrics (±3% on accuracy)
     seed: int = 0
     device: str = "auto"
 
@@ -171,7 +172,7 @@ def _coerce(cls, name: str, value: Any) -> Any:
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "embedded": {},
     "smollm2-135m": {
-        "task": "pack:harry_potter",
+        "task": "pack:chemical_elements",  # the pack it knows most items of (knowledge probe)
         "steps": 30,
         "learning_rate": 1e-3,
         "forget_batch_size": 4,

@@ -136,6 +136,7 @@ def run_unlearning(
     emit = on_event or (lambda event: None)
     stop = should_stop or (lambda: False)
     started = time.perf_counter()
+    phases: dict[str, float] = {}  # seconds spent in each stage, for the report
     seed_everything(config.seed)
     device = resolve_device(config.device)
     loaded = loaded or load_model(config.model, device=str(device))
@@ -147,6 +148,7 @@ def run_unlearning(
     assessment = Assessment(
         measurer, task, objective.feature_layer, config.final_eval_items, config.seed
     )
+    phases["load"] = time.perf_counter() - started
     trainable, total = trainable_parameter_count(model)
     emit(
         Event(
@@ -173,13 +175,14 @@ def run_unlearning(
         emit(Event(status, len(history["steps"]), {"reason": reason, "report": report}))
         return RunResult(status, config, report, model, reason)
 
+    tick = time.perf_counter()
     before = assessment.measure(adapter=False)
+    phases["assess_before"] = time.perf_counter() - tick
     history["evaluations"].append({"step": 0, **live.measure(0)})
     emit(Event("evaluation", 0, history["evaluations"][-1]))
     batches = Batches(measurer, task, config)
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate
-    )
+    trainable_params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable_params, lr=config.learning_rate)
     step_seconds = []
     model.train()
     try:
@@ -196,6 +199,8 @@ def run_unlearning(
                     f"(terms: {out.terms}); lower the learning rate"
                 )
             out.total.backward()
+            if config.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(trainable_params, config.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step_seconds.append(time.perf_counter() - tick)
@@ -209,15 +214,20 @@ def run_unlearning(
     if stop():
         return finish("cancelled", f"stopped by the user after {config.steps} steps")
     model.eval()
+    tick = time.perf_counter()
     after = assessment.measure(adapter=True)
     assessment.compare(before, after)
+    phases["assess_after"] = time.perf_counter() - tick
     snapshots = {"before": before, "after": after}
+    tick = time.perf_counter()
     gold = _gold_metrics(assessment, loaded, device, config, snapshots)
+    phases["gold"] = time.perf_counter() - tick
     report["metrics"] = {"before": before.metrics, "after": after.metrics, "gold": gold}
     report["generations"] = _generations(measurer, assessment)
     report["timing"] = {
         "seconds_per_step": float(np.median(step_seconds)),
         "train_seconds": round(sum(step_seconds), 3),
+        **{f"{name}_seconds": round(value, 3) for name, value in phases.items()},
     }
     return finish("finished")
 
@@ -226,12 +236,15 @@ def _gold_metrics(assessment, loaded, device, config, snapshots) -> dict:
     spec = loaded.spec
     if not spec.gold_source or spec.gold_split is None or not config.task.endswith(spec.gold_split):
         return {}
-    try:
+
+    def load_gold() -> Measurer:
         gold = load_model(spec.gold_source, device=str(device))
+        return Measurer(gold.model, gold.tokenizer, gold.prompt_style, config.max_length)
+
+    try:
+        return assessment.against_gold(spec.gold_source, load_gold, snapshots)
     except UserInputError as error:  # a missing gold model costs its metrics, not the run
         return {"unavailable": str(error)}
-    gold_measurer = Measurer(gold.model, gold.tokenizer, gold.prompt_style, config.max_length)
-    return assessment.against_gold(gold_measurer, snapshots)
 
 
 def _generations(measurer: Measurer, assessment: Assessment) -> list[dict[str, str]]:
