@@ -78,6 +78,14 @@ def autocast_for(config: RunConfig, device: torch.device):
     return nullcontext()
 
 
+def lr_factor(config: RunConfig, step: int) -> float:
+    """Linear warmup over `warmup_steps` (at most half the run), then linear decay to zero."""
+    warmup = min(config.warmup_steps, config.steps // 2)
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    return max(0.0, (config.steps - step) / max(1, config.steps - warmup))
+
+
 class LiveView:
     """The cheap evaluation shown while training: fixed items, one forward, projected points."""
 
@@ -183,6 +191,7 @@ def run_unlearning(
     batches = Batches(measurer, task, config)
     trainable_params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable_params, lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s))
     step_seconds = []
     model.train()
     try:
@@ -202,6 +211,7 @@ def run_unlearning(
             if config.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(trainable_params, config.max_grad_norm)
             optimizer.step()
+            scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step_seconds.append(time.perf_counter() - tick)
             history["steps"].append({"step": step, **out.terms})
