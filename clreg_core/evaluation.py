@@ -28,6 +28,9 @@ from clreg_core.metrics import (
 )
 from clreg_core.prompting import PromptStyle, format_prompt
 
+MAX_ANSWER_TOKENS = 32
+ANSWER_MARGIN_TOKENS = 4  # room for a slightly longer (or different) answer than the reference
+
 
 @dataclass
 class ForcedPass:
@@ -118,7 +121,12 @@ class Measurer:
                 losses.pool_features(h, batch["feature_mask"]).float().cpu().numpy()
             )
 
-    def answers(self, items: list[Item], adapter: bool, max_new_tokens: int = 32) -> list[str]:
+    def answers(self, items: list[Item], adapter: bool, max_new_tokens: int | None = None):
+        """Greedy answers; by default long enough for the longest reference answer plus a margin
+        (a world answer needs ~20 tokens, so generating 32 would waste a third of the time)."""
+        if max_new_tokens is None:
+            longest = max(len(self.tokenizer(i.answer)["input_ids"]) for i in items)
+            max_new_tokens = min(MAX_ANSWER_TOKENS, longest + ANSWER_MARGIN_TOKENS)
         prompts = [format_prompt(i.question, self.style, self.tokenizer) for i in items]
         with self.adapter(adapter):
             return greedy_answers(

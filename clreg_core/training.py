@@ -73,7 +73,9 @@ def seed_everything(seed: int) -> None:
 
 
 def autocast_for(config: RunConfig, device: torch.device):
-    if config.precision == "bf16":
+    """bf16 autocast when asked for, or by default on a GPU that supports it; weights stay fp32."""
+    gpu_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if config.precision == "bf16" or (config.precision == "auto" and gpu_bf16):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
 
