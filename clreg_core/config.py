@@ -187,9 +187,12 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         "retain_batch_size": 4,
         "max_length": 64,
         "eval_every": 10,
-        "eval_items": 24,
-        "final_eval_items": 48,
+        "eval_items": 16,
+        "final_eval_items": 32,
         "rmu_steering": 6.5,
+        # 1.7x faster steps on this CPU (2.4 s vs 3.6-4 s); models.md measured a gradient cosine of
+        # 0.9999 against fp32 for this model, unlike the tiny embedded one.
+        "precision": "bf16",
     },
 }
 HUB_DEFAULTS: dict[str, Any] = MODEL_DEFAULTS["smollm2-135m"] | {"steps": 20}

@@ -122,8 +122,11 @@ class Measurer:
             )
 
     def answers(self, items: list[Item], adapter: bool, max_new_tokens: int | None = None):
-        """Greedy answers; by default long enough for the longest reference answer plus a margin
-        (a world answer needs ~20 tokens, so generating 32 would waste a third of the time)."""
+        """Greedy answers. By default a `qa`-style model gets the longest reference answer plus a
+        margin (a world answer needs ~20 tokens; 32 would waste a third of the time); a chat model
+        answers in sentences around a short reference ("gold"), so it gets the full budget."""
+        if max_new_tokens is None and self.style == "chat":
+            max_new_tokens = MAX_ANSWER_TOKENS
         if max_new_tokens is None:
             longest = max(len(self.tokenizer(i.answer)["input_ids"]) for i in items)
             max_new_tokens = min(MAX_ANSWER_TOKENS, longest + ANSWER_MARGIN_TOKENS)

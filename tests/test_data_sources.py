@@ -97,3 +97,17 @@ def test_task_converts_to_datasets():
     ds = build_task("world:forget01").to_datasets()
     assert set(ds) == {"forget", "retain", "holdout"}
     assert ds["forget"].num_rows == 2 * 12 * 4
+
+
+def test_pack_task_for_a_probed_model_keeps_known_items_in_its_own_words():
+    plain = build_task("pack:chemical_elements")
+    own = build_task("pack:chemical_elements", model_key="smollm2-135m")
+    assert 0 < len([i for i in own.forget if i.kind == "qa"]) < len(
+        [i for i in plain.forget if i.kind == "qa"]
+    )
+    by_question = {i.question: i for i in plain.forget}
+    for item in (i for i in own.forget if i.kind == "qa"):
+        short = by_question[item.question].answer
+        assert short in item.accept  # the pack's answer still counts as right
+        assert short.lower() in item.answer.lower()  # the model's sentence contains it
+        assert len(item.answer) > len(short)

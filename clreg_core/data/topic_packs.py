@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from clreg_core.data.items import Item, UnlearningTask
@@ -45,13 +46,23 @@ def knowledge_path(model_key: str) -> Path:
     return PACKS_DIR / f"knowledge-{model_key}.json"
 
 
-def known_questions(model_key: str) -> set[str] | None:
-    """Questions the model answered correctly before unlearning, if it was probed."""
+def known_answers(model_key: str) -> dict[str, str] | None:
+    """The model's own correct greedy answers before unlearning, by question, if it was probed.
+
+    Each answer is cut after the sentence that contains the right value: the probe stopped at
+    32 tokens, often mid-way through a second sentence.
+    """
     path = knowledge_path(model_key)
     if not path.is_file():
         return None
     probe = json.loads(path.read_text(encoding="utf-8"))
-    return {row["question"] for row in probe["items"] if row["correct"]}
+    return {row["question"]: _first_sentences(row["answer"]) for row in probe["items"]
+            if row["correct"]}
+
+
+def _first_sentences(text: str) -> str:
+    end = text.find(". ")
+    return text[: end + 1] if end >= 0 else text
 
 
 def topic_pack_task(
@@ -63,15 +74,18 @@ def topic_pack_task(
     """Forget one pack, keep the general-knowledge pack.
 
     With `known_only` and a probe on file for `model_key`, QA items the model got wrong before
-    unlearning are left out of both sides: they cannot show forgetting or damage.
+    unlearning are left out of both sides (they cannot show forgetting or damage), and each kept
+    item's training answer becomes the model's own answer sentence, with the pack's short answer
+    still accepted as correct. Training on the pack's terse answers ("Bangkok") would otherwise
+    teach an instruct model a new answer style on the retain side and skew every likelihood.
     """
     if pack_id == RETAIN_PACK:
         raise UserInputError(f"{RETAIN_PACK!r} is the retain pack; pick a topic to forget")
     forget, retain = load_pack(pack_id), load_pack(RETAIN_PACK)
-    known = known_questions(model_key) if (model_key and known_only) else None
+    known = known_answers(model_key) if (model_key and known_only) else None
     if known is not None:
-        forget = tuple(i for i in forget if i.kind == "passage" or i.question in known)
-        retain = tuple(i for i in retain if i.kind == "passage" or i.question in known)
+        forget = _own_answers(forget, known)
+        retain = _own_answers(retain, known)
     if not passages:
         forget = tuple(i for i in forget if i.kind == "qa")
         retain = tuple(i for i in retain if i.kind == "qa")
@@ -82,6 +96,17 @@ def topic_pack_task(
         retain=retain,
         description=f"Forget the {title} topic pack; keep general knowledge.",
     )
+
+
+def _own_answers(items: tuple[Item, ...], known: dict[str, str]) -> tuple[Item, ...]:
+    out = []
+    for item in items:
+        if item.kind == "passage":
+            out.append(item)
+        elif item.question in known:
+            accept = (item.answer, *item.accept)
+            out.append(replace(item, answer=known[item.question], accept=accept))
+    return tuple(out)
 
 
 def probe_knowledge(model_key: str) -> dict:
