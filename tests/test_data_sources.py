@@ -6,6 +6,7 @@ from clreg_core.data.sources import build_task
 from clreg_core.data.topic_packs import RETAIN_PACK, forget_pack_ids, load_pack, pack_index
 from clreg_core.data.world_source import world_topics
 from clreg_core.errors import UserInputError
+from clreg_core.generation import answer_matches
 
 
 def test_world_split_task_has_forget_retain_holdout_grouped_by_person():
@@ -109,5 +110,5 @@ def test_pack_task_for_a_probed_model_keeps_known_items_in_its_own_words():
     for item in (i for i in own.forget if i.kind == "qa"):
         short = by_question[item.question].answer
         assert short in item.accept  # the pack's answer still counts as right
-        assert short.lower() in item.answer.lower()  # the model's sentence contains it
+        assert answer_matches(item.answer, item.accept)  # the model's sentence holds an answer
         assert len(item.answer) > len(short)
