@@ -103,8 +103,10 @@ def test_task_converts_to_datasets():
 def test_pack_task_for_a_probed_model_keeps_known_items_in_its_own_words():
     plain = build_task("pack:chemical_elements")
     own = build_task("pack:chemical_elements", model_key="smollm2-135m")
-    assert 0 < len([i for i in own.forget if i.kind == "qa"]) < len(
-        [i for i in plain.forget if i.kind == "qa"]
+    assert (
+        0
+        < len([i for i in own.forget if i.kind == "qa"])
+        < len([i for i in plain.forget if i.kind == "qa"])
     )
     by_question = {i.question: i for i in plain.forget}
     for item in (i for i in own.forget if i.kind == "qa"):

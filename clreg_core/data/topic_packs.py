@@ -56,8 +56,9 @@ def known_answers(model_key: str) -> dict[str, str] | None:
     if not path.is_file():
         return None
     probe = json.loads(path.read_text(encoding="utf-8"))
-    return {row["question"]: _first_sentences(row["answer"]) for row in probe["items"]
-            if row["correct"]}
+    return {
+        row["question"]: _first_sentences(row["answer"]) for row in probe["items"] if row["correct"]
+    }
 
 
 def _first_sentences(text: str) -> str:
