@@ -185,11 +185,14 @@ def run_unlearning(
         emit(Event(status, len(history["steps"]), {"reason": reason, "report": report}))
         return RunResult(status, config, report, model, reason)
 
+    # The first points go out before the slower "before" assessment, so a UI can draw at once
+    # (at step 0 the LoRA update is zero: the adapter-on model is the original).
+    history["evaluations"].append({"step": 0, **live.measure(0)})
+    emit(Event("evaluation", 0, history["evaluations"][-1]))
+    phases["first_points"] = time.perf_counter() - started
     tick = time.perf_counter()
     before = assessment.measure(adapter=False)
     phases["assess_before"] = time.perf_counter() - tick
-    history["evaluations"].append({"step": 0, **live.measure(0)})
-    emit(Event("evaluation", 0, history["evaluations"][-1]))
     batches = Batches(measurer, task, config)
     trainable_params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable_params, lr=config.learning_rate)
