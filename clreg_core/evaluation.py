@@ -105,12 +105,13 @@ class Measurer:
     @staticmethod
     def _collect(logits, batch, hidden, logps, lengths, tok_lp, hits, feats):
         labels = batch["labels"]
-        logps.append(losses.sequence_logprob(logits, labels).float().cpu().numpy())
-        lengths.append(losses.token_counts(labels).cpu().numpy())
         shifted_logits, shifted_labels = logits[:, :-1].float(), labels[:, 1:]
         scored = shifted_labels != -100
         safe = shifted_labels.clamp(min=0)
         per_token = torch.log_softmax(shifted_logits, -1).gather(-1, safe[..., None])[..., 0]
+        # The sequence log-prob and length follow from the per-token values already computed.
+        logps.append(per_token.masked_fill(~scored, 0.0).sum(-1).cpu().numpy())
+        lengths.append(scored.sum(-1).cpu().numpy())
         correct = shifted_logits.argmax(-1) == safe
         for row in range(labels.shape[0]):
             keep = scored[row]
