@@ -8,7 +8,7 @@ is measured once on the same items for Forget Quality and PrivLeak.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -38,12 +38,13 @@ MAX_TRUTH_RATIO_FACTS = 120  # one truth ratio per distinct fact; 5 answers scor
 
 @dataclass
 class Snapshot:
-    """One measurement: its metrics, plus what later comparisons need (retain features for the
-    retain shift, truth ratios for Forget Quality)."""
+    """One measurement: its metrics, plus what later steps need (retain features for the retain
+    shift, truth ratios for Forget Quality, greedy answers for the before/after table)."""
 
     metrics: dict
     retain_features: np.ndarray
     truth_ratios: np.ndarray | None = None
+    answers: dict[str, list[str]] = field(default_factory=dict)  # side -> answers to qa_only(side)
 
 
 class Assessment:
@@ -76,9 +77,11 @@ class Assessment:
         passes = {name: m.forced(enc, self.layers, adapter) for name, enc in self._encoded.items()}
         f, r = passes["forget"], passes["retain"]
         metrics: dict = {}
+        answers: dict[str, list[str]] = {}
         for side in ("forget", "retain"):
             items = qa_only(self._sets()[side])
-            scores = answer_scores(items, m.answers(items, adapter)) if items else {}
+            answers[side] = m.answers(items, adapter) if items else []
+            scores = answer_scores(items, answers[side]) if items else {}
             metrics.update({f"{side}_{k}": v for k, v in scores.items()})
             memo = memorisation_scores(passes[side])
             metrics.update({f"{side}_{k}": v for k, v in memo.items()})
@@ -92,20 +95,10 @@ class Assessment:
         ]
         if "holdout" in passes:
             metrics.update(membership(f, passes["holdout"]))
-        truth = self.truth_ratios(adapter)
+        truth = _truth_ratios(m, self._truth_encoded, adapter)
         if truth is not None:
             metrics["truth_ratio"] = float(np.median(truth))
-        return Snapshot(metrics=metrics, retain_features=zr, truth_ratios=truth)
-
-    def truth_ratios(self, adapter: bool) -> np.ndarray | None:
-        """TOFU truth ratios of the forget items that carry paraphrased and perturbed answers."""
-        if not self._truth_sets:
-            return None
-        forced = {k: self.measurer.forced(v, [], adapter) for k, v in self._truth_encoded.items()}
-        paraphrased = forced["paraphrased"].mean_token_logp
-        per_item = len(forced) - 1
-        perturbed = np.stack([forced[f"perturbed{i}"].mean_token_logp for i in range(per_item)], 1)
-        return truth_ratio(paraphrased, list(perturbed))
+        return Snapshot(metrics=metrics, retain_features=zr, truth_ratios=truth, answers=answers)
 
     def compare(self, before: Snapshot, after: Snapshot) -> None:
         """Metrics that need both snapshots, added to `after`."""
@@ -135,21 +128,30 @@ class Assessment:
         return gold
 
     def _measure_gold(self, gold_measurer: Measurer) -> tuple[dict, np.ndarray | None]:
-        gold_view = Assessment.__new__(Assessment)
-        gold_view.__dict__.update(self.__dict__)
-        gold_view.measurer = gold_measurer
-        gold_view._truth_encoded = {k: gold_measurer.encode(v) for k, v in self._truth_sets.items()}
         gold = {}
         if self.holdout:
             forget = gold_measurer.forced(gold_measurer.encode(self.forget), [], adapter=False)
             holdout = gold_measurer.forced(gold_measurer.encode(self.holdout), [], adapter=False)
             gold = membership(forget, holdout)
-        return gold, gold_view.truth_ratios(adapter=False)
+        # The gold model has its own tokenizer, so the truth-ratio answers are encoded anew.
+        encoded = {k: gold_measurer.encode(v) for k, v in self._truth_sets.items()}
+        return gold, _truth_ratios(gold_measurer, encoded, adapter=False)
 
 
 # Gold-model results for an item set, kept for the life of the process: the gold model and the
 # seeded items do not change between runs, so an app serving many runs measures gold once.
 _GOLD_CACHE: dict[tuple, tuple[dict, np.ndarray | None]] = {}
+
+
+def _truth_ratios(measurer: Measurer, encoded: dict, adapter: bool) -> np.ndarray | None:
+    """TOFU truth ratios of the forget items that carry paraphrased and perturbed answers."""
+    if not encoded:
+        return None
+    forced = {k: measurer.forced(v, [], adapter) for k, v in encoded.items()}
+    paraphrased = forced["paraphrased"].mean_token_logp
+    per_item = len(forced) - 1
+    perturbed = np.stack([forced[f"perturbed{i}"].mean_token_logp for i in range(per_item)], 1)
+    return truth_ratio(paraphrased, list(perturbed))
 
 
 def membership(forget: ForcedPass, holdout: ForcedPass) -> dict[str, float]:

@@ -238,7 +238,7 @@ def run_unlearning(
     gold = _gold_metrics(assessment, loaded, device, config, snapshots)
     phases["gold"] = time.perf_counter() - tick
     report["metrics"] = {"before": before.metrics, "after": after.metrics, "gold": gold}
-    report["generations"] = _generations(measurer, assessment)
+    report["generations"] = _generations(assessment, before, after)
     report["timing"] = {
         "seconds_per_step": float(np.median(step_seconds)),
         "train_seconds": round(sum(step_seconds), 3),
@@ -262,16 +262,14 @@ def _gold_metrics(assessment, loaded, device, config, snapshots) -> dict:
         return {"unavailable": str(error)}
 
 
-def _generations(measurer: Measurer, assessment: Assessment) -> list[dict[str, str]]:
-    """Before/after answers to a few forget and retain questions, one model in memory."""
+def _generations(assessment: Assessment, before, after) -> list[dict[str, str]]:
+    """Before/after answers to a few forget and retain questions, taken from the greedy answers
+    the assessment already generated (adapter off, then on: one model in memory)."""
     rows = []
     for side, items in (("forget", assessment.forget), ("retain", assessment.retain)):
         probes = qa_only(items)[:PROBES_PER_SIDE]
-        if not probes:
-            continue
-        before = measurer.answers(probes, adapter=False)
-        after = measurer.answers(probes, adapter=True)
-        for item, b, a in zip(probes, before, after, strict=True):
+        pairs = zip(probes, before.answers[side], after.answers[side], strict=False)
+        for item, b, a in pairs:
             rows.append(
                 {
                     "set": side,
