@@ -17,29 +17,28 @@ def greedy_answers(
 ) -> list[str]:
     """Greedy continuations of `prompts`, decoded without special tokens.
 
-    Prompts are left-padded so every row's next token sits in the last column.
+    Prompts are left-padded so every row's next token sits in the last column; the padding side
+    is passed per call, so a tokenizer shared by concurrent requests is never modified.
     """
     device = next(model.parameters()).device
-    pad_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
     outputs: list[str] = []
-    try:
-        for start in range(0, len(prompts), batch_size):
-            batch = tokenizer(
-                prompts[start : start + batch_size], return_tensors="pt", padding=True
-            )
-            batch = {k: v.to(device) for k, v in batch.items()}
-            generated = model.generate(
-                **batch,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-            new_tokens = generated[:, batch["input_ids"].shape[1] :]
-            outputs.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
-    finally:
-        tokenizer.padding_side = pad_side
+    for start in range(0, len(prompts), batch_size):
+        batch = tokenizer(
+            prompts[start : start + batch_size],
+            return_tensors="pt",
+            padding=True,
+            padding_side="left",
+        )
+        batch = {k: v.to(device) for k, v in batch.items()}
+        generated = model.generate(
+            **batch,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        new_tokens = generated[:, batch["input_ids"].shape[1] :]
+        outputs.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
     return [text.strip() for text in outputs]
 
 

@@ -46,3 +46,18 @@ def test_answer_matches_whole_words(generated, accepted, expected):
 
 def test_normalize_answer():
     assert normalize_answer("  E=mc²!  The END ") == "e mc² the end"
+
+
+def test_greedy_answers_leave_a_shared_tokenizer_as_it_was():
+    from transformers import AutoModelForCausalLM
+
+    from clreg_core.generation import greedy_answers
+
+    tokenizer = AutoTokenizer.from_pretrained(EMBEDDED_DIR)
+    tokenizer.padding_side = "right"
+    model = AutoModelForCausalLM.from_pretrained(EMBEDDED_DIR).eval()
+    prompts = [format_prompt("Where was Peze Gythmont born?"), format_prompt("Who?")]
+    answers = greedy_answers(model, tokenizer, prompts)
+    assert tokenizer.padding_side == "right"
+    assert answers[0] == greedy_answers(model, tokenizer, prompts[:1])[0]  # padding is inert
+    assert "Peze Gythmont was born in" in answers[0]
