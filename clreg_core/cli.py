@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from clreg_core.config import RunConfig, default_config
+from clreg_core.config import ConfigError, RunConfig, default_config
 from clreg_core.errors import UserInputError
 
 FLAG_HELP = {
@@ -63,14 +63,15 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         for f in dataclasses.fields(RunConfig)
         if getattr(args, f.name) is not None
     }
-    if args.config:
-        data = json.loads(Path(args.config).read_text(encoding="utf-8"))
-        base = RunConfig.from_dict(data.get("config", data))  # a report.json or a bare config
-        if "target_modules" in given:
-            given["target_modules"] = tuple(given["target_modules"])
-        return base.with_changes(**given)
     if "target_modules" in given:
         given["target_modules"] = tuple(given["target_modules"])
+    if args.config:
+        try:
+            data = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise ConfigError(f"cannot read --config {args.config!r}: {error}") from None
+        base = RunConfig.from_dict(data.get("config", data))  # a report.json or a bare config
+        return base.with_changes(**given)
     return default_config(given.pop("model", "embedded"), **given)
 
 
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from tqdm import tqdm
 
+    from clreg_core.data.custom_text import read_upload
     from clreg_core.data.sources import build_task
     from clreg_core.training import run_unlearning
 
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         custom_text = None
         task = None
         if args.custom_text_file:
-            custom_text = Path(args.custom_text_file).read_text(encoding="utf-8")
+            custom_text = read_upload(args.custom_text_file)  # size, binary and encoding checks
             task = build_task(config.task, custom_text=custom_text)
         bar = tqdm(total=config.steps, desc="unlearning", unit="step")
 

@@ -23,7 +23,7 @@ import torch
 
 from clreg_core.assessment import Assessment
 from clreg_core.batching import collate
-from clreg_core.config import RunConfig
+from clreg_core.config import ConfigError, RunConfig
 from clreg_core.data.items import UnlearningTask
 from clreg_core.data.sources import build_task
 from clreg_core.errors import UserInputError
@@ -60,8 +60,6 @@ def resolve_device(choice: str) -> torch.device:
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if choice == "cuda" and not torch.cuda.is_available():
-        from clreg_core.config import ConfigError
-
         raise ConfigError("device='cuda' but no GPU is available here; use 'auto' or 'cpu'")
     return torch.device(choice)
 

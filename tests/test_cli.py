@@ -102,6 +102,21 @@ def test_bad_flag_values_exit_with_a_message(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("flag", ["--config", "--custom-text-file"])
+def test_missing_input_files_exit_with_a_message(tmp_path, flag):
+    missing = str(tmp_path / "nowhere.json")
+    extra = ["--task", "custom"] if flag == "--custom-text-file" else []
+    done = subprocess.run(
+        [sys.executable, "-m", "clreg_core", "run", "--out", str(tmp_path), flag, missing, *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "nowhere.json" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 @pytest.mark.slow
 def test_default_embedded_run_forgets_and_keeps():
     """The default run on the embedded model, end to end (the claim the benchmarks check over
