@@ -26,6 +26,17 @@ SHORT = [
 ]
 
 
+def run_cli(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """`python -m clreg_core run ARGS` in a subprocess, as a user would type it."""
+    return subprocess.run(
+        [sys.executable, "-m", "clreg_core", "run", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def test_help_lists_every_config_field():
     text = (
         build_parser().format_help()
@@ -58,13 +69,7 @@ def test_flags_override_the_model_defaults():
 
 def test_run_writes_report_adapter_and_points_and_reruns(tmp_path):
     out = tmp_path / "run"
-    done = subprocess.run(
-        [sys.executable, "-m", "clreg_core", "run", "--out", str(out), *SHORT],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_cli("--out", str(out), *SHORT, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((out / "report.json").read_text())
     for side in ("before", "after"):
@@ -82,22 +87,7 @@ def test_run_writes_report_adapter_and_points_and_reruns(tmp_path):
 
 
 def test_bad_flag_values_exit_with_a_message(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "clreg_core",
-            "run",
-            "--out",
-            str(tmp_path),
-            "--learning-rate",
-            "-1",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_cli("--out", str(tmp_path), "--learning-rate", "-1")
     assert done.returncode == 2 and "learning_rate" in done.stderr
     assert "Traceback" not in done.stderr
 
@@ -106,13 +96,7 @@ def test_bad_flag_values_exit_with_a_message(tmp_path):
 def test_missing_input_files_exit_with_a_message(tmp_path, flag):
     missing = str(tmp_path / "nowhere.json")
     extra = ["--task", "custom"] if flag == "--custom-text-file" else []
-    done = subprocess.run(
-        [sys.executable, "-m", "clreg_core", "run", "--out", str(tmp_path), flag, missing, *extra],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_cli("--out", str(tmp_path), flag, missing, *extra)
     assert done.returncode == 2 and "nowhere.json" in done.stderr
     assert "Traceback" not in done.stderr
 
