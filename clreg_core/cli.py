@@ -120,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         bar = tqdm(total=config.steps, desc="unlearning", unit="step")
 
         def on_event(event):
-            if event.kind == "step":
+            if event.kind == "stage":
+                bar.write(f"{event.data['stage']}…")
+            elif event.kind == "step":
                 bar.update(1)
                 bar.set_postfix(loss=f"{event.data['terms']['total']:.3f}")
             elif event.kind == "evaluation":

@@ -5,7 +5,9 @@
 Events, in order: `started`, `evaluation` (step 0, the original model), then `step` after every
 optimiser step (every loss term) and `evaluation` every `eval_every` steps (live metrics and the
 forget/retain points projected on a basis fitted once at step 0), and last one of `finished`,
-`failed` (with a reason) or `cancelled`. Deterministic for a seed on CPU.
+`failed` (with a reason) or `cancelled`. A `stage` event (data: `stage`, one of STAGES) marks the
+start of each slow phase, so a progress bar can say what the run is doing between steps.
+Deterministic for a seed on CPU.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from clreg_core.models.loading import LoadedModel, load_model
 from clreg_core.objective import Objective
 
 PROBES_PER_SIDE = 4
+STAGES = ("measuring the original model", "training", "measuring the unlearned model")
 
 
 @dataclass
@@ -188,6 +191,7 @@ def run_unlearning(
     history["evaluations"].append({"step": 0, **live.measure(0)})
     emit(Event("evaluation", 0, history["evaluations"][-1]))
     phases["first_points"] = time.perf_counter() - started
+    emit(Event("stage", 0, {"stage": STAGES[0]}))
     tick = time.perf_counter()
     before = assessment.measure(adapter=False)
     phases["assess_before"] = time.perf_counter() - tick
@@ -197,6 +201,7 @@ def run_unlearning(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s))
     step_seconds = []
     model.train()
+    emit(Event("stage", 0, {"stage": STAGES[1]}))
     try:
         for step in range(1, config.steps + 1):
             if stop():
@@ -227,6 +232,7 @@ def run_unlearning(
     if stop():
         return finish("cancelled", f"stopped by the user after {config.steps} steps")
     model.eval()
+    emit(Event("stage", config.steps, {"stage": STAGES[2]}))
     tick = time.perf_counter()
     after = assessment.measure(adapter=True)
     assessment.compare(before, after)

@@ -21,7 +21,7 @@ from clreg_core.jobs import Job
 from clreg_core.lora import attach_lora, capture_block_outputs, decoder_blocks
 from clreg_core.models.loading import LoadedModel
 from clreg_core.models.registry import EMBEDDED_DIR, ModelSpec
-from clreg_core.training import run_unlearning
+from clreg_core.training import STAGES, run_unlearning
 
 VOCAB = 2048  # the embedded tokenizer's vocabulary, reused by every tiny model
 
@@ -184,6 +184,10 @@ def test_events_arrive_in_order(tokenizer, small_task):
     assert [e.step for e in evaluations] == [0, 2, 4]
     assert len(evaluations[0].data["points"]["forget"]) == 16
     assert result.report["timing"]["seconds_per_step"] > 0
+    stages = [e.data["stage"] for e in events if e.kind == "stage"]
+    assert stages == list(STAGES)
+    first_step = kinds.index("step")  # "training" is announced just before the first step
+    assert events[first_step - 1].data.get("stage") == "training"
 
 
 def test_a_job_can_be_cancelled_midway(tokenizer, small_task):
