@@ -22,23 +22,42 @@ MAX_QUESTION_CHARS = 1_000
 
 
 class ModelCache:
-    """The most recently used models, loaded once each (at most `capacity` at a time)."""
+    """The most recently used models, loaded once each (at most `capacity` at a time).
+
+    Each model key has its own loading lock: a slow load (SmolLM2's first conversion, a hub
+    download) holds up only the users who want that same model, while everyone else keeps
+    being served from the cache or loads their own model in parallel.
+    """
 
     def __init__(self, capacity: int = 2) -> None:
         self.capacity = capacity
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the two dicts only, never held while loading
+        self._loading: dict[str, threading.Lock] = {}
+
+    def _cached(self, key: str) -> LoadedModel | None:
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            return None
 
     def get(self, choice: str) -> LoadedModel:
         spec = resolve_model(choice)
+        loaded = self._cached(spec.key)
+        if loaded is not None:
+            return loaded
         with self._lock:
-            if spec.key in self._models:
-                self._models.move_to_end(spec.key)
-                return self._models[spec.key]
+            key_lock = self._loading.setdefault(spec.key, threading.Lock())
+        with key_lock:  # one load per key; later callers find it cached
+            loaded = self._cached(spec.key)
+            if loaded is not None:
+                return loaded
             loaded = load_model(spec)
-            self._models[spec.key] = loaded
-            while len(self._models) > self.capacity:
-                self._models.popitem(last=False)
+            with self._lock:
+                self._models[spec.key] = loaded
+                while len(self._models) > self.capacity:
+                    self._models.popitem(last=False)
             return loaded
 
 
@@ -60,6 +79,18 @@ def ask(model_choice: str, question: str, max_new_tokens: int = 48) -> str:
     loaded = MODELS.get(model_choice)
     prompt = format_prompt(_check_question(question), loaded.prompt_style, loaded.tokenizer)
     return greedy_answers(loaded.model, loaded.tokenizer, [prompt], max_new_tokens)[0]
+
+
+def ask_before_after(
+    model, tokenizer, prompt_style: str, question: str, max_new_tokens: int = 48
+) -> tuple[str, str]:
+    """The original model's answer (LoRA adapter disabled) and the unlearned model's (adapter
+    on), from one PeftModel: no second copy of the weights."""
+    prompt = format_prompt(_check_question(question), prompt_style, tokenizer)
+    with model.disable_adapter():
+        before = greedy_answers(model, tokenizer, [prompt], max_new_tokens)[0]
+    after = greedy_answers(model, tokenizer, [prompt], max_new_tokens)[0]
+    return before, after
 
 
 def probe_task(model_choice: str, task_name: str, per_side: int = 6, seed: int = 0) -> list[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from clreg_core.config import ConfigError, RunConfig, default_config
 from clreg_core.data.topic_packs import forget_pack_ids, pack_index
 from clreg_core.data.world_source import FORGET_SPLITS, world_topics
 from clreg_core.models.registry import REGISTRY
@@ -26,3 +27,77 @@ def task_choices(model_key: str) -> list[tuple[str, str]]:
         return choices
     titles = {p["id"]: p["title"] for p in pack_index()}
     return [(f"Topic pack: {titles[p]}", f"pack:{p}") for p in forget_pack_ids()]
+
+
+# --- the run form: what the app's controls hold, turned into a RunConfig ---
+
+CUSTOM_TASK = ("Your own text (paste or upload below)", "custom")
+METHOD_CHOICES = [
+    ("NPO", "npo"),
+    ("SimNPO", "simnpo"),
+    ("GradDiff", "graddiff"),
+    ("GradAscent", "gradascent"),
+    ("RMU", "rmu"),
+]
+# The advanced panel, in display order: (RunConfig field, label, whole number?)
+ADVANCED_FIELDS: tuple[tuple[str, str, bool], ...] = (
+    ("steps", "steps", True),
+    ("learning_rate", "learning rate", False),
+    ("lora_rank", "LoRA rank", True),
+    ("feature_layer", "feature layer (-1 = last block)", True),
+    ("temperature", "τ (temperature)", False),
+    ("anchor_weight", "μ (retain anchor weight)", False),
+    ("seed", "seed", True),
+    ("eval_every", "live evaluation every … steps", True),
+    ("final_eval_items", "items per side in the final measurement", True),
+)
+
+
+def chosen_model(picked: str, typed: str) -> str:
+    """A typed local folder or hub id wins over the dropdown."""
+    return (typed or "").strip() or (picked or "").strip()
+
+
+def run_choices(model_choice: str) -> tuple[list[tuple[str, str]], str]:
+    """The forget topics offered for a model (own text last) and the model's default topic."""
+    choices = task_choices("embedded" if model_choice == "embedded" else "pretrained")
+    default = default_config(model_choice).task
+    if default not in [value for _, value in choices]:
+        default = choices[0][1]
+    return [*choices, CUSTOM_TASK], default
+
+
+def advanced_defaults(model_choice: str) -> list:
+    """The advanced panel's values for a model: the settings that work on a CPU for it."""
+    config = default_config(model_choice or "embedded")
+    return [getattr(config, name) for name, _, _ in ADVANCED_FIELDS]
+
+
+def _whole(name: str, value) -> int:
+    if value is None or float(value) != int(value):
+        raise ConfigError(f"{name}={value!r} must be a whole number")
+    return int(value)
+
+
+def config_from_form(
+    model_choice: str,
+    task: str,
+    method: str,
+    clreg: bool,
+    clreg_weight: float,
+    advanced: list,
+) -> RunConfig:
+    """The RunConfig the form describes; an empty or impossible field raises `ConfigError`."""
+    if not model_choice:
+        raise ConfigError("no model chosen: pick one from the list or type a folder / hub id")
+    values = {"method": method, "clreg": bool(clreg), "clreg_weight": clreg_weight}
+    if len(advanced) != len(ADVANCED_FIELDS):
+        raise ConfigError(f"expected {len(ADVANCED_FIELDS)} advanced settings, got {len(advanced)}")
+    for (name, label, whole), value in zip(ADVANCED_FIELDS, advanced, strict=True):
+        if value is None or value == "":
+            raise ConfigError(f"{label} is empty; type a number")
+        values[name] = _whole(label, value) if whole else float(value)
+    if values["clreg_weight"] is None:
+        raise ConfigError("λ (CLReg weight) is empty; type a number")
+    values["clreg_weight"] = float(values["clreg_weight"])
+    return default_config(model_choice, task=task or "", **values)

@@ -1,0 +1,320 @@
+"""One browser session's runs: start, stop, A/B, progress, figures, tables, free prompts, exports.
+
+The app keeps one `Session` per browser tab (`SESSIONS.get(session_id)`); every handler is a
+small call on it, so the whole app can be driven and tested without Gradio. A session runs at
+most one attempt (a single run or an A/B pair) at a time; attempts of all sessions share the
+process-wide `RUN_QUEUE`, so on a CPU one run trains while the others wait and see their place.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clreg_core import explore, figures
+from clreg_core.config import RunConfig
+from clreg_core.data.items import UnlearningTask
+from clreg_core.data.sources import build_task
+from clreg_core.errors import UserInputError
+from clreg_core.run_export import commands_text, export_run
+from clreg_core.run_queue import RUN_QUEUE, RunQueue
+from clreg_core.run_state import RunState
+from clreg_core.run_tables import NOT_PROVEN, generations_table, metrics_table
+
+POLL_S = 0.05  # how often the worker hands a job's events to the run state
+
+
+@dataclass
+class Attempt:
+    """What one press of Run (or A/B) started."""
+
+    runs: list[RunState]
+    task: UnlearningTask
+    custom_text: str | None
+    ticket: int
+    stop: threading.Event = field(default_factory=threading.Event)
+    models: list[tuple[str, object, object]] = field(default_factory=list)  # label, model, loaded
+    exports: list[Path] = field(default_factory=list)
+    commands: str = ""
+    over: bool = False  # the worker is done (exports written, queue slot released)
+
+    @property
+    def active(self) -> bool:
+        return not self.over and not self.stop.is_set()
+
+
+class Session:
+    def __init__(self, queue: RunQueue = RUN_QUEUE, gpu: Callable | None = None) -> None:
+        self.queue = queue
+        self.gpu = gpu  # spaces.GPU(...) on a ZeroGPU Space: the heavy work runs under it
+        self.attempt: Attempt | None = None
+        self.last_used = time.monotonic()
+        self._lock = threading.RLock()
+        self._ask_lock = threading.Lock()  # disable_adapter() toggles shared model state
+        self._rendered: dict[str, object] = {}
+
+    # --- control ---
+    def start(self, config: RunConfig, custom_text: str | None = None, ab: bool = False) -> None:
+        """Queue a run (or, with `ab`, the base method alone then with CLReg, same data and seed).
+
+        Mistakes the user can fix (own text, model name, offline hub) raise `UserInputError`
+        here, before anything is queued."""
+        with self._lock:
+            if self.attempt is not None and self.attempt.active:
+                raise UserInputError(
+                    "a run is already going in this page; press Stop or wait for it to finish"
+                )
+            task = self._build_task(config, custom_text)
+            configs = [config]
+            if ab:
+                configs = [config.with_changes(clreg=False), config.with_changes(clreg=True)]
+            runs = [RunState(c) for c in configs]
+            self.attempt = Attempt(runs, task, custom_text, self.queue.join())
+            self._rendered.clear()
+            attempt = self.attempt
+        # The worker carries the caller's context (a Gradio request on a Space), so work run
+        # under spaces.GPU from that thread is tied to the request that asked for it.
+        context = contextvars.copy_context()
+        threading.Thread(
+            target=context.run, args=(self._work, attempt), name="clreg-session", daemon=True
+        ).start()
+
+    def stop(self) -> str:
+        """Stop at once as far as the page is concerned; the job ends after its current step
+        (or measurement) and keeps its queue slot until then, so the next run waits for it."""
+        with self._lock:
+            attempt = self.attempt
+            if attempt is None or not attempt.active:
+                return "nothing is running"
+            attempt.stop.set()
+            for run in attempt.runs:
+                if not run.done:
+                    where = f"at step {run.step}" if run.step else "before training"
+                    run.mark_done("cancelled", f"stopped by the user {where}")
+        return "stopped"
+
+    @property
+    def busy(self) -> bool:
+        return self.attempt is not None and self.attempt.active
+
+    # --- the worker ---
+    @staticmethod
+    def _build_task(config: RunConfig, custom_text: str | None) -> UnlearningTask:
+        from clreg_core.models.loading import local_folder_for
+        from clreg_core.models.registry import resolve_model
+
+        spec = resolve_model(config.model)  # unknown model: a clear message now
+        if spec.kind == "hub":
+            local_folder_for(spec)  # offline and not cached: fails within seconds
+        return build_task(config.task, model_key=spec.key, custom_text=custom_text or "")
+
+    def _work(self, attempt: Attempt) -> None:
+        try:
+            if not self.queue.wait_turn(attempt.ticket, attempt.stop.is_set):
+                return
+            train = self.gpu(self._train_all) if self.gpu else self._train_all
+            train(attempt)
+        except Exception as error:  # a bug must not kill the app: show it as the run's failure
+            for run in attempt.runs:
+                if not run.done:
+                    run.mark_done("failed", f"{type(error).__name__}: {error}")
+        finally:
+            self.queue.release(attempt.ticket)
+            attempt.over = True
+
+    def _train_all(self, attempt: Attempt) -> None:
+        from clreg_core.jobs import Job
+        from clreg_core.models.loading import load_model
+        from clreg_core.paper_view import paper_points
+        from clreg_core.training import resolve_device
+
+        original = None
+        for run in attempt.runs:
+            if attempt.stop.is_set():
+                break
+            run.mark_loading()
+            try:
+                device = resolve_device(run.config.device)
+                loaded = load_model(run.config.model, device=str(device))
+            except UserInputError as error:
+                run.mark_done("failed", str(error))
+                break
+            job = Job(run.config, task=attempt.task, loaded=loaded).start()
+            self._follow(job, run, attempt)
+            if job.result is None or job.result.status != "finished" or attempt.stop.is_set():
+                break
+            original, run.paper_points = paper_points(
+                job.result.model, loaded, attempt.task, run, original
+            )
+            attempt.models.append((run.label, job.result.model, loaded))
+        for run in attempt.runs:  # an A/B pair whose first run failed or was stopped
+            if not run.done:
+                run.mark_done("cancelled", "not run: the run before it did not finish")
+        self._write_exports(attempt)
+
+    @staticmethod
+    def _follow(job, run: RunState, attempt: Attempt) -> None:
+        """Hand the job's events to the run state until the job ends; after a Stop, tell the
+        job to stop and let it wind down (the page already shows the run as stopped)."""
+        while True:
+            if attempt.stop.is_set():
+                job.cancel()
+            events = job.drain()
+            for event in events:
+                if not run.done:
+                    run.apply(event)
+            if not events and not job.running:
+                break
+            time.sleep(0 if events else POLL_S)
+        if not run.done:  # the job thread ended without a final event: never leave it hanging
+            run.mark_done("failed", "the run ended without a result")
+
+    @staticmethod
+    def _write_exports(attempt: Attempt) -> None:
+        finished = [(label, model) for label, model, _ in attempt.models]
+        if not finished:
+            return
+        from clreg_core.training import RunResult
+
+        folder = Path(tempfile.mkdtemp(prefix="clreg-lab-"))
+        done = [r for r in attempt.runs if r.status == "finished"]
+        for run, (_, model) in zip(done, finished, strict=False):
+            result = RunResult(run.status, run.config, run.report, model)
+            attempt.exports += export_run(folder, run, result, attempt.custom_text)
+        pages = [figures.live_scatter(done), figures.live_curves(done)]
+        paper = figures.paper_view(done)
+        pages += [paper] if paper is not None else []
+        plots = folder / "plots.html"
+        plots.write_text(figures.plots_html(pages), encoding="utf-8")
+        attempt.exports.append(plots)
+        attempt.commands = commands_text(done, attempt.custom_text is not None)
+
+    # --- what the page shows ---
+    def runs(self) -> list[RunState]:
+        return list(self.attempt.runs) if self.attempt else []
+
+    def progress(self) -> tuple[float, str]:
+        """The share done (of the whole attempt) and a line saying where the attempt is."""
+        attempt = self.attempt
+        if attempt is None:
+            return 0.0, "Pick a model and a topic, then press Run."
+        runs = attempt.runs
+        if runs[0].status == "queued" and not attempt.stop.is_set():
+            position = self.queue.position(attempt.ticket)
+            if position:
+                return 0.0, f"Waiting for another user's run: you are number {position} in line."
+        fraction = sum(r.fraction() for r in runs) / len(runs)
+        lines = [r.progress_text() for r in runs if r.status != "queued" or r is runs[0]]
+        if attempt.over is False and all(r.done for r in runs) and attempt.stop.is_set():
+            lines.append("(the stopped job is winding down; a new run can start now)")
+        elif all(r.status == "finished" for r in runs) and not attempt.over:
+            lines.append("preparing the end view and the downloads…")
+        return fraction, " | ".join(lines)
+
+    def changes(self) -> dict[str, object]:
+        """The parts of the page that changed since the last call, by name (see `render`)."""
+        runs = self.runs()
+        over = self.attempt.over if self.attempt else False
+        signatures = {
+            "progress": self.progress(),
+            "scatter": tuple((len(r.evaluations), r.status) for r in runs),
+            "curves": tuple((len(r.losses), len(r.evaluations)) for r in runs),
+            "final": (tuple(r.status for r in runs), over),
+        }
+        changed = {}
+        for part, signature in signatures.items():
+            if self._rendered.get(part) != signature:
+                self._rendered[part] = signature
+                changed.update(self.render(part))
+        return changed
+
+    def render(self, part: str) -> dict[str, object]:
+        runs = self.runs()
+        if part == "progress":
+            return {"progress": self.progress()}
+        if part == "scatter":
+            return {"scatter": figures.live_scatter(runs)}
+        if part == "curves":
+            return {"curves": figures.live_curves(runs)}
+        attempt = self.attempt
+        metrics = metrics_table(runs)
+        return {
+            "paper": figures.paper_view(runs),
+            "metrics": metrics,
+            "generations": generations_table(runs),
+            "note": NOT_PROVEN if metrics[1] else "",
+            "exports": [str(p) for p in attempt.exports] if attempt and attempt.over else [],
+            "commands": attempt.commands if attempt and attempt.over else "",
+            "running": self.busy,
+        }
+
+    # --- free prompts ---
+    def ask(self, model_choice: str, question: str) -> list[list[str]]:
+        """Rows of (model, answer): the original model and every finished unlearned model."""
+        attempt = self.attempt
+        models = list(attempt.models) if attempt else []
+        if not models:
+            answer = explore.ask(model_choice, question)
+            return [["original", answer], ["unlearned", "(run unlearning first)"]]
+        rows = []
+        with self._ask_lock:
+            for label, model, loaded in models:
+                before, after = explore.ask_before_after(
+                    model, loaded.tokenizer, loaded.prompt_style, question
+                )
+                if not rows:
+                    rows.append(["original", before])
+                rows.append([f"after {label}", after])
+        return rows
+
+
+def warm_up() -> threading.Thread:
+    """Import the engine (torch, transformers, peft: ~3 s on 2 cores) and load the embedded model
+    in the background, so the page serves at once and the first Run does not pay for imports."""
+
+    def load() -> None:
+        import clreg_core.jobs  # noqa: F401
+        import clreg_core.paper_view  # noqa: F401
+
+        explore.MODELS.get("embedded")
+
+    thread = threading.Thread(target=load, name="clreg-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+class SessionRegistry:
+    """Sessions by browser-session id; idle ones are dropped after `idle_s`."""
+
+    def __init__(self, idle_s: float = 3600.0) -> None:
+        self.idle_s = idle_s
+        self.gpu: Callable | None = None
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session_id: str) -> Session:
+        now = time.monotonic()
+        with self._lock:
+            for key, old in list(self._sessions.items()):
+                if now - old.last_used > self.idle_s and not old.busy:
+                    del self._sessions[key]
+            session = self._sessions.get(session_id)
+            if session is None:
+                session = self._sessions[session_id] = Session(gpu=self.gpu)
+            session.last_used = now
+            return session
+
+    def drop(self, session_id: str) -> None:
+        """The tab closed: stop its run so the queue moves on."""
+        with self._lock:
+            session = self._sessions.pop(session_id, None)
+        if session is not None:
+            session.stop()
+
+
+SESSIONS = SessionRegistry()

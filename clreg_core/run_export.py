@@ -1,0 +1,71 @@
+"""Downloads of a finished run: report JSON, adapter zip, plots HTML, and the CLI command that
+reproduces it. The run folder itself is written by the CLI's own `write_run_folder`, so the app
+and the command line produce the same files."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from dataclasses import fields
+from pathlib import Path
+
+from clreg_core.cli import write_run_folder
+from clreg_core.config import RunConfig, default_config
+from clreg_core.run_state import RunState
+
+ALWAYS_SHOWN = ("model", "task", "method", "clreg", "steps", "seed")
+CUSTOM_TEXT_FILE = "custom_text.txt"
+
+
+def slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
+def cli_command(config: RunConfig, out: str, custom_text_file: str | None = None) -> str:
+    """`python -m clreg_core run ...` with the settings that make this run: the main choices
+    always, the rest only where they differ from the model's defaults."""
+    defaults = default_config(config.model)
+    args = ["python", "-m", "clreg_core", "run"]
+    for f in fields(RunConfig):
+        value = getattr(config, f.name)
+        if f.name not in ALWAYS_SHOWN and value == getattr(defaults, f.name):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, tuple):
+            args += [flag, *value]
+        else:
+            args += [flag, str(value)]
+    if custom_text_file:
+        args += ["--custom-text-file", custom_text_file]
+    args += ["--out", out]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def export_run(folder: Path, state: RunState, result, custom_text: str | None) -> list[Path]:
+    """Write the run folder under `folder` and return the files a user downloads: the report and
+    a zip of the LoRA adapter (with points.jsonl and, for own text, that text)."""
+    name = slug(state.label)
+    run_dir = folder / name
+    write_run_folder(run_dir, result, custom_text)
+    report = folder / f"{name}-report.json"
+    shutil.copyfile(run_dir / "report.json", report)
+    files = [report]
+    if (run_dir / "adapter").is_dir():
+        archive = shutil.make_archive(str(folder / f"{name}-adapter"), "zip", run_dir)
+        files.append(Path(archive))
+    return files
+
+
+def commands_text(runs: list[RunState], custom_text: bool) -> str:
+    text_file = CUSTOM_TEXT_FILE if custom_text else None
+    lines = [
+        f"# {r.label}\n" + cli_command(r.config, f"runs/{slug(r.label)}", text_file) for r in runs
+    ]
+    lines.append(
+        "# or rerun exactly from a downloaded report:\n"
+        "python -m clreg_core run --config report.json --out runs/again"
+    )
+    return "\n".join(lines)
