@@ -2,87 +2,245 @@
 `clreg_core` (this file imports no torch, transformers or peft).
 
     python app.py            # serves on http://127.0.0.1:7860
+
+Each browser tab gets a `clreg_core.app_session.Session`; Run starts a background job that a
+`gr.Timer` polls, redrawing only the parts of the page that changed.
 """
 
 from __future__ import annotations
 
+import functools
+import html
+
 import gradio as gr
 
 from clreg_core import explore
+from clreg_core.app_session import EXPORT_ROOT, SESSIONS, warm_up
+from clreg_core.data.custom_text import read_upload
 from clreg_core.errors import UserInputError
-from clreg_core.ui_choices import model_choices, task_choices
+from clreg_core.ui_choices import (
+    ADVANCED_FIELDS,
+    METHOD_CHOICES,
+    advanced_defaults,
+    chosen_model,
+    config_from_form,
+    model_choices,
+    run_choices,
+)
+
+try:  # on a ZeroGPU Space the training runs under spaces.GPU; elsewhere nothing changes
+    import spaces
+except ImportError:
+    spaces = None
+if spaces is not None:
+    SESSIONS.gpu = spaces.GPU(duration=300)
 
 DEFAULT_MODEL = "embedded"
+TICK_S = 0.75
 INTRO = """# CLReg Lab
-See what a language model knows, then make it forget. Pick a model and a forget topic and ask
-the model about it. **This first version shows the model before unlearning**; the CLReg
-unlearning run, live representation plots and before/after comparison build on it.
+Make a language model forget, and watch what happens inside it. Pick a model and a topic to
+forget, press **Run** (or **A/B** to compare the method with and without the CLReg contrastive
+regularizer), and see the forget (red) and retain (blue) representations move while it trains.
+"""
+CSS = """
+#progress .track {height: 10px; background: #eee; border-radius: 5px; overflow: hidden}
+#progress .fill {height: 100%; background: #6366f1; transition: width .4s}
+#progress p {margin: 4px 0 0 0}
 """
 
 
-def _chosen_model(picked: str, custom: str) -> str:
-    """A typed local folder or hub id wins over the dropdown."""
-    return (custom or "").strip() or picked
+def user_errors(handler):
+    """Show a user's mistake as a message in the page; the inputs stay as they were."""
+
+    @functools.wraps(handler)
+    def wrapped(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except UserInputError as error:
+            raise gr.Error(str(error), print_exception=False) from None
+
+    return wrapped
 
 
-def on_model_change(picked: str, custom: str):
-    model = _chosen_model(picked, custom)
-    choices = task_choices(model if model == DEFAULT_MODEL else "pretrained")
-    return gr.Dropdown(choices=choices, value=choices[0][1])
-
-
-def on_probe(picked: str, custom: str, task: str):
-    try:
-        rows = explore.probe_task(_chosen_model(picked, custom), task)
-    except UserInputError as error:
-        raise gr.Error(str(error)) from None
-    table = [
-        [r["set"], r["question"], r["expected"], r["answer"], "✔" if r["correct"] else "✘"]
-        for r in rows
-    ]
-    known = {
-        side: [r["correct"] for r in rows if r["set"] == side] for side in ("forget", "retain")
-    }
-    summary = " · ".join(
-        f"{side}: {sum(v)}/{len(v)} answered right" for side, v in known.items() if v
+def progress_html(fraction: float, text: str) -> str:
+    width = round(100 * fraction)
+    return (
+        f"<div class='track'><div class='fill' style='width:{width}%'></div></div>"
+        f"<p>{html.escape(text)}</p>"
     )
-    return table, summary
 
 
-def on_ask(picked: str, custom: str, question: str) -> str:
-    try:
-        return explore.ask(_chosen_model(picked, custom), question)
-    except UserInputError as error:
-        raise gr.Error(str(error)) from None
+def on_model_change(picked: str, typed: str):
+    model = chosen_model(picked, typed)
+    choices, default = run_choices(model)
+    return [gr.Dropdown(choices=choices, value=default), *advanced_defaults(model)]
+
+
+def on_task_change(task: str):
+    return gr.Group(visible=task == "custom")
+
+
+def run_handler(ab: bool):
+    """The Run (ab=False) or A/B (ab=True) handler: queue the run the form describes."""
+
+    @user_errors
+    def start(request: gr.Request, *form):
+        picked, typed, task, method, clreg, weight, text, upload, *advanced = form
+        model = chosen_model(picked, typed)
+        config = config_from_form(model, task, method, clreg, weight, advanced)
+        custom = None
+        if config.task == "custom":
+            custom = read_upload(upload) if upload else text
+        SESSIONS.get(request.session_hash).start(config, custom, ab=ab)
+        return gr.Timer(active=True), progress_html(0.0, "starting…")
+
+    return start
+
+
+def on_stop(request: gr.Request) -> str:
+    session = SESSIONS.get(request.session_hash)
+    session.stop()
+    return progress_html(*session.progress())
+
+
+def on_tick(request: gr.Request):
+    """Redraw what changed since the last tick; stop ticking once the attempt is over."""
+    session = SESSIONS.get(request.session_hash)
+    changed = session.changes()
+    out = [gr.skip()] * 10
+    if "progress" in changed:
+        out[0] = progress_html(*changed["progress"])
+    if "scatter" in changed:
+        out[1] = changed["scatter"]
+    if "curves" in changed:
+        out[2] = changed["curves"]
+    if "metrics" in changed:
+        paper = changed["paper"]
+        out[3] = gr.Plot(value=paper, visible=paper is not None)
+        headers, rows = changed["metrics"]
+        out[4] = gr.Dataframe(value=rows, headers=headers)
+        out[5] = changed["note"]
+        headers, rows = changed["generations"]
+        out[6] = gr.Dataframe(value=rows, headers=headers)
+        out[7] = changed["exports"] or None
+        out[8] = changed["commands"]
+    attempt = session.attempt
+    out[9] = gr.Timer(active=attempt is not None and not attempt.over)
+    return out
+
+
+@user_errors
+def on_ask(picked: str, typed: str, question: str, request: gr.Request):
+    rows = SESSIONS.get(request.session_hash).ask(chosen_model(picked, typed), question)
+    return gr.Dataframe(value=rows, headers=["model", "answer"])
+
+
+@user_errors
+def on_probe(picked: str, typed: str, task: str):
+    if task == "custom":
+        raise UserInputError("probing needs a built-in topic; your own text has no questions")
+    rows = explore.probe_task(chosen_model(picked, typed), task)
+    mark = {True: "✔", False: "✘"}
+    return [[r["set"], r["question"], r["expected"], r["answer"], mark[r["correct"]]] for r in rows]
+
+
+def on_status(request: gr.Request) -> dict:
+    return SESSIONS.get(request.session_hash).summary()
+
+
+def on_unload(request: gr.Request) -> None:
+    SESSIONS.drop(request.session_hash)
 
 
 def build_demo() -> gr.Blocks:
+    first_tasks, first_task = run_choices(DEFAULT_MODEL)
     with gr.Blocks(title="CLReg Lab") as demo:
         gr.Markdown(INTRO)
         with gr.Row():
             model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model")
-            custom_model = gr.Textbox(label="…or a local folder / hub id", placeholder="optional")
-            first_tasks = task_choices(DEFAULT_MODEL)
-            task = gr.Dropdown(first_tasks, value=first_tasks[0][1], label="Forget topic")
-        probe = gr.Button("Ask the model about this topic", variant="primary")
-        summary = gr.Markdown()
-        table = gr.Dataframe(
-            headers=["set", "question", "expected", "model's answer", "right?"],
-            interactive=False,
-            wrap=True,
+            typed_model = gr.Textbox(label="…or a local folder / hub id", placeholder="optional")
+            task = gr.Dropdown(first_tasks, value=first_task, label="Forget topic")
+        with gr.Group(visible=False) as custom_group:
+            custom_text = gr.Textbox(
+                label="Your text to forget (plain text, or JSONL question/answer lines)", lines=5
+            )
+            custom_file = gr.File(
+                label="…or upload a .txt / .jsonl file", file_types=[".txt", ".jsonl", ".md"]
+            )
+        with gr.Row():
+            method = gr.Dropdown(METHOD_CHOICES, value="npo", label="Base method")
+            clreg = gr.Checkbox(value=True, label="CLReg (contrastive regularizer)")
+            clreg_weight = gr.Number(value=1.0, label="λ (CLReg weight)", minimum=0)
+        with gr.Accordion("Advanced settings", open=False), gr.Row():
+            advanced = [
+                gr.Number(value=v, label=label, elem_id=f"adv-{name}")
+                for (name, label, _), v in zip(
+                    ADVANCED_FIELDS, advanced_defaults(DEFAULT_MODEL), strict=True
+                )
+            ]
+        with gr.Row():
+            run = gr.Button("Run", variant="primary", elem_id="run")
+            ab = gr.Button("A/B: method alone vs method + CLReg", elem_id="ab")
+            stop = gr.Button("Stop", variant="stop", elem_id="stop")
+        progress = gr.HTML(progress_html(0.0, "Pick a model and a topic, then press Run."),
+                           elem_id="progress")  # fmt: skip
+        with gr.Row():
+            scatter = gr.Plot(label="Representations", elem_id="scatter")
+            curves = gr.Plot(label="Curves", elem_id="curves")
+        paper = gr.Plot(label="End view", visible=False, elem_id="paper")
+        metrics = gr.Dataframe(label="Metrics before and after", wrap=True, elem_id="metrics")
+        note = gr.Markdown()
+        generations = gr.Dataframe(
+            label="Probe prompts: answers before and after", wrap=True, elem_id="generations"
         )
         with gr.Row():
-            question = gr.Textbox(label="Ask anything", scale=4)
-            ask = gr.Button("Ask", scale=1)
-        answer = gr.Textbox(label="Answer", interactive=False)
+            question = gr.Textbox(label="Ask both models (original and unlearned)", scale=4)
+            ask = gr.Button("Ask", scale=1, elem_id="ask")
+        answers = gr.Dataframe(headers=["model", "answer"], wrap=True, elem_id="answers")
+        with gr.Accordion("Export: report, adapter, plots, CLI command", open=False):
+            exports = gr.File(label="Downloads", file_count="multiple", interactive=False)
+            commands = gr.Code(label="Reproduce from the command line", language="shell")
+        with gr.Accordion("Before you run: what does the model know about this topic?", open=False):
+            probe = gr.Button("Ask the model about this topic")
+            probe_table = gr.Dataframe(
+                headers=["set", "question", "expected", "model's answer", "right?"], wrap=True
+            )
+        status = gr.JSON(visible=False)
+        status_button = gr.Button(visible=False)
+        timer = gr.Timer(TICK_S, active=False)
 
-        model.change(on_model_change, [model, custom_model], task)
-        custom_model.submit(on_model_change, [model, custom_model], task)
-        probe.click(on_probe, [model, custom_model, task], [table, summary])
-        ask.click(on_ask, [model, custom_model, question], answer)
-        question.submit(on_ask, [model, custom_model, question], answer)
+        form = [model, typed_model, task, method, clreg, clreg_weight, custom_text, custom_file]
+        model.change(on_model_change, [model, typed_model], [task, *advanced])
+        typed_model.submit(on_model_change, [model, typed_model], [task, *advanced])
+        task.change(on_task_change, task, custom_group)
+        run.click(run_handler(ab=False), [*form, *advanced], [timer, progress], api_name="run")
+        ab.click(run_handler(ab=True), [*form, *advanced], [timer, progress], api_name="ab")
+        stop.click(on_stop, None, progress, api_name="stop")
+        timer.tick(
+            on_tick,
+            None,
+            [progress, scatter, curves, paper, metrics, note, generations, exports, commands,
+             timer],
+            show_progress="hidden",
+            concurrency_limit=None,  # cheap, and must never wait behind a slow handler
+            api_visibility="private",
+        )  # fmt: skip
+        ask.click(on_ask, [model, typed_model, question], answers, api_name="ask")
+        question.submit(on_ask, [model, typed_model, question], answers, api_name=False)
+        probe.click(on_probe, [model, typed_model, task], probe_table, api_name="probe")
+        status_button.click(on_status, None, status, api_name="status")
+        demo.unload(on_unload)
     return demo
 
 
+def main() -> None:
+    demo = build_demo()
+    demo.queue(default_concurrency_limit=4).launch(
+        allowed_paths=[str(EXPORT_ROOT)], prevent_thread_lock=True, css=CSS
+    )
+    warm_up()  # after the page serves: the engine imports in the background
+    demo.block_thread()
+
+
 if __name__ == "__main__":
-    build_demo().queue(default_concurrency_limit=2).launch()
+    main()

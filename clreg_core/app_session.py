@@ -27,6 +27,8 @@ from clreg_core.run_state import RunState
 from clreg_core.run_tables import NOT_PROVEN, generations_table, metrics_table
 
 POLL_S = 0.05  # how often the worker hands a job's events to the run state
+# Downloads live here and nowhere else, so the app can allow serving exactly this folder.
+EXPORT_ROOT = Path(tempfile.gettempdir()) / "clreg-lab-exports"
 
 
 @dataclass
@@ -181,7 +183,8 @@ class Session:
             return
         from clreg_core.training import RunResult
 
-        folder = Path(tempfile.mkdtemp(prefix="clreg-lab-"))
+        EXPORT_ROOT.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(dir=EXPORT_ROOT))
         done = [r for r in attempt.runs if r.status == "finished"]
         for run, (_, model) in zip(done, finished, strict=False):
             result = RunResult(run.status, run.config, run.report, model)
@@ -251,6 +254,27 @@ class Session:
             "exports": [str(p) for p in attempt.exports] if attempt and attempt.over else [],
             "commands": attempt.commands if attempt and attempt.over else "",
             "running": self.busy,
+        }
+
+    def summary(self) -> dict:
+        """A JSON-able account of the attempt, for the API and for tests."""
+        fraction, text = self.progress()
+        return {
+            "busy": self.busy,
+            "over": self.attempt.over if self.attempt else True,
+            "progress": round(fraction, 3),
+            "text": text,
+            "runs": [
+                {
+                    "label": r.label,
+                    "status": r.status,
+                    "step": r.step,
+                    "evaluations": len(r.evaluations),
+                    "reason": r.reason,
+                    "metrics": (r.report or {}).get("metrics", {}).get("after", {}),
+                }
+                for r in self.runs()
+            ],
         }
 
     # --- free prompts ---

@@ -1,0 +1,233 @@
+"""The app's logic without a browser: the run queue, the form, the session controller on the real
+embedded model (single, A/B, stop, queue), figures, tables, exports and the CLI command."""
+
+import json
+import shlex
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clreg_core.app_session import Session
+from clreg_core.cli import build_parser, config_from_args
+from clreg_core.config import ConfigError, default_config
+from clreg_core.errors import UserInputError
+from clreg_core.figures import live_curves, live_scatter, paper_view
+from clreg_core.run_export import cli_command
+from clreg_core.run_queue import RunQueue
+from clreg_core.run_state import RunState
+from clreg_core.run_tables import generations_table, metrics_table
+from clreg_core.training import Event
+from clreg_core.ui_choices import ADVANCED_FIELDS, advanced_defaults, config_from_form, run_choices
+
+SMALL = dict(steps=6, eval_every=2, eval_items=16, final_eval_items=16)
+
+
+def wait_until(condition, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+# --- the queue ---
+def test_queue_serves_in_order_and_reports_positions():
+    queue = RunQueue(slots=1)
+    first, second, third = queue.join(), queue.join(), queue.join()
+    assert [queue.position(t) for t in (first, second, third)] == [1, 2, 3]
+    assert queue.wait_turn(first, give_up=lambda: False)
+    assert [queue.position(t) for t in (first, second, third)] == [0, 1, 2]
+    got_turn = []
+    waiter = threading.Thread(
+        target=lambda: got_turn.append(queue.wait_turn(second, lambda: False))
+    )
+    waiter.start()
+    time.sleep(0.3)
+    assert not got_turn  # the single slot is taken
+    queue.release(first)
+    waiter.join(5)
+    assert got_turn == [True] and queue.position(third) == 1
+    assert not queue.wait_turn(third, give_up=lambda: True)  # a stop while waiting leaves
+    assert queue.position(third) == 0
+
+
+# --- the form ---
+def test_form_builds_the_models_defaults_and_rejects_bad_fields():
+    values = advanced_defaults("embedded")
+    config = config_from_form("embedded", "world:forget05", "simnpo", False, 0.5, values)
+    assert config == default_config(
+        "embedded", task="world:forget05", method="simnpo", clreg=False, clreg_weight=0.5
+    )
+    steps = [name for name, _, _ in ADVANCED_FIELDS].index("steps")
+    for bad, message in ((0, "out of range"), (2.5, "whole number"), (None, "empty")):
+        form = list(values)
+        form[steps] = bad
+        with pytest.raises(ConfigError, match=message):
+            config_from_form("embedded", "world:forget10", "npo", True, 1.0, form)
+    with pytest.raises(ConfigError, match="temperature"):
+        form = list(values)
+        form[[n for n, _, _ in ADVANCED_FIELDS].index("temperature")] = -1
+        config_from_form("embedded", "world:forget10", "npo", True, 1.0, form)
+
+
+def test_topics_follow_the_model():
+    embedded, default = run_choices("embedded")
+    assert default == "world:forget10" and ("world:forget10" in [v for _, v in embedded])
+    smol, smol_default = run_choices("smollm2-135m")
+    assert smol_default == "pack:chemical_elements" and smol[-1][1] == "custom"
+    assert advanced_defaults("smollm2-135m")[0] == default_config("smollm2-135m").steps
+
+
+def test_cli_command_reproduces_the_config():
+    config = default_config(
+        "embedded", method="graddiff", clreg=False, temperature=0.2, steps=7, seed=3
+    )
+    command = cli_command(config, "runs/x")
+    args = build_parser().parse_args(shlex.split(command)[3:])
+    assert config_from_args(args) == config
+    assert "--no-clreg" in command and "--temperature 0.2" in command
+    assert "--learning-rate" not in command  # a default stays out of the way
+
+
+# --- figures and tables from a hand-made run ---
+def fake_run(clreg: bool, steps: int = 4) -> RunState:
+    run = RunState(default_config("embedded", clreg=clreg, steps=steps))
+    rng = np.random.default_rng(0)
+    run.apply(Event("started", 0, {}))
+    for step in (0, 2, 4):
+        points = {
+            "forget": (rng.normal(size=(4, 2)) + step).tolist(),
+            "retain": rng.normal(size=(6, 2)).tolist(),
+            "forget_groups": ["person:A", "person:A", "person:B", "person:B"],
+        }
+        run.apply(
+            Event("evaluation", step, {"metrics": {"entanglement": 9.0 - step}, "points": points})
+        )
+        if step:
+            for s in (step - 1, step):
+                run.apply(
+                    Event("step", s, {"terms": {"total": 1.0 / s, "npo": 0.5}, "seconds": 0.1})
+                )
+    metrics = {"forget_accuracy": 1.0, "entanglement": 50.0}
+    report = {
+        "metrics": {"before": metrics, "after": {"forget_accuracy": 0.2, "entanglement": 3.0}},
+        "generations": [
+            {"set": "forget", "prompt": "Q?", "expected": "A", "before": "A", "after": "-"}
+        ],
+    }
+    run.apply(Event("finished", steps, {"reason": "", "report": report}))
+    return run
+
+
+def test_live_scatter_keeps_step0_axes_and_marks_groups():
+    run = fake_run(clreg=True)
+    figure = live_scatter([run])
+    names = {trace.name for trace in figure.data}
+    assert {"forget: A", "forget: B", "retain", "original positions"} <= names
+    symbols = {t.marker.symbol for t in figure.data if t.name.startswith("forget")}
+    assert len(symbols) == 2  # the groups are told apart by marker
+    x_range = figure.layout.xaxis.range
+    latest = np.array(run.evaluations[-1]["points"]["forget"])
+    assert x_range[0] <= latest[:, 0].min() and x_range[1] >= latest[:, 0].max()
+    assert "step 4/4" in figure.layout.annotations[0].text
+
+
+def test_curves_and_tables_compare_ab_runs():
+    runs = [fake_run(clreg=False), fake_run(clreg=True)]
+    curves = live_curves(runs)
+    assert {"NPO: entanglement", "NPO + CLReg: entanglement", "NPO + CLReg: npo"} <= {
+        t.name for t in curves.data
+    }
+    headers, rows = metrics_table(runs)
+    assert headers[:4] == ["metric", "before", "after NPO", "after NPO + CLReg"]
+    assert rows[0][:4] == ["forget accuracy", "1", "0.2", "0.2"] and "lower" in rows[0][4]
+    headers, rows = generations_table(runs)
+    assert headers[-1] == "after NPO + CLReg" and rows == [["forget", "Q?", "A", "A", "-", "-"]]
+    assert paper_view(runs) is None  # no end view until features were embedded
+
+
+def test_time_left_counts_down_from_the_measured_pace():
+    run = RunState(default_config("embedded", steps=10))
+    run.apply(Event("stage", 0, {"stage": "measuring the original model"}))
+    run.stage_started_at -= 2.0  # the "before" measurement took 2 s
+    run.apply(Event("stage", 0, {"stage": "training"}))
+    assert run.seconds_left() is None  # no pace yet
+    run.stage_started_at -= 1.0  # one second of training for 2 steps
+    run.apply(Event("step", 2, {"terms": {"total": 1.0}, "seconds": 0.5}))
+    left = run.seconds_left()
+    assert 4.0 + 2.0 < left < 4.0 + 3.0  # 8 steps at 0.5 s, then ~1.3 x 2 s of measuring
+    assert "step 2/10" in run.progress_text()
+
+
+# --- the controller on the real embedded model ---
+@pytest.mark.slow
+def test_session_single_run_fills_everything_and_answers_with_both_models():
+    session = Session(queue=RunQueue())
+    session.start(default_config("embedded", **SMALL))
+    with pytest.raises(UserInputError, match="already going"):
+        session.start(default_config("embedded", **SMALL))
+    wait_until(lambda: session.attempt.over)
+    parts = session.changes()
+    run = session.runs()[0]
+    assert run.status == "finished", run.reason
+    assert [e["step"] for e in run.evaluations] == [0, 2, 4, 6] and len(run.losses) == 6
+    assert parts["metrics"][1] and parts["generations"][1] and parts["paper"] is not None
+    names = sorted(p.rsplit("/", 1)[-1] for p in parts["exports"])
+    assert names == ["npo-clreg-adapter.zip", "npo-clreg-report.json", "plots.html"]
+    archive = next(p for p in parts["exports"] if p.endswith(".zip"))
+    assert "adapter/adapter_model.safetensors" in zipfile.ZipFile(archive).namelist()
+    report_path = next(p for p in parts["exports"] if p.endswith(".json"))
+    report = json.loads(Path(report_path).read_text())
+    assert report["config"]["steps"] == 6
+    assert "--steps 6" in parts["commands"]
+    assert session.changes() == {}  # nothing new to draw
+    rows = session.ask("embedded", "Where was Riaisuv Fivane born?")
+    assert [r[0] for r in rows] == ["original", "after NPO + CLReg"]
+    assert "Lanterne" in rows[0][1]  # the original model knows its world
+    with pytest.raises(UserInputError, match="question"):
+        session.ask("embedded", "  ")
+
+
+@pytest.mark.slow
+def test_session_ab_stop_and_queue():
+    queue = RunQueue(slots=1)
+    first, second = Session(queue=queue), Session(queue=queue)
+    first.start(default_config("embedded", **(SMALL | {"steps": 400})), ab=True)
+    second.start(default_config("embedded", **SMALL))
+    wait_until(lambda: first.runs()[0].step >= 3)
+    assert "number 1 in line" in second.progress()[1]
+    assert first.stop() == "stopped"
+    runs = first.runs()
+    assert [r.status for r in runs] == ["cancelled", "cancelled"]
+    assert "stopped by the user at step" in runs[0].reason
+    assert not first.busy  # the page may start again at once
+    wait_until(lambda: second.attempt.over)  # the queue moved on
+    assert second.runs()[0].status == "finished"
+    wait_until(lambda: first.attempt.over)
+    assert first.runs()[0].step < 400
+    first.start(default_config("embedded", **SMALL), ab=True)
+    wait_until(lambda: first.attempt.over)
+    base, with_clreg = first.runs()
+    assert (base.status, with_clreg.status) == ("finished", "finished")
+    assert not base.config.clreg and with_clreg.config.clreg
+    assert base.evaluations[0]["points"] == with_clreg.evaluations[0]["points"]  # same data, seed
+    headers, _ = first.changes()["metrics"]
+    assert headers[2:4] == ["after NPO", "after NPO + CLReg"]
+
+
+@pytest.mark.slow
+def test_session_rejects_bad_input_before_queueing():
+    session = Session(queue=RunQueue())
+    with pytest.raises(UserInputError, match="empty"):
+        session.start(default_config("embedded", task="custom"), custom_text="  \n")
+    with pytest.raises(UserInputError, match="unknown model"):
+        session.start(default_config("no such model!"))
+    assert session.attempt is None
+    config = default_config("embedded", feature_layer=9, **SMALL)  # the model has 4 blocks
+    session.start(config)
+    wait_until(lambda: session.attempt.over)
+    run = session.runs()[0]
+    assert run.status == "failed" and "layer 9 does not exist" in run.reason
