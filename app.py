@@ -233,14 +233,19 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
-def main() -> None:
+def launch(port: int | None = None, quiet: bool = False) -> gr.Blocks:
+    """Serve the app without blocking (the tests and benchmarks call this too)."""
     demo = build_demo()
     demo.queue(default_concurrency_limit=4).launch(
-        allowed_paths=[str(EXPORT_ROOT)], prevent_thread_lock=True, css=CSS
+        server_port=port,
+        allowed_paths=[str(EXPORT_ROOT)],
+        prevent_thread_lock=True,
+        css=CSS,
+        quiet=quiet,
     )
     warm_up()  # after the page serves: the engine imports in the background
-    demo.block_thread()
+    return demo
 
 
 if __name__ == "__main__":
-    main()
+    launch().block_thread()

@@ -131,7 +131,6 @@ class Session:
 
     def _train_all(self, attempt: Attempt) -> None:
         from clreg_core.jobs import Job
-        from clreg_core.models.loading import load_model
         from clreg_core.paper_view import paper_points
         from clreg_core.training import resolve_device
 
@@ -142,7 +141,7 @@ class Session:
             run.mark_loading()
             try:
                 device = resolve_device(run.config.device)
-                loaded = load_model(run.config.model, device=str(device))
+                loaded = explore.load_serialized(run.config.model, device=str(device))
             except UserInputError as error:
                 run.mark_done("failed", str(error))
                 break

@@ -21,12 +21,24 @@ from clreg_core.prompting import format_prompt
 MAX_QUESTION_CHARS = 1_000
 
 
+# transformers builds a model on the meta device and then fills it; two from_pretrained calls in
+# two threads at once can leave meta tensors behind ("Cannot copy out of meta tensor"). So loads
+# take turns, process-wide; a cache hit never waits for them.
+_LOAD_LOCK = threading.Lock()
+
+
+def load_serialized(choice, device: str = "cpu") -> LoadedModel:
+    """`load_model`, one load at a time in this process."""
+    with _LOAD_LOCK:
+        return load_model(choice, device=device)
+
+
 class ModelCache:
     """The most recently used models, loaded once each (at most `capacity` at a time).
 
-    Each model key has its own loading lock: a slow load (SmolLM2's first conversion, a hub
-    download) holds up only the users who want that same model, while everyone else keeps
-    being served from the cache or loads their own model in parallel.
+    A slow load (SmolLM2's first conversion, a hub download) never holds up users of models
+    already cached: lookups take a short lock of their own, and only loads wait for each other
+    (per key, so a second user of the same model waits for the first load and then finds it).
     """
 
     def __init__(self, capacity: int = 2) -> None:
@@ -53,7 +65,7 @@ class ModelCache:
             loaded = self._cached(spec.key)
             if loaded is not None:
                 return loaded
-            loaded = load_model(spec)
+            loaded = load_serialized(spec)
             with self._lock:
                 self._models[spec.key] = loaded
                 while len(self._models) > self.capacity:

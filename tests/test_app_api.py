@@ -1,0 +1,87 @@
+"""The app's API through gradio_client, against the demo served in this process on a free port."""
+
+import socket
+import time
+
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+import app
+from clreg_core.ui_choices import ADVANCED_FIELDS, advanced_defaults
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def url():
+    port = free_port()
+    demo = app.launch(port=port, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def form(model="embedded", typed="", task="world:forget10", text="", **advanced):
+    values = dict(
+        zip([n for n, _, _ in ADVANCED_FIELDS], advanced_defaults("embedded"), strict=True)
+    )
+    values.update(advanced)
+    return [model, typed, task, "npo", True, 1.0, text, None, *values.values()]
+
+
+SMALL = dict(steps=6, eval_every=2, final_eval_items=16)
+
+
+def wait_over(client, timeout=120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.predict(api_name="/status")
+        if status["over"]:
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.3)
+
+
+def test_run_status_and_ask_through_the_api(url):
+    client = Client(url, verbose=False)
+    client.predict(*form(**SMALL), api_name="/run")
+    with pytest.raises(AppError, match="already going"):  # one job per session
+        client.predict(*form(**SMALL), api_name="/run")
+    status = wait_over(client)
+    (run,) = status["runs"]
+    assert run["status"] == "finished" and run["step"] == 6 and run["evaluations"] == 4
+    assert 0.0 <= run["metrics"]["forget_accuracy"] <= 1.0
+    answers = client.predict("embedded", "", "Where was Riaisuv Fivane born?", api_name="/ask")
+    rows = answers["value"]["data"]
+    assert [r[0] for r in rows] == ["original", "after NPO + CLReg"]
+    assert "Lanterne" in rows[0][1]
+    other = Client(url, verbose=False)  # another browser session has its own state
+    assert other.predict(api_name="/status")["runs"] == []
+
+
+def test_user_mistakes_get_clear_messages_and_the_app_keeps_serving(url, monkeypatch):
+    client = Client(url, verbose=False)
+    mistakes = [
+        (form(typed="no such model!", **SMALL), "unknown model 'no such model!'"),
+        (form(task="custom", text="   ", **SMALL), "The text is empty"),
+        (form(steps=0), "steps=0 is out of range"),
+        (form(steps=2.5), "whole number"),
+        (form(temperature=None), "empty"),
+    ]
+    for inputs, message in mistakes:
+        with pytest.raises(AppError, match=message):
+            client.predict(*inputs, api_name="/run")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the server runs in this process
+    with pytest.raises(AppError, match="offline mode is set"):
+        client.predict(*form(typed="someone/some-model", **SMALL), api_name="/run")
+    with pytest.raises(AppError, match="type a question first"):
+        client.predict("embedded", "", "  ", api_name="/ask")
+    assert client.predict(api_name="/status")["runs"] == []  # nothing was queued
+    rows = client.predict("embedded", "", "world:forget10", api_name="/probe")["data"]
+    assert {r[0] for r in rows} == {"forget", "retain"}
