@@ -125,10 +125,11 @@ def live_scatter(runs: Sequence[RunState]) -> go.Figure:
         fig.update_xaxes(range=_axis_range([latest_xy[:, 0]], start_xy[:, 0]), row=1, col=col)
         fig.update_yaxes(range=_axis_range([latest_xy[:, 1]], start_xy[:, 1]), row=1, col=col)
     fig.update_layout(
-        title="Forget vs retain representations (2-D PCA fitted once on the original model)",
+        title={"text": "Forget vs retain (PCA fitted on the original model)", "font": {"size": 13}},
         height=430,
         template="plotly_white",
-        margin={"l": 30, "r": 10, "t": 70, "b": 30},
+        margin={"l": 30, "r": 10, "t": 80, "b": 30},
+        legend={"font": {"size": 10}},
         uirevision="live",  # keep the user's zoom while points move
     )
     return fig
@@ -144,7 +145,7 @@ def live_curves(runs: Sequence[RunState]) -> go.Figure:
         shared_xaxes=True,
         vertical_spacing=0.12,
         subplot_titles=(
-            "Entanglement score (lower = forget and retain pulled apart)",
+            "Entanglement score (lower = pulled apart)",
             "Loss terms",
         ),
     )
@@ -179,7 +180,7 @@ def live_curves(runs: Sequence[RunState]) -> go.Figure:
     fig.update_layout(
         height=430,
         template="plotly_white",
-        margin={"l": 40, "r": 10, "t": 40, "b": 40},
+        margin={"l": 40, "r": 10, "t": 50, "b": 40},
         legend={"font": {"size": 10}},
         uirevision="curves",
     )

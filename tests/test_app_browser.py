@@ -1,0 +1,113 @@
+"""The page in a real browser: Playwright driving Debian's chromium against the app served here.
+
+A default embedded-model run to the end (the plot moves, the tables fill), A/B mode with small
+settings, Stop midway, and a user mistake shown in the page. Set CLREG_SCREENSHOT_DIR to keep the
+screenshot of the finished run (the README's comes from there)."""
+
+import os
+import re
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+import app
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run)"),
+]
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+
+@pytest.fixture(scope="module")
+def url():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo = app.launch(port=port, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    expect(page.locator("#run")).to_be_visible(timeout=30_000)
+    expect(page.locator("#adv-steps input")).to_have_value("100")  # the form is hydrated
+    yield page
+    page.close()
+
+
+def set_advanced(page, **values):
+    page.get_by_text("Advanced settings").click()
+    for name, value in values.items():
+        box = page.locator(f"#adv-{name} input")
+        box.fill(str(value))
+        box.blur()
+        expect(box).to_have_value(str(value))
+
+
+def test_default_run_moves_the_plot_and_fills_the_tables(page, tmp_path):
+    page.locator("#run").click()
+    # The first points (step 0) come before training; later evaluations move them.
+    expect(page.locator("#scatter")).to_contain_text("step 0/100", timeout=15_000)
+    expect(page.locator("#progress")).to_contain_text(re.compile(r"step \d+/100"), timeout=30_000)
+    expect(page.locator("#scatter")).to_contain_text(re.compile(r"step [1-9]\d*/100"))
+    expect(page.locator("#curves")).to_contain_text("Loss terms")
+    expect(page.locator("#generations")).to_contain_text("forget", timeout=120_000)
+    expect(page.locator("#scatter")).to_contain_text("step 100/100")
+    expect(page.locator("#metrics")).to_contain_text("entanglement score")
+    expect(page.locator("#progress")).to_contain_text("finished")
+    expect(page.locator("#paper")).to_contain_text("Feature entanglement", timeout=30_000)
+    page.locator("#answers").scroll_into_view_if_needed()
+    page.get_by_label("Ask both models (original and unlearned)").fill(
+        "Where was Riaisuv Fivane born?"
+    )
+    page.locator("#ask").click()
+    expect(page.locator("#answers")).to_contain_text("after NPO + CLReg", timeout=30_000)
+    shot = tmp_path / "finished-run.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 50_000
+    keep = os.environ.get("CLREG_SCREENSHOT_DIR")
+    if keep:
+        shutil.copyfile(shot, Path(keep) / shot.name)
+
+
+def test_ab_mode_shows_both_runs_side_by_side(page):
+    set_advanced(page, steps=6, eval_every=2, final_eval_items=16)
+    page.locator("#ab").click()
+    expect(page.locator("#progress")).to_contain_text("/6", timeout=30_000)  # settings applied
+    expect(page.locator("#metrics")).to_contain_text("after NPO + CLReg", timeout=120_000)
+    expect(page.locator("#metrics")).to_contain_text("after NPO")
+    expect(page.locator("#generations")).to_contain_text("after NPO + CLReg")
+    expect(page.locator("#scatter")).to_contain_text("NPO + CLReg · step 6/6")
+    expect(page.locator("#scatter")).to_contain_text("NPO · step 6/6")
+
+
+def test_stop_midway_and_mistakes_show_in_the_page(page):
+    set_advanced(page, steps=400)
+    page.locator("#run").click()
+    expect(page.locator("#progress")).to_contain_text(re.compile(r"step [3-9]/400"), timeout=30_000)
+    page.locator("#stop").click()
+    expect(page.locator("#progress")).to_contain_text("stopped by the user at step")
+    page.get_by_label("…or a local folder / hub id").fill("no such model!")
+    page.locator("#run").click()
+    expect(page.get_by_text("unknown model 'no such model!'")).to_be_visible(timeout=10_000)
+    expect(page.get_by_label("…or a local folder / hub id")).to_have_value("no such model!")
