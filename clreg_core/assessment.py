@@ -7,6 +7,7 @@ is measured once on the same items for Forget Quality and PrivLeak.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -100,6 +101,22 @@ class Assessment:
             metrics["truth_ratio"] = float(np.median(truth))
         return Snapshot(metrics=metrics, retain_features=zr, truth_ratios=truth, answers=answers)
 
+    def measure_original(self, model_id: str) -> Snapshot:
+        """The original model's snapshot (adapter off). It depends only on the base weights and
+        the items, so it is kept for the life of the process: an A/B pair, a second run in the
+        app or a benchmark grid measures it once. `model_id` names the base weights."""
+        key = (
+            model_id,
+            self.feature_layer,
+            self.measurer.max_length,
+            tuple((i.question, i.answer, i.text) for i in self.forget + self.retain + self.holdout),
+        )
+        if key not in _ORIGINAL_CACHE:
+            _ORIGINAL_CACHE[key] = self.measure(adapter=False)
+            while len(_ORIGINAL_CACHE) > MAX_CACHED_ORIGINALS:
+                _ORIGINAL_CACHE.pop(next(iter(_ORIGINAL_CACHE)))
+        return copy.deepcopy(_ORIGINAL_CACHE[key])  # callers add metrics to their copy
+
     def compare(self, before: Snapshot, after: Snapshot) -> None:
         """Metrics that need both snapshots, added to `after`."""
         after.metrics["retain_feature_shift"] = retain_feature_shift(
@@ -137,6 +154,11 @@ class Assessment:
         encoded = {k: gold_measurer.encode(v) for k, v in self._truth_sets.items()}
         return gold, _truth_ratios(gold_measurer, encoded, adapter=False)
 
+
+# Original-model snapshots by model and item set (see Assessment.measure_original); the oldest
+# goes first once there are more than MAX_CACHED_ORIGINALS.
+MAX_CACHED_ORIGINALS = 16
+_ORIGINAL_CACHE: dict[tuple, Snapshot] = {}
 
 # Gold-model results for an item set, kept for the life of the process: the gold model and the
 # seeded items do not change between runs, so an app serving many runs measures gold once.

@@ -79,10 +79,14 @@ class Measurer:
         was_training = self.model.training
         self.model.eval()
         logps, lengths, tok_lp, hits, feats = [], [], [], [], {layer: [] for layer in layers}
+        # Similar lengths share a batch, so little compute goes to padding; results are put back
+        # in the caller's order at the end.
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
+        in_order = [encoded[i] for i in order]
         try:
             with self.adapter(adapter):
-                for start in range(0, len(encoded), self.batch_size):
-                    chunk = encoded[start : start + self.batch_size]
+                for start in range(0, len(in_order), self.batch_size):
+                    chunk = in_order[start : start + self.batch_size]
                     batch = {
                         k: v.to(self.device)
                         for k, v in collate(chunk, self.tokenizer.pad_token_id).items()
@@ -94,25 +98,31 @@ class Measurer:
                     self._collect(logits, batch, hidden, logps, lengths, tok_lp, hits, feats)
         finally:
             self.model.train(was_training)
+        restore = np.argsort(order)  # position of each original item in the sorted order
         return ForcedPass(
-            logp=np.concatenate(logps),
-            lengths=np.concatenate(lengths),
-            token_logprobs=tok_lp,
-            token_hits=hits,
-            features={k: np.concatenate(v) for k, v in feats.items()},
+            logp=np.concatenate(logps)[restore],
+            lengths=np.concatenate(lengths)[restore],
+            token_logprobs=[tok_lp[i] for i in restore],
+            token_hits=[hits[i] for i in restore],
+            features={k: np.concatenate(v)[restore] for k, v in feats.items()},
         )
 
     @staticmethod
     def _collect(logits, batch, hidden, logps, lengths, tok_lp, hits, feats):
         labels = batch["labels"]
-        shifted_logits, shifted_labels = logits[:, :-1].float(), labels[:, 1:]
+        shifted_logits, shifted_labels = logits[:, :-1], labels[:, 1:]
         scored = shifted_labels != -100
         safe = shifted_labels.clamp(min=0)
-        per_token = torch.log_softmax(shifted_logits, -1).gather(-1, safe[..., None])[..., 0]
+        # log-softmax only where a token is scored: a 49k-word vocabulary makes the full
+        # (B, T, V) float copy a sizeable cost of a pass for a model like SmolLM2.
+        scored_logp = torch.log_softmax(shifted_logits[scored].float(), -1)  # (N_scored, V)
+        per_token = torch.zeros(scored.shape, device=logits.device)
+        per_token[scored] = scored_logp.gather(-1, safe[scored][:, None])[:, 0]
+        correct = torch.zeros_like(scored)
+        correct[scored] = scored_logp.argmax(-1) == safe[scored]
         # The sequence log-prob and length follow from the per-token values already computed.
         logps.append(per_token.masked_fill(~scored, 0.0).sum(-1).cpu().numpy())
         lengths.append(scored.sum(-1).cpu().numpy())
-        correct = shifted_logits.argmax(-1) == safe
         for row in range(labels.shape[0]):
             keep = scored[row]
             tok_lp.append(per_token[row][keep].cpu().numpy())

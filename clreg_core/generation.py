@@ -21,10 +21,13 @@ def greedy_answers(
     is passed per call, so a tokenizer shared by concurrent requests is never modified.
     """
     device = next(model.parameters()).device
+    # Prompts of similar length share a batch (less left padding); answers return in input order.
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    in_order = [prompts[i] for i in order]
     outputs: list[str] = []
-    for start in range(0, len(prompts), batch_size):
+    for start in range(0, len(in_order), batch_size):
         batch = tokenizer(
-            prompts[start : start + batch_size],
+            in_order[start : start + batch_size],
             return_tensors="pt",
             padding=True,
             padding_side="left",
@@ -39,7 +42,10 @@ def greedy_answers(
         )
         new_tokens = generated[:, batch["input_ids"].shape[1] :]
         outputs.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
-    return [text.strip() for text in outputs]
+    answers = [""] * len(prompts)
+    for position, index in enumerate(order):
+        answers[index] = outputs[position].strip()
+    return answers
 
 
 def normalize_answer(text: str) -> str:

@@ -38,16 +38,17 @@ def sequence_logprob(
 
     `logits` (B, T, V) come straight from a causal LM; `labels` (B, T) are *unshifted* (HF
     convention): logits[:, t] predict labels[:, t + 1]. Positions with `ignore_index` add nothing.
-    Computed as gathered logit minus a per-row logsumexp, so no (B, T, V) log_softmax copy exists;
-    only one row's (T, V) temporaries at a time, as in TRL's `selective_log_softmax`. bf16/fp16
-    logits are upcast a row at a time, and autograd keeps those float32 rows for backward.
+    Computed as gathered logit minus a logsumexp taken only at the scored positions (the answer
+    tokens, often under half of a QA row), so no (B, T, V) log_softmax copy exists, as in TRL's
+    `selective_log_softmax`. bf16/fp16 logits are upcast for those positions only.
     """
     logits, targets = logits[:, :-1], labels[:, 1:]  # (B, T-1, V), (B, T-1)
     keep = targets != ignore_index
     safe = targets.masked_fill(~keep, 0)  # gather cannot take -100
     picked = _at_least_float32(logits.gather(-1, safe.unsqueeze(-1)).squeeze(-1))  # (B, T-1)
-    norm = torch.stack([torch.logsumexp(_at_least_float32(row), dim=-1) for row in logits])
-    return ((picked - norm) * keep).sum(-1)
+    norm = torch.logsumexp(_at_least_float32(logits[keep]), dim=-1)  # (N_kept,)
+    per_token = torch.zeros_like(picked).masked_scatter(keep, picked[keep] - norm)
+    return per_token.sum(-1)
 
 
 def token_counts(labels: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:

@@ -223,3 +223,31 @@ def test_bad_model_in_a_job_fails_with_a_message():
     job = Job(small_config(model="no-such-model!")).start()
     job.wait(30)
     assert job.result.status == "failed" and "unknown model" in job.result.reason
+
+
+def test_original_model_is_measured_once_per_weights_and_items(tokenizer, small_task):
+    from clreg_core.assessment import Assessment
+    from clreg_core.evaluation import Measurer
+    from clreg_core.lora import base_weights_fingerprint
+
+    def assessment_for(model):
+        measurer = Measurer(model, tokenizer, "qa", 48)
+        return Assessment(measurer, small_task, 2, 16, seed=0), base_weights_fingerprint(model)
+
+    first, first_id = assessment_for(tiny_model("llama"))
+    snap = first.measure_original(first_id)
+    snap.metrics["added_by_caller"] = 1.0  # a caller's additions must not leak into the cache
+    again, again_id = assessment_for(tiny_model("llama"))  # same seed: same weights
+    assert again_id == first_id
+    cached = again.measure_original(again_id)
+    assert "added_by_caller" not in cached.metrics
+    assert cached.metrics["forget_answer_prob"] == snap.metrics["forget_answer_prob"]
+
+    other = tiny_model("llama")
+    with torch.no_grad():
+        other.lm_head.weight.mul_(2.0)  # different weights must not reuse the snapshot
+    third, third_id = assessment_for(other)
+    assert third_id != first_id
+    assert third.measure_original(third_id).metrics["forget_answer_prob"] != pytest.approx(
+        snap.metrics["forget_answer_prob"]
+    )
