@@ -298,7 +298,7 @@ class Session:
 
 def warm_up() -> threading.Thread:
     """Import the engine (torch, transformers, peft: ~3 s on 2 cores) and load the embedded model
-    in the background, so the page serves at once and the first Run does not pay for imports."""
+    on a thread, so the first Run does not pay for the imports."""
 
     def load() -> None:
         import clreg_core.jobs  # noqa: F401

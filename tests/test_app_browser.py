@@ -50,7 +50,7 @@ def page(browser, url):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url)
     expect(page.locator("#run")).to_be_visible(timeout=30_000)
-    expect(page.locator("#adv-steps input")).to_have_value("100")  # the form is hydrated
+    expect(page.locator("#progress")).to_contain_text("Pick a model")
     yield page
     page.close()
 

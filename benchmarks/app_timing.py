@@ -1,0 +1,171 @@
+"""How the app feels on this machine: the issue-4 speed targets, measured on `python app.py`.
+
+    python benchmarks/app_timing.py                # 3 repeats
+    python benchmarks/app_timing.py --repeats 1
+
+Prints medians and writes `benchmarks/results/app_timing.json`:
+- startup: from launching `python app.py` to the page answering HTTP 200 (target 15 s);
+- in Debian's chromium (Playwright), on the embedded model's defaults: from the click on Run to
+  the first points drawn in the plot (target 3 s), and to "finished" in the progress line, the
+  whole default run as a user sees it, evaluation included (target 60 s);
+- UI latency while a default run trains: a free question to the original model (/ask) and the
+  status handler (/status), from another session through gradio_client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import torch
+from gradio_client import Client
+from playwright.sync_api import expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from clreg_core.ui_choices import advanced_defaults, run_choices  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "app_timing.json"
+CHROMIUM = "/usr/bin/chromium"
+QUESTION = "Where was Riaisuv Fivane born?"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_app(port: int) -> tuple[subprocess.Popen, float]:
+    """Launch `python app.py` and return it with the seconds until it served the page."""
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as response:
+                if response.status == 200:
+                    return process, time.perf_counter() - started
+        except OSError:
+            time.sleep(0.05)
+        if process.poll() is not None:
+            raise RuntimeError("app.py exited before serving")
+
+
+def stop_app(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(30)
+
+
+def browser_run(browser, url: str) -> dict:
+    """Click Run on the defaults; seconds to the first plotted points and to the end."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    expect(page.locator("#progress")).to_contain_text("Pick a model", timeout=30_000)
+    started = time.perf_counter()
+    page.locator("#run").click()
+    expect(page.locator("#scatter")).to_contain_text("step 0/100", timeout=60_000)
+    first_plot = time.perf_counter() - started
+    expect(page.locator("#progress")).to_contain_text("finished", timeout=300_000)
+    total = time.perf_counter() - started
+    page.close()
+    return {"first_plot_seconds": first_plot, "run_seconds": total}
+
+
+def latency_during_run(url: str, samples: int = 5) -> dict:
+    """Start a default run in one session and time /ask and /status from another meanwhile."""
+    runner, user = Client(url, verbose=False), Client(url, verbose=False)
+    _, task = run_choices("embedded")
+    form = ["embedded", "", task, "npo", True, 1.0, "", None, *advanced_defaults("embedded")]
+    runner.predict(*form, api_name="/run")
+    while not runner.predict(api_name="/status")["text"].count("training"):
+        time.sleep(0.2)
+    timings = {"ask_seconds": [], "status_seconds": []}
+    for _ in range(samples):
+        for name, call in (
+            ("ask_seconds", lambda: user.predict("embedded", "", QUESTION, api_name="/ask")),
+            ("status_seconds", lambda: user.predict(api_name="/status")),
+        ):
+            tick = time.perf_counter()
+            call()
+            timings[name].append(time.perf_counter() - tick)
+        time.sleep(0.5)
+    still_training = "training" in runner.predict(api_name="/status")["text"]
+    runner.predict(api_name="/stop")
+    return {**timings, "job_was_training_throughout": still_training}
+
+
+def median(values: list[float]) -> float:
+    return round(statistics.median(values), 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    startups, runs, latencies = [], [], []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        for repeat in range(args.repeats):
+            port = free_port()
+            process, startup = start_app(port)
+            startups.append(startup)
+            url = f"http://127.0.0.1:{port}/"
+            try:
+                runs.append(browser_run(browser, url))
+                latencies.append(latency_during_run(url))
+            finally:
+                stop_app(process)
+            print(f"repeat {repeat}: startup {startup:.2f} s, {runs[-1]}", flush=True)
+        browser.close()
+    ask = [s for lat in latencies for s in lat["ask_seconds"]]
+    status = [s for lat in latencies for s in lat["status_seconds"]]
+    results = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} threads, torch {torch.__version__}",
+        "repeats": args.repeats,
+        "startup_to_serving_seconds": {"median": median(startups), "runs": startups,
+                                       "target": 15},
+        "run_to_first_plot_seconds": {
+            "median": median([r["first_plot_seconds"] for r in runs]),
+            "runs": [r["first_plot_seconds"] for r in runs],
+            "target": 3,
+        },
+        "default_embedded_run_in_app_seconds": {
+            "median": median([r["run_seconds"] for r in runs]),
+            "runs": [r["run_seconds"] for r in runs],
+            "target": 60,
+        },
+        "ui_latency_during_run_seconds": {
+            "ask_median": median(ask),
+            "status_median": median(status),
+            "ask": ask,
+            "status": status,
+            "job_was_training_throughout": all(x["job_was_training_throughout"] for x in latencies),
+        },
+    }  # fmt: skip
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    for key, value in results.items():
+        if isinstance(value, dict):
+            print(f"{key}: { {k: v for k, v in value.items() if not isinstance(v, list)} }")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
