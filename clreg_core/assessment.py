@@ -34,7 +34,7 @@ from clreg_core.metrics import (
     truth_ratio,
 )
 
-MAX_TRUTH_RATIO_FACTS = 120  # one truth ratio per distinct fact; 5 answers scored for each
+MAX_TRUTH_RATIO_FACTS = 100  # one truth ratio per distinct fact; 5 answers scored for each
 
 
 @dataclass

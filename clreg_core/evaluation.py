@@ -91,10 +91,14 @@ class Measurer:
                         k: v.to(self.device)
                         for k, v in collate(chunk, self.tokenizer.pad_token_id).items()
                     }
+                    start = losses.first_scored_position(batch["labels"])
                     with capture_block_outputs(self.model, layers) as hidden:
                         logits = self.model(
-                            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+                            input_ids=batch["input_ids"],
+                            attention_mask=batch["attention_mask"],
+                            logits_to_keep=batch["labels"].shape[1] - start,
                         ).logits
+                    batch["labels"] = batch["labels"][:, start:]  # aligned with the kept logits
                     self._collect(logits, batch, hidden, logps, lengths, tok_lp, hits, feats)
         finally:
             self.model.train(was_training)

@@ -51,6 +51,16 @@ def sequence_logprob(
     return per_token.sum(-1)
 
 
+def first_scored_position(labels: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> int:
+    """The first position whose logits any label needs (logits at t predict labels at t + 1).
+
+    A forward pass can skip the LM head before it (`logits_to_keep`), and `sequence_logprob` of
+    those logits against `labels[:, start:]` is the same number: prompt tokens are never scored,
+    and the head's vocabulary-wide product is a large share of a small model's compute."""
+    scored = (labels[:, 1:] != ignore_index).any(0).nonzero()
+    return int(scored[0]) if len(scored) else 0
+
+
 def token_counts(labels: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """Number of tokens `sequence_logprob` scores per sequence, shape (B,): same shift."""
     return (labels[:, 1:] != ignore_index).sum(-1)

@@ -48,13 +48,20 @@ class Objective:
     def __call__(self, batch: dict[str, torch.Tensor], n_forget: int, groups: list) -> StepOutput:
         c = self.config
         inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        start = losses.first_scored_position(batch["labels"])
+        labels = batch["labels"][:, start:]  # logits exist from `start` on (LM head skipped before)
+        keep = batch["labels"].shape[1] - start
         with capture_block_outputs(self.model, self._layers()) as hidden:
-            logits = self.model(**inputs).logits  # (B, T, V)
-        logp = losses.sequence_logprob(logits, batch["labels"])  # (B,)
-        lengths = losses.token_counts(batch["labels"])
-        ref_hidden, ref_logp = self._reference(inputs, batch["labels"])
+            logits = self.model(**inputs, logits_to_keep=keep).logits  # (B, T - start, V)
+        logp = losses.sequence_logprob(logits, labels)  # (B,)
+        lengths = losses.token_counts(labels)
+        # Only NPO compares forget rows with the original model; every other use of the reference
+        # (RMU's retain term, CLReg's anchor and reference negatives) needs the retain rows alone.
+        first = 0 if c.method == "npo" else n_forget
+        ref_hidden, ref_logp = self._reference(inputs, labels, keep, first)
         f = slice(0, n_forget)
         r = slice(n_forget, None)
+        r_ref = slice(n_forget - first, None)  # the retain rows within the reference pass
         terms: dict[str, torch.Tensor] = {}
 
         if c.method == "gradascent":
@@ -76,7 +83,7 @@ class Objective:
             terms["forget"] = losses.rmu_loss(
                 h[f],
                 h[r],
-                h_ref[r],
+                h_ref[r_ref],
                 self.control.to(h.device),
                 forget_mask=mask[f],
                 retain_mask=mask[r],
@@ -87,11 +94,11 @@ class Objective:
         if c.clreg:
             z = losses.pool_features(hidden[self.feature_layer], batch["feature_mask"])
             z_ref = (
-                losses.pool_features(ref_hidden[self.feature_layer], batch["feature_mask"])
+                losses.pool_features(ref_hidden[self.feature_layer], batch["feature_mask"][first:])
                 if ref_hidden
                 else None
             )
-            negatives = z_ref[r] if c.negatives == "reference" else z[r]
+            negatives = z_ref[r_ref] if c.negatives == "reference" else z[r]
             view2 = self._dropout_view(inputs, batch["feature_mask"], n_forget)
             terms["clreg"] = c.clreg_weight * losses.clreg_infonce(
                 z[f],
@@ -102,21 +109,24 @@ class Objective:
                 forget_z_view2=view2,
             )
             if c.anchor_weight > 0:
-                terms["anchor"] = c.anchor_weight * losses.anchor_loss(z[r], z_ref[r])
+                terms["anchor"] = c.anchor_weight * losses.anchor_loss(z[r], z_ref[r_ref])
 
         total = sum(terms.values())
         logged = {name: float(value.detach()) for name, value in terms.items()}
         logged["total"] = float(total.detach())
         return StepOutput(total=total, terms=logged)
 
-    def _reference(self, inputs, labels):
-        """The original model's hidden states and log-probs (adapter off, no gradient)."""
+    def _reference(self, inputs, labels, keep: int, first: int):
+        """The original model's hidden states and log-probs (adapter off, no gradient) for the
+        batch rows from `first` on; log-probs only when NPO needs them."""
         if not self.needs_reference:
             return {}, None
+        rows = {k: v[first:] for k, v in inputs.items()}
+        wants_logp = self.config.method == "npo"
         with torch.no_grad(), self.model.disable_adapter():
             with capture_block_outputs(self.model, self._layers()) as hidden:
-                logits = self.model(**inputs).logits
-            logp = losses.sequence_logprob(logits, labels)
+                logits = self.model(**rows, logits_to_keep=keep if wants_logp else 1).logits
+            logp = losses.sequence_logprob(logits, labels[first:]) if wants_logp else None
             return {k: v.detach() for k, v in hidden.items()}, logp
 
     def _dropout_view(self, inputs, feature_mask, n_forget):
@@ -125,5 +135,5 @@ class Objective:
             return None
         forget_inputs = {k: v[:n_forget] for k, v in inputs.items()}
         with capture_block_outputs(self.model, [self.feature_layer]) as hidden:
-            self.model(**forget_inputs)
+            self.model(**forget_inputs, logits_to_keep=1)  # only the features are needed
         return losses.pool_features(hidden[self.feature_layer], feature_mask[:n_forget])

@@ -155,6 +155,25 @@ class Batches:
         return {k: v.to(device) for k, v in batch.items()}, len(forget), [e.group for e in forget]
 
 
+def train_step(objective: Objective, batches: Batches, optimizer, config, device, step: int):
+    """One optimiser step on the next forget/retain batch; returns the step's loss terms."""
+    batch, n_forget, groups = batches.next(device)
+    with autocast_for(config, device):
+        out = objective(batch, n_forget, groups)
+    if not math.isfinite(out.terms["total"]):
+        raise RunFailed(
+            f"the loss became {out.terms['total']} at step {step} "
+            f"(terms: {out.terms}); lower the learning rate"
+        )
+    out.total.backward()
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if config.max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return out
+
+
 def run_unlearning(
     config: RunConfig,
     on_event: Callable[[Event], None] | None = None,
@@ -175,9 +194,6 @@ def run_unlearning(
     measurer = Measurer(model, loaded.tokenizer, loaded.prompt_style, config.max_length)
     objective = Objective(model, config, model.config.hidden_size)
     live = LiveView(measurer, task, config, objective.feature_layer)
-    assessment = Assessment(
-        measurer, task, objective.feature_layer, config.final_eval_items, config.seed
-    )
     phases["load"] = time.perf_counter() - started
     trainable, total = trainable_parameter_count(model)
     emit(
@@ -216,6 +232,10 @@ def run_unlearning(
     history["evaluations"].append(live_point(0))
     emit(Event("evaluation", 0, history["evaluations"][-1]))
     phases["first_points"] = time.perf_counter() - started
+    # Built after the first points: encoding its item sets takes a moment a UI should not wait.
+    assessment = Assessment(
+        measurer, task, objective.feature_layer, config.final_eval_items, config.seed
+    )
     emit(Event("stage", 0, {"stage": STAGES[0]}))
     tick = time.perf_counter()
     before = assessment.measure_original(base_weights_fingerprint(model))
@@ -232,20 +252,8 @@ def run_unlearning(
             if stop():
                 return finish("cancelled", f"stopped by the user after {step - 1} steps")
             tick = time.perf_counter()
-            batch, n_forget, groups = batches.next(device)
-            with autocast_for(config, device):
-                out = objective(batch, n_forget, groups)
-            if not math.isfinite(out.terms["total"]):
-                raise RunFailed(
-                    f"the loss became {out.terms['total']} at step {step} "
-                    f"(terms: {out.terms}); lower the learning rate"
-                )
-            out.total.backward()
-            if config.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(trainable_params, config.max_grad_norm)
-            optimizer.step()
+            out = train_step(objective, batches, optimizer, config, device, step)
             scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
             step_seconds.append(time.perf_counter() - tick)
             history["steps"].append({"step": step, **out.terms})
             emit(Event("step", step, {"terms": out.terms, "seconds": step_seconds[-1]}))

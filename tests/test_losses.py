@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from clreg_core import losses
 from clreg_core.losses import (
     anchor_loss,
     clreg_infonce,
@@ -358,3 +359,18 @@ def test_anchor_loss_matches_naive_and_detaches_reference():
     assert loss.item() == pytest.approx(expected, rel=1e-9)
     loss.backward()
     assert ref.grad is None and z.grad.abs().sum() > 0
+
+
+def test_logits_before_the_first_scored_position_are_not_needed():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 9, 11)
+    labels = torch.full((3, 9), -100)
+    labels[0, 5:8] = torch.tensor([1, 2, 3])  # row 0's answer starts at 5
+    labels[1, 4:9] = torch.tensor([4, 5, 6, 7, 8])  # row 1's at 4: the earliest
+    labels[2, 6:7] = torch.tensor([9])
+    start = losses.first_scored_position(labels)
+    assert start == 3  # the logits at position 3 predict row 1's first label (position 4)
+    full = losses.sequence_logprob(logits, labels)
+    kept = losses.sequence_logprob(logits[:, start:], labels[:, start:])
+    torch.testing.assert_close(kept, full)
+    assert losses.first_scored_position(torch.full((2, 5), -100)) == 0  # nothing scored

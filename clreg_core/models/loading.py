@@ -6,6 +6,7 @@ message rather than running code from the internet.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -49,6 +50,11 @@ def _hub_cache_folder(repo_id: str) -> str | None:
         return None
 
 
+# Two `from_pretrained` calls at once on different threads can fail with "Cannot copy out of meta
+# tensor" (the app's users, a run loading its gold model), so loads in one process take turns.
+_LOADING = threading.RLock()
+
+
 def load_model(choice: str | ModelSpec, device: str = "cpu", dtype=None) -> LoadedModel:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -57,10 +63,11 @@ def load_model(choice: str | ModelSpec, device: str = "cpu", dtype=None) -> Load
     started = time.perf_counter()
     folder = local_folder_for(spec)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
-        model = AutoModelForCausalLM.from_pretrained(
-            folder, trust_remote_code=False, dtype=dtype or torch.float32
-        )
+        with _LOADING:  # see _LOADING
+            tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+            model = AutoModelForCausalLM.from_pretrained(
+                folder, trust_remote_code=False, dtype=dtype or torch.float32
+            )
     except (OSError, ValueError) as error:
         raise ModelUnavailableError(f"could not load model {spec.key!r}: {error}") from error
     if tokenizer.pad_token is None:

@@ -1,0 +1,240 @@
+"""Does CLReg do what the paper claims? The grid on the embedded model (issue 5, part 1).
+
+    python benchmarks/claims.py                          # the full grid on this machine's CPU
+    python benchmarks/claims.py --tune                   # first: pick each method's learning rate
+    python benchmarks/claims.py --device cuda --workers 8 --tag gpu   # on a GPU machine
+
+Grid: base method {GradDiff, NPO, SimNPO, RMU} x CLReg {off, on} x seeds x world splits
+{forget01, forget05, forget10}; within each pair the steps and learning rate are the same. Each
+cell records entanglement, kNN separability, forget/retain accuracy, Forget Quality (forget10,
+which has a gold model), membership-inference AUC and PrivLeak, retain feature shift, and two
+"is it really gone" checks: a linear probe on the unlearned features and a relearning attack.
+
+`--tune` runs each base method alone on forget05 (the tuning split) over a small learning-rate
+grid and keeps, per method, the rate that forgets most while keeping >= 95% of retain accuracy;
+the grid then uses those rates (results/claims_tuning[-tag].json). Results go to
+results/claims[-tag].json and a section of BENCHMARKS.md; the "Feature Entanglement" figure
+to benchmarks/figures/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import claims_report  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+METHODS = ("graddiff", "npo", "simnpo", "rmu")
+SPLITS = ("forget01", "forget05", "forget10")
+TUNING_SPLIT = "forget05"
+LR_GRID = {
+    "graddiff": (1e-3, 3e-3, 6e-3, 1e-2),
+    "npo": (6e-3, 1e-2, 1.5e-2, 2e-2),
+    "simnpo": (3e-3, 6e-3, 1e-2, 1.5e-2),
+    "rmu": (1e-3, 3e-3, 6e-3, 1e-2),
+}
+# The grid measures the after-state once, at the end: no live evaluations in between, and 120
+# items a side for the final metrics (±4% on accuracy) to keep the CPU grid within 30 minutes.
+GRID_SETTINGS = {"eval_items": 32, "final_eval_items": 120}
+AFTER_KEYS = (
+    "forget_accuracy",
+    "retain_accuracy",
+    "entanglement",
+    "knn_separability",
+    "linear_probe",
+    "mia_auc",
+    "privleak",
+    "forget_quality",
+    "retain_feature_shift",
+)
+
+
+def run_cell(cell: dict) -> dict:
+    """One unlearning run plus the relearning attack; runs in a worker process."""
+    import torch
+
+    from clreg_core.attacks import relearning_attack
+    from clreg_core.config import default_config
+    from clreg_core.data.sources import build_task
+    from clreg_core.evaluation import Measurer
+    from clreg_core.models.loading import load_model
+    from clreg_core.training import run_unlearning
+
+    torch.set_num_threads(cell.get("threads") or torch.get_num_threads())
+    config = default_config(
+        "embedded",
+        task=f"world:{cell['split']}",
+        method=cell["method"],
+        clreg=cell["clreg"],
+        seed=cell["seed"],
+        device=cell["device"],
+        learning_rate=cell["learning_rate"],
+        **GRID_SETTINGS,
+    )
+    if cell.get("steps"):  # a shorter grid, for smoke tests
+        config = config.with_changes(steps=cell["steps"], warmup_steps=1)
+    config = config.with_changes(eval_every=config.steps)  # live view at step 0 and the end only
+    started = time.perf_counter()
+    loaded = load_model("embedded", device=cell["device"])
+    task = build_task(config.task, model_key="embedded")
+    result = run_unlearning(config, task=task, loaded=loaded)
+    if result.status != "finished":
+        return {**cell, "status": result.status, "reason": result.reason}
+    metrics = result.report["metrics"]
+    row = {
+        **cell,
+        "status": "finished",
+        "before": {k: metrics["before"].get(k) for k in AFTER_KEYS},
+        "after": {k: metrics["after"].get(k) for k in AFTER_KEYS},
+        "points": result.report["history"]["evaluations"][-1]["points"],
+        "original_points": result.report["history"]["evaluations"][0]["points"],
+    }
+    if cell.get("relearn", True):
+        measurer = Measurer(result.model, loaded.tokenizer, loaded.prompt_style, config.max_length)
+        row["after"].update(relearning_attack(measurer, list(task.forget), cell["seed"]))
+    row["seconds"] = round(time.perf_counter() - started, 1)
+    return row
+
+
+def run_cells(cells: list[dict], workers: int) -> list[dict]:
+    rows = []
+    if workers <= 1:
+        iterator = map(run_cell, cells)
+    else:  # spawn: each worker gets its own interpreter and device context
+        pool = multiprocessing.get_context("spawn").Pool(workers)
+        iterator = pool.imap(run_cell, cells)
+    for row in iterator:
+        rows.append(row)
+        after = row.get("after", {})
+        print(
+            f"{row['split']} {row['method']:8s} clreg={row['clreg']!s:5s} seed {row['seed']}: "
+            f"forget {after.get('forget_accuracy', float('nan')):.3f} "
+            f"retain {after.get('retain_accuracy', float('nan')):.3f} "
+            f"ES {after.get('entanglement', float('nan')):.2f} ({row.get('seconds')} s)",
+            flush=True,
+        )
+    if workers > 1:
+        pool.close()
+    return rows
+
+
+def tune(args) -> dict:
+    """Per base method, the learning rate that forgets most on forget05 while keeping retain."""
+    cells = [
+        {
+            "split": TUNING_SPLIT,
+            "method": m,
+            "clreg": False,
+            "seed": s,
+            "learning_rate": lr,
+            "device": args.device,
+            "relearn": False,
+            "threads": args.threads,
+            "steps": args.steps,
+        }
+        for m in args.methods
+        for lr in LR_GRID[m]
+        for s in (0, 1)
+    ]
+    rows = run_cells(cells, args.workers)
+    picked = {}
+    for method in args.methods:
+        scores = []
+        for lr in LR_GRID[method]:
+            runs = [r for r in rows if r["method"] == method and r["learning_rate"] == lr]
+            forget = sum(r["after"]["forget_accuracy"] for r in runs) / len(runs)
+            retain = min(
+                r["after"]["retain_accuracy"] / r["before"]["retain_accuracy"] for r in runs
+            )
+            scores.append((retain >= 0.95, -forget, -lr, lr))
+        picked[method] = max(scores)[3]
+    out = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": machine(args.device),
+        "rule": "largest mean forget drop over seeds 0-1 with retain kept >= 95% in every seed "
+        "(ties: the lower rate); base method alone on " + TUNING_SPLIT,
+        "learning_rates": picked,
+        "runs": [{k: r[k] for k in ("method", "learning_rate", "seed", "after")} for r in rows],
+    }
+    path = RESULTS / f"claims_tuning{suffix(args.tag)}.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"picked learning rates: {picked}; wrote {path}")
+    return picked
+
+
+def machine(device: str) -> str:
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def suffix(tag: str) -> str:
+    return f"-{tag}" if tag else ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--splits", nargs="+", default=list(SPLITS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads per worker")
+    parser.add_argument("--tag", default="", help="suffix for result files (e.g. gpu)")
+    parser.add_argument("--tune", action="store_true", help="tune learning rates, then run")
+    parser.add_argument("--steps", type=int, default=0, help="override the steps (smoke tests)")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    tuning_path = RESULTS / f"claims_tuning{suffix(args.tag)}.json"
+    if args.tune:
+        rates = tune(args)
+    elif tuning_path.exists():
+        rates = json.loads(tuning_path.read_text())["learning_rates"]
+    else:
+        raise SystemExit(f"no {tuning_path.name}: run with --tune first")
+    cells = [
+        {
+            "split": sp,
+            "method": m,
+            "clreg": c,
+            "seed": s,
+            "learning_rate": rates[m],
+            "device": args.device,
+            "threads": args.threads,
+            "steps": args.steps,
+        }
+        for sp in args.splits
+        for m in args.methods
+        for s in args.seeds
+        for c in (False, True)
+    ]
+    rows = run_cells(cells, args.workers)
+    out = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": machine(args.device),
+        "learning_rates": rates,
+        "grid_settings": GRID_SETTINGS,
+        "steps": args.steps or "default (100)",
+        "seconds": round(time.perf_counter() - started, 1),
+        "rows": rows,
+    }
+    path = RESULTS / f"claims{suffix(args.tag)}.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {path} ({out['seconds']} s)")
+    claims_report.write(out, args.tag)
+
+
+if __name__ == "__main__":
+    main()
