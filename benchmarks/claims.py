@@ -227,6 +227,7 @@ def main() -> None:
         "learning_rates": rates,
         "grid_settings": GRID_SETTINGS,
         "steps": args.steps or "default (100)",
+        "command": "python benchmarks/claims.py " + " ".join(sys.argv[1:]),
         "seconds": round(time.perf_counter() - started, 1),
         "rows": rows,
     }

@@ -78,9 +78,7 @@ def markdown(out: dict, tag: str) -> str:
     splits = sorted({r["split"] for r in rows})
     methods = [m for m in NAMES if any(r["method"] == m for r in rows)]
     seeds = sorted({r["seed"] for r in rows})
-    command = "python benchmarks/claims.py" + (
-        " --device cuda --workers 8 --tag gpu" if tag == "gpu" else ""
-    )
+    command = out.get("command", "python benchmarks/claims.py").strip()
     body = [
         f"## The paper's claims on the embedded model{f' ({tag})' if tag else ''}",
         "",

@@ -271,6 +271,7 @@ def main() -> None:
         "step_precision": str(precision).replace("torch.", ""),
         "matmul_peak_tflops": peak / 1e12,
         "models": {},
+        "command": "python benchmarks/speed.py " + " ".join(sys.argv[1:]),
     }
     for key in args.models:
         random_from = args.smollm2_from if key == "smollm2-135m" else None
@@ -308,9 +309,7 @@ def print_model(key: str, result: dict) -> None:
 
 
 def markdown(out: dict, tag: str) -> str:
-    command = "python benchmarks/speed.py" + (
-        " --device cuda --tag gpu --smollm2-from .gpu_carry/smollm2-config" if tag else ""
-    )
+    command = out.get("command", "python benchmarks/speed.py").strip()
     body = [
         f"## Speed and memory{f' ({tag})' if tag else ''}",
         "",
@@ -345,7 +344,7 @@ def markdown(out: dict, tag: str) -> str:
             "",
             f"Ours vs naive (a): {naive['speedup_of_ours']:.2f}x faster. Machine limit (b): an "
             f"NPO+CLReg step is {result['npo_clreg_step_flops'] / 1e9:.1f} GFLOP, "
-            f"{result['fraction_of_peak']:.1%} of the measured matmul peak.",
+            f"{result['fraction_of_peak']:.2%} of the measured matmul peak.",
         ]
     return "\n".join(body)
 
