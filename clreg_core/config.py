@@ -62,9 +62,9 @@ class RunConfig:
     # Tuned on the world's forget05 split over 3 seeds (benchmarks/engine_claims.py); forget10
     # is the held-out report. 80 steps at 3e-3 left half the forget answers in place.
     steps: int = 100
-    # The claims benchmark's tuning on forget05 (NPO alone, results/claims_tuning-gpu.json) picked
-    # 1e-2 over 1.5e-2 and 2e-2: as much forgetting with more retain kept (NPO+CLReg there: retain
-    # 0.99 vs 0.98 at 1.5e-2). LoRA on a 4M model, with clipping and decay, tolerates rates this high.
+    # The claims benchmark's tuning on forget05 (NPO alone, results/claims_tuning-gpu.json)
+    # picked 1e-2 over 1.5e-2 and 2e-2: as much forgetting, more retain kept (NPO+CLReg there:
+    # retain 0.99 vs 0.98 at 1.5e-2). LoRA on a 4M model, with clipping and decay, tolerates it.
     learning_rate: float = 1e-2
     # Linear warmup, then linear decay to zero: where a run ends depends less on exactly when
     # NPO's sudden drop in forget likelihood happens.
