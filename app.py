@@ -24,6 +24,7 @@ from clreg_core.ui_choices import (
     advanced_defaults,
     chosen_model,
     config_from_form,
+    default_config_value,
     model_choices,
     run_choices,
 )
@@ -73,7 +74,8 @@ def progress_html(fraction: float, text: str) -> str:
 def on_model_change(picked: str, typed: str):
     model = chosen_model(picked, typed)
     choices, default = run_choices(model)
-    return [gr.Dropdown(choices=choices, value=default), *advanced_defaults(model)]
+    weight = default_config_value(model, "clreg_weight")
+    return [gr.Dropdown(choices=choices, value=default), weight, *advanced_defaults(model)]
 
 
 def on_task_change(task: str):
@@ -170,7 +172,11 @@ def build_demo() -> gr.Blocks:
         with gr.Row():
             method = gr.Dropdown(METHOD_CHOICES, value="npo", label="Base method")
             clreg = gr.Checkbox(value=True, label="CLReg (contrastive regularizer)")
-            clreg_weight = gr.Number(value=1.0, label="λ (CLReg weight)", minimum=0)
+            clreg_weight = gr.Number(
+                value=default_config_value(DEFAULT_MODEL, "clreg_weight"),
+                label="λ (CLReg weight)",
+                minimum=0,
+            )
         with gr.Accordion("Advanced settings", open=False), gr.Row():
             advanced = [
                 gr.Number(value=v, label=label, elem_id=f"adv-{name}")
@@ -210,8 +216,8 @@ def build_demo() -> gr.Blocks:
         timer = gr.Timer(TICK_S, active=False)
 
         form = [model, typed_model, task, method, clreg, clreg_weight, custom_text, custom_file]
-        model.change(on_model_change, [model, typed_model], [task, *advanced])
-        typed_model.submit(on_model_change, [model, typed_model], [task, *advanced])
+        model.change(on_model_change, [model, typed_model], [task, clreg_weight, *advanced])
+        typed_model.submit(on_model_change, [model, typed_model], [task, clreg_weight, *advanced])
         task.change(on_task_change, task, custom_group)
         run.click(run_handler(ab=False), [*form, *advanced], [timer, progress], api_name="run")
         ab.click(run_handler(ab=True), [*form, *advanced], [timer, progress], api_name="ab")

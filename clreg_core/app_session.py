@@ -21,6 +21,7 @@ from clreg_core.config import RunConfig
 from clreg_core.data.items import UnlearningTask
 from clreg_core.data.sources import build_task
 from clreg_core.errors import UserInputError
+from clreg_core.models.loading import load_model
 from clreg_core.run_export import commands_text, export_run
 from clreg_core.run_queue import RUN_QUEUE, RunQueue
 from clreg_core.run_state import RunState
@@ -141,7 +142,7 @@ class Session:
             run.mark_loading()
             try:
                 device = resolve_device(run.config.device)
-                loaded = explore.load_serialized(run.config.model, device=str(device))
+                loaded = load_model(run.config.model, device=str(device))
             except UserInputError as error:
                 run.mark_done("failed", str(error))
                 break

@@ -21,18 +21,6 @@ from clreg_core.prompting import format_prompt
 MAX_QUESTION_CHARS = 1_000
 
 
-# transformers builds a model on the meta device and then fills it; two from_pretrained calls in
-# two threads at once can leave meta tensors behind ("Cannot copy out of meta tensor"). So loads
-# take turns, process-wide; a cache hit never waits for them.
-_LOAD_LOCK = threading.Lock()
-
-
-def load_serialized(choice, device: str = "cpu") -> LoadedModel:
-    """`load_model`, one load at a time in this process."""
-    with _LOAD_LOCK:
-        return load_model(choice, device=device)
-
-
 class ModelCache:
     """The most recently used models, loaded once each (at most `capacity` at a time).
 
@@ -65,7 +53,7 @@ class ModelCache:
             loaded = self._cached(spec.key)
             if loaded is not None:
                 return loaded
-            loaded = load_serialized(spec)
+            loaded = load_model(spec)  # loads take turns process-wide (models.loading)
             with self._lock:
                 self._models[spec.key] = loaded
                 while len(self._models) > self.capacity:

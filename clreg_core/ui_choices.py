@@ -67,6 +67,11 @@ def run_choices(model_choice: str) -> tuple[list[tuple[str, str]], str]:
     return [*choices, CUSTOM_TASK], default
 
 
+def default_config_value(model_choice: str, name: str):
+    """One setting of the model's default config (what a form field starts at)."""
+    return getattr(default_config(model_choice or "embedded"), name)
+
+
 def advanced_defaults(model_choice: str) -> list:
     """The advanced panel's values for a model: the settings that work on a CPU for it."""
     config = default_config(model_choice or "embedded")
