@@ -32,6 +32,7 @@ from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.markdown import table, write_section  # noqa: E402
 from clreg_core.ui_choices import advanced_defaults, run_choices  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "app_timing.json"
@@ -165,6 +166,33 @@ def main() -> None:
         if isinstance(value, dict):
             print(f"{key}: { {k: v for k, v in value.items() if not isinstance(v, list)} }")
     print(f"wrote {RESULTS}")
+    write_section("app", markdown(results))
+
+
+def markdown(results: dict) -> str:
+    """The BENCHMARKS.md section: the app as a user meets it, against the issue-4 targets."""
+    rows = []
+    for key, label in (
+        ("startup_to_serving_seconds", "`python app.py` to serving"),
+        ("run_to_first_plot_seconds", "Run clicked to first plotted points (chromium)"),
+        ("default_embedded_run_in_app_seconds", "default embedded run, click to finished"),
+    ):
+        r = results[key]
+        runs = ", ".join(f"{v:.1f}" for v in r["runs"])
+        rows.append([label, f"{r['median']:.1f} s", f"{r['target']} s", runs])
+    lat = results["ui_latency_during_run_seconds"]
+    rows.append(["free question while a run trains", f"{lat['ask_median']:.2f} s", "", ""])
+    rows.append(["status call while a run trains", f"{lat['status_median']:.2f} s", "", ""])
+    return "\n".join(
+        [
+            "## The app",
+            "",
+            f"{results['date']}, {results['machine']}; `python benchmarks/app_timing.py`, "
+            f"medians of {results['repeats']} app starts.",
+            "",
+            table(["what", "median", "target", "runs (s)"], rows),
+        ]
+    )
 
 
 if __name__ == "__main__":
