@@ -28,6 +28,7 @@ from clreg_core.run_state import RunState
 from clreg_core.run_tables import NOT_PROVEN, generations_table, metrics_table
 
 POLL_S = 0.05  # how often the worker hands a job's events to the run state
+FIRST_POINTS_PAUSE_S = 1.0  # room for the page to draw the first points (about one timer tick)
 # Downloads live here and nowhere else, so the app can allow serving exactly this folder.
 EXPORT_ROOT = Path(tempfile.gettempdir()) / "clreg-lab-exports"
 
@@ -146,7 +147,12 @@ class Session:
             except UserInputError as error:
                 run.mark_done("failed", str(error))
                 break
-            job = Job(run.config, task=attempt.task, loaded=loaded).start()
+            job = Job(
+                run.config,
+                task=attempt.task,
+                loaded=loaded,
+                pause_after_first_points=FIRST_POINTS_PAUSE_S,
+            ).start()
             self._follow(job, run, attempt)
             if job.result is None or job.result.status != "finished" or attempt.stop.is_set():
                 break

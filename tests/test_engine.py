@@ -251,3 +251,34 @@ def test_original_model_is_measured_once_per_weights_and_items(tokenizer, small_
     assert third.measure_original(third_id).metrics["forget_answer_prob"] != pytest.approx(
         snap.metrics["forget_answer_prob"]
     )
+
+
+def test_a_job_can_pause_after_its_first_points_and_a_stop_ends_the_pause(tokenizer, small_task):
+    import time
+
+    job = Job(
+        small_config(steps=2),
+        task=small_task,
+        loaded=loaded_tiny("llama", tokenizer),
+        pause_after_first_points=0.5,
+    ).start()
+    arrivals = []  # (kind, step, seconds since start)
+    started = time.perf_counter()
+    while job.running or not job.events.empty():
+        for event in job.drain():
+            arrivals.append((event.kind, event.step, time.perf_counter() - started))
+        time.sleep(0.01)
+    first = next(i for i, a in enumerate(arrivals) if a[0] == "evaluation")
+    assert arrivals[first + 1][2] - arrivals[first][2] >= 0.4  # the pause, give or take polling
+    assert job.result.status == "finished"
+
+    stopped = Job(
+        small_config(steps=2),
+        task=small_task,
+        loaded=loaded_tiny("llama", tokenizer),
+        pause_after_first_points=30.0,
+    ).start()
+    while not any(e.kind == "evaluation" for e in stopped.drain()):
+        time.sleep(0.01)
+    stopped.cancel()
+    assert stopped.wait(timeout=10).status == "cancelled"  # not 30 s later
