@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import platform
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import claims_report  # noqa: E402
+from benchmarks.markdown import describe_machine  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("graddiff", "npo", "simnpo", "rmu")
@@ -158,7 +158,7 @@ def tune(args) -> dict:
         picked[method] = max(scores)[3]
     out = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": machine(args.device),
+        "machine": describe_machine(args.device),
         "rule": "largest mean forget drop over seeds 0-1 with retain kept >= 95% in every seed "
         "(ties: the lower rate); base method alone on " + TUNING_SPLIT,
         "learning_rates": picked,
@@ -168,14 +168,6 @@ def tune(args) -> dict:
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"picked learning rates: {picked}; wrote {path}")
     return picked
-
-
-def machine(device: str) -> str:
-    import torch
-
-    if device == "cuda" and torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
-    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 def suffix(tag: str) -> str:
@@ -223,7 +215,7 @@ def main() -> None:
     rows = run_cells(cells, args.workers)
     out = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": machine(args.device),
+        "machine": describe_machine(args.device),
         "learning_rates": rates,
         "grid_settings": GRID_SETTINGS,
         "steps": args.steps or "default (100)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from benchmarks.markdown import mean_spread, table, write_section
+from benchmarks.markdown import mean_spread, provenance, table, write_section
 
 FIGURES = Path(__file__).resolve().parent / "figures"
 NAMES = {"graddiff": "GradDiff", "npo": "NPO", "simnpo": "SimNPO", "rmu": "RMU"}
@@ -78,12 +78,11 @@ def markdown(out: dict, tag: str) -> str:
     splits = sorted({r["split"] for r in rows})
     methods = [m for m in NAMES if any(r["method"] == m for r in rows)]
     seeds = sorted({r["seed"] for r in rows})
-    command = out.get("command", "python benchmarks/claims.py").strip()
     body = [
         f"## The paper's claims on the embedded model{f' ({tag})' if tag else ''}",
         "",
-        f"{out['date']}, {out['machine']}; `{command}` took {out['seconds'] / 60:.1f} min. "
-        f"Seeds {seeds}; learning rates per method (tuned on forget05, base method alone): "
+        provenance(out, "python benchmarks/claims.py")
+        + f"Seeds {seeds}; learning rates per method (tuned on forget05, base method alone): "
         + ", ".join(f"{NAMES[m]} {out['learning_rates'][m]:g}" for m in methods)
         + f"; steps {out.get('steps', 100)}; every other setting is the embedded default (λ=3, "
         "μ=10, τ=0.1, tuned with NPO), with "

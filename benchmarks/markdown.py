@@ -27,6 +27,23 @@ def write_section(name: str, body: str, path: Path = BENCHMARKS_MD) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def describe_machine(device) -> str:
+    """The device a benchmark ran on, as its section and JSON file name it."""
+    import platform
+
+    import torch
+
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def provenance(out: dict, default_command: str) -> str:
+    """When, where, with which command and how long: the first line of a section."""
+    command = out.get("command", default_command).strip()
+    return f"{out['date']}, {out['machine']}; `{command}` took {out['seconds'] / 60:.1f} min. "
+
+
 def table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]

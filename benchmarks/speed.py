@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
 import statistics
 import sys
 import threading
@@ -31,7 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.markdown import table, write_section  # noqa: E402
+from benchmarks.markdown import describe_machine, provenance, table, write_section  # noqa: E402
 from clreg_core import losses  # noqa: E402
 from clreg_core.config import default_config  # noqa: E402
 from clreg_core.data.sources import build_task  # noqa: E402
@@ -54,8 +53,8 @@ STEPS = {"embedded": (3, 4, 4), "smollm2-135m": (1, 2, 3)}  # warm-up, steps a b
 
 
 class PeakMemory:
-    """Peak memory while a block of steps runs: the CUDA allocator's peak on a GPU; on the CPU
-    the process's resident set, sampled every 2 ms, above where it stood at the start."""
+    """Peak memory (MB) while a block of steps runs: the CUDA allocator's peak on a GPU; on the
+    CPU the process's whole resident set, sampled every 2 ms."""
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -64,9 +63,8 @@ class PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
-            self.start = torch.cuda.memory_allocated()
         else:
-            self.start = self.peak = _rss()
+            self.peak = _rss()
             self._done = threading.Event()
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
@@ -84,7 +82,6 @@ class PeakMemory:
             self._done.set()
             self._thread.join()
             self.mb = self.peak / 2**20
-        self.above_start_mb = self.mb - self.start / 2**20
 
 
 def _rss() -> int:
@@ -267,7 +264,7 @@ def main() -> None:
     peak = matmul_peak(device, precision, 8192 if device.type == "cuda" else 2048)
     out = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": _machine(device),
+        "machine": describe_machine(device),
         "step_precision": str(precision).replace("torch.", ""),
         "matmul_peak_tflops": peak / 1e12,
         "models": {},
@@ -292,12 +289,6 @@ def main() -> None:
     print(f"wrote results/speed{tag}.json ({out['seconds']} s)")
 
 
-def _machine(device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
-    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
-
-
 def print_model(key: str, result: dict) -> None:
     for r in result["rows"]:
         extra = f" overhead {r['clreg_overhead']:.3f}" if "clreg_overhead" in r else ""
@@ -309,12 +300,11 @@ def print_model(key: str, result: dict) -> None:
 
 
 def markdown(out: dict, tag: str) -> str:
-    command = out.get("command", "python benchmarks/speed.py").strip()
     body = [
         f"## Speed and memory{f' ({tag})' if tag else ''}",
         "",
-        f"{out['date']}, {out['machine']}; `{command}` took {out['seconds'] / 60:.1f} min. "
-        f"Steps at {out['step_precision']} (the default `auto` precision here); measured "
+        provenance(out, "python benchmarks/speed.py")
+        + f"Steps at {out['step_precision']} (the default `auto` precision here); measured "
         f"matmul peak at that precision: {out['matmul_peak_tflops']:.2f} TFLOP/s. Medians over "
         "alternating blocks of steps; *overhead* is CLReg's step time over its base method's, "
         "from the same run. *naive npo* is reference (a); *peak memory* is the CUDA allocator's "

@@ -91,14 +91,14 @@ class Measurer:
                         k: v.to(self.device)
                         for k, v in collate(chunk, self.tokenizer.pad_token_id).items()
                     }
-                    start = losses.first_scored_position(batch["labels"])
+                    first = losses.first_scored_position(batch["labels"])
                     with capture_block_outputs(self.model, layers) as hidden:
                         logits = self.model(
                             input_ids=batch["input_ids"],
                             attention_mask=batch["attention_mask"],
-                            logits_to_keep=batch["labels"].shape[1] - start,
+                            logits_to_keep=batch["labels"].shape[1] - first,
                         ).logits
-                    batch["labels"] = batch["labels"][:, start:]  # aligned with the kept logits
+                    batch["labels"] = batch["labels"][:, first:]  # aligned with the kept logits
                     self._collect(logits, batch, hidden, logps, lengths, tok_lp, hits, feats)
         finally:
             self.model.train(was_training)
@@ -120,12 +120,12 @@ class Measurer:
         # log-softmax only where a token is scored: a 49k-word vocabulary makes the full
         # (B, T, V) float copy a sizeable cost of a pass for a model like SmolLM2.
         scored_logp = torch.log_softmax(shifted_logits[scored].float(), -1)  # (N_scored, V)
-        per_token = torch.zeros(scored.shape, device=logits.device)
+        per_token = torch.zeros(scored.shape, device=logits.device)  # 0 where nothing is scored
         per_token[scored] = scored_logp.gather(-1, safe[scored][:, None])[:, 0]
         correct = torch.zeros_like(scored)
         correct[scored] = scored_logp.argmax(-1) == safe[scored]
         # The sequence log-prob and length follow from the per-token values already computed.
-        logps.append(per_token.masked_fill(~scored, 0.0).sum(-1).cpu().numpy())
+        logps.append(per_token.sum(-1).cpu().numpy())
         lengths.append(scored.sum(-1).cpu().numpy())
         for row in range(labels.shape[0]):
             keep = scored[row]
