@@ -102,6 +102,21 @@ class Session:
                     run.mark_done("cancelled", f"stopped by the user {where}")
         return "stopped"
 
+    def wait_for_first_points(self, timeout: float) -> None:
+        """Return once the first run has its step-0 points, or the attempt is waiting in line,
+        over, or stopped, or `timeout` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            attempt = self.attempt
+            if attempt is None or not attempt.active:
+                return
+            first = attempt.runs[0]
+            if first.evaluations or first.done:
+                return
+            if first.status == "queued" and self.queue.position(attempt.ticket):
+                return  # someone else's run trains first: the timer will show the points
+            time.sleep(POLL_S)
+
     @property
     def busy(self) -> bool:
         return self.attempt is not None and self.attempt.active

@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from clreg_core.data.custom_text import read_upload
     from clreg_core.data.sources import build_task
+    from clreg_core.models.registry import resolve_model
     from clreg_core.training import run_unlearning
 
     try:
@@ -116,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         task = None
         if args.custom_text_file:
             custom_text = read_upload(args.custom_text_file)  # size, binary and encoding checks
-            task = build_task(config.task, custom_text=custom_text)
+            model_key = resolve_model(config.model).key  # what to keep depends on the model
+            task = build_task(config.task, model_key=model_key, custom_text=custom_text)
         bar = tqdm(total=config.steps, desc="unlearning", unit="step")
 
         def on_event(event):

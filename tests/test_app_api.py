@@ -1,5 +1,6 @@
 """The app's API through gradio_client, against the demo served in this process on a free port."""
 
+import json
 import socket
 import time
 
@@ -50,7 +51,10 @@ def wait_over(client, timeout=120.0) -> dict:
 
 def test_run_status_and_ask_through_the_api(url):
     client = Client(url, verbose=False)
-    client.predict(*form(**SMALL), api_name="/run")
+    page = client.predict(*form(**SMALL), api_name="/run")
+    # Run answers with the first live points itself, not a timer tick later.
+    titles = [a["text"] for a in json.loads(page[1]["plot"])["layout"]["annotations"]]
+    assert titles == ["NPO + CLReg · step 0/6"], page[0]
     with pytest.raises(AppError, match="already going"):  # one job per session
         client.predict(*form(**SMALL), api_name="/run")
     status = wait_over(client)

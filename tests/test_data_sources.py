@@ -73,6 +73,15 @@ def test_custom_task_from_jsonl_and_text():
 
 
 @pytest.mark.parametrize(
+    "model_key, retain_group", [("embedded", "person:"), ("smollm2-135m", RETAIN_PACK)]
+)
+def test_custom_task_keeps_what_the_model_knows(model_key, retain_group):
+    """The embedded model knows only its world, so own text there keeps the world's people."""
+    task = build_task("custom", model_key=model_key, custom_text="My cat is called Biscuit. " * 3)
+    assert all(item.group.startswith(retain_group) for item in task.retain)
+
+
+@pytest.mark.parametrize(
     "name, message",
     [
         ("world:forget42", "forget42"),

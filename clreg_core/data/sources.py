@@ -19,6 +19,7 @@ from clreg_core.data.world_source import world_split_task, world_topic_task
 from clreg_core.errors import UserInputError
 
 DEFAULT_TASK = "world:forget10"
+EMBEDDED_KEY = "embedded"  # the registry key of the model trained on the Fictional World
 
 
 def build_task(
@@ -27,10 +28,14 @@ def build_task(
     model_key: str | None = None,
     custom_text: str = "",
     custom_format: str = "auto",
-    custom_retain: str = "general_knowledge",
+    custom_retain: str | None = None,
     dataset_source: str | None = None,
 ) -> UnlearningTask:
-    """Build the task called `name`; `UserInputError` names the problem when it cannot."""
+    """Build the task called `name`; `UserInputError` names the problem when it cannot.
+
+    For `custom`, what to keep follows the model unless `custom_retain` says otherwise: the
+    embedded model knows only its world, so it keeps the world's retain people; a pretrained
+    model keeps the general-knowledge pack."""
     kind, _, rest = (name or "").strip().partition(":")
     if kind == "world":
         if rest.startswith("forget"):
@@ -40,6 +45,8 @@ def build_task(
     if kind == "pack":
         return topic_pack_task(rest, model_key=model_key)
     if kind == "custom":
+        if custom_retain is None:
+            custom_retain = "world:retain90" if model_key == EMBEDDED_KEY else "general_knowledge"
         return custom_task(custom_text, custom_format, custom_retain)
     if kind == "tofu":
         return load_tofu(rest or "forget10", source=dataset_source or TOFU_SOURCE)
