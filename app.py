@@ -38,7 +38,7 @@ if spaces is not None:
     SESSIONS.gpu = spaces.GPU(duration=300)
 
 DEFAULT_MODEL = "embedded"
-TICK_S = 0.75
+TICK_S = 1.0
 FIRST_POINTS_WAIT_S = 3.0  # the Run handler's longest wait for the first points
 INTRO = """# CLReg Lab
 Make a language model forget, and watch what happens inside it. Pick a model and a topic to

@@ -28,9 +28,19 @@ from clreg_core.run_state import RunState
 from clreg_core.run_tables import NOT_PROVEN, generations_table, metrics_table
 
 POLL_S = 0.05  # how often the worker hands a job's events to the run state
+CURVES_EVERY_S = 3.0  # the shortest time between redraws of the curves for new losses alone
 FIRST_POINTS_PAUSE_S = 1.0  # room for the page to draw the first points (about one timer tick)
 # Downloads live here and nowhere else, so the app can allow serving exactly this folder.
 EXPORT_ROOT = Path(tempfile.gettempdir()) / "clreg-lab-exports"
+
+
+PLACEHOLDERS = {"scatter": "placeholder", "curves": "placeholder"}
+
+
+def _plotted(counts: tuple[int, ...]) -> object:
+    """A plot's signature: how much it holds, or "placeholder" while it holds nothing (so the
+    browser does not redraw an empty plot while a run moves from queued to loading)."""
+    return counts if any(counts) else "placeholder"
 
 
 @dataclass
@@ -60,7 +70,9 @@ class Session:
         self.last_used = time.monotonic()
         self._lock = threading.RLock()
         self._ask_lock = threading.Lock()  # disable_adapter() toggles shared model state
-        self._rendered: dict[str, object] = {}
+        # What the page shows, by part; a new page starts with the placeholder plots.
+        self._rendered: dict[str, object] = dict(PLACEHOLDERS)
+        self._curves_drawn_at = 0.0
 
     # --- control ---
     def start(self, config: RunConfig, custom_text: str | None = None, ab: bool = False) -> None:
@@ -78,8 +90,9 @@ class Session:
             if ab:
                 configs = [config.with_changes(clreg=False), config.with_changes(clreg=True)]
             runs = [RunState(c) for c in configs]
+            if self.attempt is not None:
+                self._rendered.clear()  # the last attempt's plots go back to placeholders
             self.attempt = Attempt(runs, task, custom_text, self.queue.join())
-            self._rendered.clear()
             attempt = self.attempt
         # The worker carries the caller's context (a Gradio request on a Space), so work run
         # under spaces.GPU from that thread is tied to the request that asked for it.
@@ -241,20 +254,38 @@ class Session:
         return fraction, " | ".join(lines)
 
     def changes(self) -> dict[str, object]:
-        """The parts of the page that changed since the last call, by name (see `render`)."""
+        """The parts of the page that changed since the last call, by name (see `render`).
+
+        New loss values alone redraw the curves at most every `CURVES_EVERY_S`: each redraw
+        costs the browser CPU that, on a small machine, the training needs."""
         runs = self.runs()
         over = self.attempt.over if self.attempt else False
+        now = time.monotonic()
+        evaluations = tuple(len(r.evaluations) for r in runs)
+        losses = tuple(len(r.losses) for r in runs)
+        statuses = tuple(r.status for r in runs)
         signatures = {
             "progress": self.progress(),
-            "scatter": tuple((len(r.evaluations), r.status) for r in runs),
-            "curves": tuple((len(r.losses), len(r.evaluations)) for r in runs),
-            "final": (tuple(r.status for r in runs), over),
+            "scatter": _plotted(evaluations),
+            "curves": _plotted(evaluations + losses),
+            "final": (statuses, over),
         }
+        if signatures["curves"] != "placeholder":
+            signatures["curves"] = ((evaluations, statuses), losses)
+            drawn = self._rendered.get("curves")
+            if (
+                isinstance(drawn, tuple)
+                and drawn[0] == signatures["curves"][0]  # only new losses since the last draw
+                and now - self._curves_drawn_at < CURVES_EVERY_S
+            ):
+                signatures["curves"] = drawn
         changed = {}
         for part, signature in signatures.items():
             if self._rendered.get(part) != signature:
                 self._rendered[part] = signature
                 changed.update(self.render(part))
+        if "curves" in changed:
+            self._curves_drawn_at = now
         return changed
 
     def render(self, part: str) -> dict[str, object]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clreg_core.app_session import Session
+from clreg_core.app_session import CURVES_EVERY_S, Attempt, Session
 from clreg_core.cli import build_parser, config_from_args
 from clreg_core.config import ConfigError, default_config
 from clreg_core.errors import UserInputError
@@ -147,6 +147,26 @@ def test_curves_and_tables_compare_ab_runs():
     headers, rows = generations_table(runs)
     assert headers[-1] == "after NPO + CLReg" and rows == [["forget", "Q?", "A", "A", "-", "-"]]
     assert paper_view(runs) is None  # no end view until features were embedded
+
+
+def test_page_redraws_a_plot_only_when_it_has_something_new():
+    session = Session(queue=RunQueue())
+    run = RunState(default_config("embedded", steps=4))
+    session.attempt = Attempt([run], task=None, custom_text=None, ticket=0)
+    assert {"scatter", "curves"}.isdisjoint(session.changes())  # the page has placeholders
+    run.mark_loading()
+    assert {"scatter", "curves"}.isdisjoint(session.changes())  # still nothing to plot
+    points = {"forget": [[0.0, 1.0]], "retain": [[1.0, 0.0]], "forget_groups": ["person:A"]}
+    run.apply(Event("evaluation", 0, {"metrics": {"entanglement": 1.0}, "points": points}))
+    assert {"scatter", "curves"} <= set(session.changes())
+    assert {"scatter", "curves"}.isdisjoint(session.changes())
+    run.apply(Event("step", 1, {"terms": {"total": 0.5}, "seconds": 0.1}))
+    assert "curves" not in session.changes()  # a new loss alone waits for CURVES_EVERY_S
+    session._curves_drawn_at -= CURVES_EVERY_S
+    assert "curves" in session.changes()
+    run.apply(Event("step", 2, {"terms": {"total": 0.4}, "seconds": 0.1}))
+    run.apply(Event("evaluation", 2, {"metrics": {"entanglement": 0.9}, "points": points}))
+    assert {"scatter", "curves"} <= set(session.changes())  # an evaluation redraws both at once
 
 
 def test_time_left_counts_down_from_the_measured_pace():
