@@ -146,12 +146,19 @@ def page_updates(session) -> list:
         out[4] = gr.Dataframe(value=rows, headers=headers)
         out[5] = changed["note"]
         headers, rows = changed["generations"]
-        out[6] = gr.Dataframe(value=rows, headers=headers)
+        out[6] = gr.Dataframe(value=rows, headers=headers, column_widths=shared_widths(headers))
         out[7] = changed["exports"] or None
         out[8] = changed["commands"]
     attempt = session.attempt
     out[9] = gr.Timer(active=attempt is not None and not attempt.over)
     return out
+
+
+def shared_widths(headers: list[str]) -> list[str]:
+    """A narrow first column (forget/retain) and equal shares for the rest, so that long
+    prompts wrap instead of pushing the answers out of sight."""
+    rest = 94 / (len(headers) - 1)
+    return ["6%", *[f"{rest:.1f}%"] * (len(headers) - 1)]
 
 
 def on_tick(request: gr.Request):
