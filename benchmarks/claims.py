@@ -194,7 +194,7 @@ def merged(path: Path, new: dict, methods: list[str], rows_key: str) -> dict:
     if "source" in old:  # where the kept rows came from still holds for them only
         out["source"] = f"{old['source']}; except {redone}"
     if "command" in old:
-        out["command"] = f"{old['command']}, then {new['command']}"
+        out["command"] = f"{old['command'].strip()}, then {new['command'].strip()}"
         out["seconds"] = round(old["seconds"] + new["seconds"], 1)
         out["date"] = old["date"]
     return out

@@ -87,7 +87,8 @@ def markdown(out: dict, tag: str) -> str:
         + f"; steps {out.get('steps', 100)}; every other setting is the embedded default (λ=3, "
         "μ=10, τ=0.1, tuned with NPO), with "
         f"{out['grid_settings']['final_eval_items']} items a side for the "
-        "metrics. Values are mean ± sd over seeds, after unlearning.",
+        "metrics. Values are mean ± sd over seeds, after unlearning."
+        + "".join(f" Since then: {note} (`--merge`)." for note in out.get("merged", [])),
         "",
         "Verdicts, from the means below:",
         "",

@@ -40,8 +40,12 @@ NOT_PROVEN = """**What this does not prove.** A low forget accuracy only shows t
 *says* the facts; the knowledge can still sit in its weights and come back with a little
 fine-tuning or a rephrased question (suppression, not removal). A lower entanglement score shows
 the representations moved apart at the measured layer, not at every layer, and not that the
-knowledge is gone. The numbers come from a few hundred questions of one run and one seed: small
-differences between runs are noise until repeated with other seeds."""
+knowledge is gone. Answers that collapse into a repeated word are not forgetting done well: a
+model that never saw these facts would give a fluent, wrong answer. They mean the model was
+pushed past forgetting, and a membership AUC well below 0.5 says the same (the forget items now
+look *less* familiar than text it never saw, itself a tell). The numbers come from a few hundred
+questions of one run and one seed: small differences between runs are noise until repeated with
+other seeds."""
 
 
 def _format(value) -> str:

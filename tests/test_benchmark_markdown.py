@@ -1,5 +1,7 @@
 """BENCHMARKS.md sections: each benchmark replaces its own and leaves the others alone."""
 
+import json
+
 from benchmarks.markdown import mean_spread, table, write_section
 
 
@@ -18,3 +20,28 @@ def test_table_and_spread():
     assert mean_spread([1.0, 3.0], 1) == "2.0 ± 1.4"
     assert mean_spread([0.5]) == "0.500"
     assert mean_spread([]) == "n/a"
+
+
+def test_claims_merge_replaces_only_the_redone_methods(tmp_path):
+    from benchmarks.claims import merged
+
+    path = tmp_path / "claims.json"
+    old = {
+        "date": "d1",
+        "machine": "x86_64, 2 threads",
+        "command": "python benchmarks/claims.py",
+        "seconds": 100.0,
+        "rows": [{"method": "npo", "v": 1}, {"method": "graddiff", "v": 2}],
+    }
+    path.write_text(json.dumps(old))
+    new = {
+        "date": "d2",
+        "machine": "x86_64, 2 threads",
+        "command": "python benchmarks/claims.py --methods graddiff --merge",
+        "seconds": 20.0,
+        "rows": [{"method": "graddiff", "v": 3}],
+    }
+    out = merged(path, new, ["graddiff"], "rows")
+    assert out["rows"] == [{"method": "npo", "v": 1}, {"method": "graddiff", "v": 3}]
+    assert out["seconds"] == 120.0 and out["command"].endswith("--methods graddiff --merge")
+    assert out["merged"] == ["graddiff redone on d2 (x86_64)"] and out["date"] == "d1"
