@@ -267,18 +267,9 @@ class Session:
         signatures = {
             "progress": self.progress(),
             "scatter": _plotted(evaluations),
-            "curves": _plotted(evaluations + losses),
+            "curves": self._curves_signature(evaluations, losses, statuses, now),
             "final": (statuses, over),
         }
-        if signatures["curves"] != "placeholder":
-            signatures["curves"] = ((evaluations, statuses), losses)
-            drawn = self._rendered.get("curves")
-            if (
-                isinstance(drawn, tuple)
-                and drawn[0] == signatures["curves"][0]  # only new losses since the last draw
-                and now - self._curves_drawn_at < CURVES_EVERY_S
-            ):
-                signatures["curves"] = drawn
         changed = {}
         for part, signature in signatures.items():
             if self._rendered.get(part) != signature:
@@ -287,6 +278,21 @@ class Session:
         if "curves" in changed:
             self._curves_drawn_at = now
         return changed
+
+    def _curves_signature(self, evaluations, losses, statuses, now: float) -> object:
+        """What the curves hold; while only losses were added since the last draw and that
+        draw is recent, the drawn signature, so they are not redrawn yet."""
+        if _plotted(evaluations + losses) == "placeholder":
+            return "placeholder"
+        drawn = self._rendered.get("curves")
+        moments = (evaluations, statuses)  # these redraw at once
+        if (
+            isinstance(drawn, tuple)
+            and drawn[0] == moments
+            and now - self._curves_drawn_at < CURVES_EVERY_S
+        ):
+            return drawn
+        return moments, losses
 
     def render(self, part: str) -> dict[str, object]:
         runs = self.runs()
