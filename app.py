@@ -241,7 +241,9 @@ def build_demo() -> gr.Blocks:
             ask = gr.Button("Ask", scale=1, elem_id="ask")
         answers = gr.Dataframe(headers=["model", "answer"], wrap=True, elem_id="answers")
         with gr.Accordion("Export: report, adapter, plots, CLI command", open=False):
-            exports = gr.File(label="Downloads", file_count="multiple", interactive=False)
+            exports = gr.File(
+                label="Downloads", file_count="multiple", interactive=False, elem_id="exports"
+            )
             commands = gr.Code(label="Reproduce from the command line", language="shell")
         with gr.Accordion("Before you run: what does the model know about this topic?", open=False):
             probe = gr.Button("Ask the model about this topic")

@@ -53,6 +53,9 @@ class Attempt:
     ticket: int
     stop: threading.Event = field(default_factory=threading.Event)
     models: list[tuple[str, object, object]] = field(default_factory=list)  # label, model, loaded
+    # Every job that ended with a report (finished, stopped or failed), for the downloads: a
+    # stopped run's curves and points are the user's work too.
+    results: list[tuple[RunState, object]] = field(default_factory=list)  # run, RunResult
     exports: list[Path] = field(default_factory=list)
     commands: str = ""
     over: bool = False  # the worker is done (exports written, queue slot released)
@@ -182,6 +185,8 @@ class Session:
                 pause_after_first_points=FIRST_POINTS_PAUSE_S,
             ).start()
             self._follow(job, run, attempt)
+            if job.result is not None and job.result.report:
+                attempt.results.append((run, job.result))
             if job.result is None or job.result.status != "finished" or attempt.stop.is_set():
                 break
             original, run.paper_points = paper_points(
@@ -212,24 +217,23 @@ class Session:
 
     @staticmethod
     def _write_exports(attempt: Attempt) -> None:
-        finished = [(label, model) for label, model, _ in attempt.models]
-        if not finished:
+        """The downloads of every run that left a report: a finished run's report and adapter,
+        a stopped or failed run's report (history, points, reason); one page of their plots;
+        the commands that rerun them."""
+        if not attempt.results:
             return
-        from clreg_core.training import RunResult
-
         EXPORT_ROOT.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(dir=EXPORT_ROOT))
-        done = [r for r in attempt.runs if r.status == "finished"]
-        for run, (_, model) in zip(done, finished, strict=False):
-            result = RunResult(run.status, run.config, run.report, model)
+        for run, result in attempt.results:
             attempt.exports += export_run(folder, run, result, attempt.custom_text)
-        pages = [figures.live_scatter(done), figures.live_curves(done)]
-        paper = figures.paper_view(done)
+        runs = [run for run, _ in attempt.results]
+        pages = [figures.live_scatter(runs), figures.live_curves(runs)]
+        paper = figures.paper_view(runs)
         pages += [paper] if paper is not None else []
         plots = folder / "plots.html"
         plots.write_text(figures.plots_html(pages), encoding="utf-8")
         attempt.exports.append(plots)
-        attempt.commands = commands_text(done, attempt.custom_text is not None)
+        attempt.commands = commands_text(runs, attempt.custom_text is not None)
 
     # --- what the page shows ---
     def runs(self) -> list[RunState]:

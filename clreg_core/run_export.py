@@ -1,4 +1,4 @@
-"""Downloads of a finished run: report JSON, adapter zip, plots HTML, and the CLI command that
+"""Downloads of a run: report JSON, adapter zip, plots HTML, and the CLI command that
 reproduces it. The run folder itself is written by the CLI's own `write_run_folder`, so the app
 and the command line produce the same files."""
 
@@ -16,6 +16,7 @@ from clreg_core.run_state import RunState
 
 ALWAYS_SHOWN = ("model", "task", "method", "clreg", "steps", "seed")
 CUSTOM_TEXT_FILE = "custom_text.txt"
+STATUS_NAMES = {"cancelled": "stopped"}  # in file names, the page's word for a status
 
 
 def slug(label: str) -> str:
@@ -45,9 +46,12 @@ def cli_command(config: RunConfig, out: str, custom_text_file: str | None = None
 
 
 def export_run(folder: Path, state: RunState, result, custom_text: str | None) -> list[Path]:
-    """Write the run folder under `folder` and return the files a user downloads: the report and
-    a zip of the LoRA adapter (with points.jsonl and, for own text, that text)."""
+    """Write the run folder under `folder` and return the files a user downloads: the report and,
+    for a finished run, a zip of the LoRA adapter (with points.jsonl and, for own text, that
+    text). A stopped or failed run's files say so in their names."""
     name = slug(state.label)
+    if result.status != "finished":
+        name += "-" + STATUS_NAMES.get(result.status, result.status)
     run_dir = folder / name
     write_run_folder(run_dir, result, custom_text)
     report = folder / f"{name}-report.json"

@@ -228,6 +228,12 @@ def test_session_ab_stop_and_queue():
     assert second.runs()[0].status == "finished"
     wait_until(lambda: first.attempt.over)
     assert first.runs()[0].step < 400
+    # The stopped run's report (its curves and points so far) is still there to download.
+    names = sorted(p.name for p in first.attempt.exports)
+    assert names == ["npo-stopped-report.json", "plots.html"]
+    report = json.loads(first.attempt.exports[0].read_text())
+    assert report["status"] == "cancelled" and len(report["history"]["evaluations"]) >= 1
+    assert "# NPO\n" in first.attempt.commands and "NPO + CLReg" not in first.attempt.commands
     first.start(default_config("embedded", **SMALL), ab=True)
     wait_until(lambda: first.attempt.over)
     base, with_clreg = first.runs()

@@ -107,6 +107,8 @@ def test_stop_midway_and_mistakes_show_in_the_page(page):
     expect(page.locator("#progress")).to_contain_text(re.compile(r"step [3-9]/400"), timeout=30_000)
     page.locator("#stop").click()
     expect(page.locator("#progress")).to_contain_text("stopped by the user at step")
+    page.get_by_text("Export: report, adapter, plots, CLI command").click()
+    expect(page.locator("#exports")).to_contain_text("npo-clreg-stopped-report")
     page.get_by_label("…or a local folder / hub id").fill("no such model!")
     page.locator("#run").click()
     expect(page.get_by_text("unknown model 'no such model!'")).to_be_visible(timeout=10_000)
