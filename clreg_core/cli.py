@@ -5,15 +5,19 @@
 
 Every RunConfig field is a flag (`--help` lists them); unset flags take the model's defaults.
 The run folder holds `report.json`, the LoRA adapter (`adapter/`, safetensors) and `points.jsonl`
-(the projected forget/retain points of every evaluation).
+(the projected forget/retain points of every evaluation). Ctrl+C stops after the current step and
+still writes the folder (the report says "cancelled"); a second Ctrl+C quits at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from clreg_core.config import ConfigError, RunConfig, default_config
@@ -73,6 +77,28 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         base = RunConfig.from_dict(data.get("config", data))  # a report.json or a bare config
         return base.with_changes(**given)
     return default_config(given.pop("model", "embedded"), **given)
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c(say):
+    """The first Ctrl+C asks the run to stop after its current step, so the run folder is still
+    written with everything so far; a second one quits at once."""
+    stop = threading.Event()
+
+    def on_interrupt(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        say("stopping after this step and writing the run folder (Ctrl+C again to quit now)…")
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach only main
+        yield stop
+        return
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def write_run_folder(out: Path, result, custom_text: str | None = None) -> None:
@@ -135,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"retain p {m['retain_answer_prob']:.3f}"
                 )
 
-        result = run_unlearning(config, on_event=on_event, task=task)
+        with stop_on_ctrl_c(bar.write) as stop:
+            result = run_unlearning(config, on_event=on_event, should_stop=stop.is_set, task=task)
         bar.close()
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)

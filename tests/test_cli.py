@@ -1,8 +1,11 @@
 """The command line: every config field is a flag, and a run writes a complete run folder."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -116,3 +119,30 @@ def test_default_embedded_run_forgets_and_keeps():
     assert after["retain_accuracy"] > 0.8 * before["retain_accuracy"]
     assert after["entanglement"] < before["entanglement"]
     assert "forget_quality" in after and "privleak" in after
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_after_the_step_and_still_writes_the_run_folder(tmp_path):
+    out = tmp_path / "stopped"
+    command = [sys.executable, "-m", "clreg_core", "run", "--steps", "500", "--out", str(out)]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    seen = []
+    for line in process.stdout:  # tqdm redraws with \r: wait until training has begun
+        seen.append(line)
+        if "training" in line:
+            break
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=120)
+    assert process.returncode == 1, "".join(seen) + rest
+    assert "stopping after this step" in rest and "cancelled: wrote" in rest
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "cancelled" and 0 < len(report["history"]["steps"]) < 500
+    assert (out / "points.jsonl").read_text().count("\n") >= 1
