@@ -22,7 +22,7 @@ from clreg_core.data.items import UnlearningTask
 from clreg_core.data.sources import build_task
 from clreg_core.errors import UserInputError
 from clreg_core.models.loading import load_model
-from clreg_core.run_export import commands_text, export_run
+from clreg_core.run_export import commands_text, export_run, prune_exports
 from clreg_core.run_queue import RUN_QUEUE, RunQueue
 from clreg_core.run_state import RunState
 from clreg_core.run_tables import NOT_PROVEN, generations_table, metrics_table
@@ -32,6 +32,9 @@ CURVES_EVERY_S = 3.0  # the shortest time between redraws of the curves for new 
 FIRST_POINTS_PAUSE_S = 1.0  # room for the page to draw the first points (about one timer tick)
 # Downloads live here and nowhere else, so the app can allow serving exactly this folder.
 EXPORT_ROOT = Path(tempfile.gettempdir()) / "clreg-lab-exports"
+# Downloads older than this are deleted when a new run writes its own.
+IDLE_SESSION_S = 3600.0  # a page unused this long loses its session (and its run state)
+EXPORT_KEEP_S = 2 * IDLE_SESSION_S
 
 
 PLACEHOLDERS = {"scatter": "placeholder", "curves": "placeholder"}
@@ -223,6 +226,7 @@ class Session:
         if not attempt.results:
             return
         EXPORT_ROOT.mkdir(parents=True, exist_ok=True)
+        prune_exports(EXPORT_ROOT, EXPORT_KEEP_S)
         folder = Path(tempfile.mkdtemp(dir=EXPORT_ROOT))
         for run, result in attempt.results:
             attempt.exports += export_run(folder, run, result, attempt.custom_text)
@@ -377,7 +381,7 @@ def warm_up() -> threading.Thread:
 class SessionRegistry:
     """Sessions by browser-session id; idle ones are dropped after `idle_s`."""
 
-    def __init__(self, idle_s: float = 3600.0) -> None:
+    def __init__(self, idle_s: float = IDLE_SESSION_S) -> None:
         self.idle_s = idle_s
         self.gpu: Callable | None = None
         self._sessions: dict[str, Session] = {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -73,3 +74,17 @@ def commands_text(runs: list[RunState], custom_text: bool) -> str:
         "python -m clreg_core run --config report.json --out runs/again"
     )
     return "\n".join(lines)
+
+
+def prune_exports(root: Path, max_age_s: float) -> int:
+    """Delete the download folders under `root` older than `max_age_s` (a hosted app writes a
+    few MB per run and would otherwise fill its disk); returns how many went."""
+    if not root.is_dir():
+        return 0
+    cutoff = time.time() - max_age_s
+    removed = 0
+    for folder in root.iterdir():
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed

@@ -2,6 +2,7 @@
 embedded model (single, A/B, stop, queue), figures, tables, exports and the CLI command."""
 
 import json
+import os
 import shlex
 import threading
 import time
@@ -16,7 +17,7 @@ from clreg_core.cli import build_parser, config_from_args
 from clreg_core.config import ConfigError, default_config
 from clreg_core.errors import UserInputError
 from clreg_core.figures import live_curves, live_scatter, paper_view
-from clreg_core.run_export import cli_command
+from clreg_core.run_export import cli_command, prune_exports
 from clreg_core.run_queue import RunQueue
 from clreg_core.run_state import RunState
 from clreg_core.run_tables import generations_table, metrics_table
@@ -167,6 +168,18 @@ def test_page_redraws_a_plot_only_when_it_has_something_new():
     run.apply(Event("step", 2, {"terms": {"total": 0.4}, "seconds": 0.1}))
     run.apply(Event("evaluation", 2, {"metrics": {"entanglement": 0.9}, "points": points}))
     assert {"scatter", "curves"} <= set(session.changes())  # an evaluation redraws both at once
+
+
+def test_old_downloads_are_pruned_and_recent_ones_kept(tmp_path):
+    old, recent = tmp_path / "old", tmp_path / "recent"
+    for folder in (old, recent):
+        folder.mkdir()
+        (folder / "plots.html").write_text("x")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    assert prune_exports(tmp_path, max_age_s=3600) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recent"]
+    assert prune_exports(tmp_path / "missing", max_age_s=3600) == 0
 
 
 def test_time_left_counts_down_from_the_measured_pace():
