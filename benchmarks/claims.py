@@ -175,7 +175,6 @@ def tune(args) -> dict:
     path = RESULTS / f"claims_tuning{suffix(args.tag)}.json"
     if args.merge:
         out = merged(path, out, args.methods, "runs")
-        out["learning_rates"] = {**json.loads(path.read_text())["learning_rates"], **picked}
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"picked learning rates: {picked}; wrote {path}")
     return out["learning_rates"]
@@ -183,13 +182,17 @@ def tune(args) -> dict:
 
 def merged(path: Path, new: dict, methods: list[str], rows_key: str) -> dict:
     """`new` (results for `methods` only) folded into the results already in `path`: those
-    methods' rows replaced, the rest kept, and a line saying what was redone, when and how."""
+    methods' rows and learning rates replaced, the rest kept, and a line saying what was
+    redone, when and how."""
     if not path.exists():
         raise SystemExit(f"--merge: no {path.name} to merge into")
     old = json.loads(path.read_text())
     kept = [r for r in old.get(rows_key, []) if r["method"] not in methods]
     out = {**old, **new, rows_key: kept + new[rows_key]}
-    redone = f"{', '.join(methods)} redone on {new['date']} ({describe_machine_short(new)})"
+    # A tuning run picks rates for `methods` only; the grid's rates already hold every method.
+    out["learning_rates"] = {**old.get("learning_rates", {}), **new["learning_rates"]}
+    machine = new.get("machine", "?").split(",")[0]
+    redone = f"{', '.join(methods)} redone on {new['date']} ({machine})"
     out["merged"] = [*old.get("merged", []), redone]
     if "source" in old:  # where the kept rows came from still holds for them only
         out["source"] = f"{old['source']}; except {redone}"
@@ -199,9 +202,6 @@ def merged(path: Path, new: dict, methods: list[str], rows_key: str) -> dict:
         out["date"] = old["date"]
     return out
 
-
-def describe_machine_short(results: dict) -> str:
-    return results.get("machine", "?").split(",")[0]
 
 
 def suffix(tag: str) -> str:
@@ -263,7 +263,6 @@ def main() -> None:
     path = RESULTS / f"claims{suffix(args.tag)}.json"
     if args.merge:
         out = merged(path, out, args.methods, "rows")
-        out["learning_rates"] = rates
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {path} ({out['seconds']} s)")
     claims_report.write(out, args.tag)

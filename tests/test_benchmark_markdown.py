@@ -31,6 +31,7 @@ def test_claims_merge_replaces_only_the_redone_methods(tmp_path):
         "machine": "x86_64, 2 threads",
         "command": "python benchmarks/claims.py",
         "seconds": 100.0,
+        "learning_rates": {"npo": 0.01, "graddiff": 0.003},
         "rows": [{"method": "npo", "v": 1}, {"method": "graddiff", "v": 2}],
     }
     path.write_text(json.dumps(old))
@@ -39,9 +40,11 @@ def test_claims_merge_replaces_only_the_redone_methods(tmp_path):
         "machine": "x86_64, 2 threads",
         "command": "python benchmarks/claims.py --methods graddiff --merge",
         "seconds": 20.0,
+        "learning_rates": {"graddiff": 0.0005},
         "rows": [{"method": "graddiff", "v": 3}],
     }
     out = merged(path, new, ["graddiff"], "rows")
     assert out["rows"] == [{"method": "npo", "v": 1}, {"method": "graddiff", "v": 3}]
     assert out["seconds"] == 120.0 and out["command"].endswith("--methods graddiff --merge")
     assert out["merged"] == ["graddiff redone on d2 (x86_64)"] and out["date"] == "d1"
+    assert out["learning_rates"] == {"npo": 0.01, "graddiff": 0.0005}

@@ -256,12 +256,15 @@ def test_original_model_is_measured_once_per_weights_and_items(tokenizer, small_
 def test_a_job_can_pause_after_its_first_points_and_a_stop_ends_the_pause(tokenizer, small_task):
     import time
 
-    job = Job(
-        small_config(steps=2),
-        task=small_task,
-        loaded=loaded_tiny("llama", tokenizer),
-        pause_after_first_points=0.5,
-    ).start()
+    def paused_job(seconds: float) -> Job:
+        return Job(
+            small_config(steps=2),
+            task=small_task,
+            loaded=loaded_tiny("llama", tokenizer),
+            pause_after_first_points=seconds,
+        ).start()
+
+    job = paused_job(0.5)
     arrivals = []  # (kind, step, seconds since start)
     started = time.perf_counter()
     while job.running or not job.events.empty():
@@ -272,12 +275,7 @@ def test_a_job_can_pause_after_its_first_points_and_a_stop_ends_the_pause(tokeni
     assert arrivals[first + 1][2] - arrivals[first][2] >= 0.4  # the pause, give or take polling
     assert job.result.status == "finished"
 
-    stopped = Job(
-        small_config(steps=2),
-        task=small_task,
-        loaded=loaded_tiny("llama", tokenizer),
-        pause_after_first_points=30.0,
-    ).start()
+    stopped = paused_job(30.0)
     while not any(e.kind == "evaluation" for e in stopped.drain()):
         time.sleep(0.01)
     stopped.cancel()

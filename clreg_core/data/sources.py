@@ -17,9 +17,9 @@ from clreg_core.data.items import UnlearningTask
 from clreg_core.data.topic_packs import RETAIN_PACK, load_pack, topic_pack_task
 from clreg_core.data.world_source import world_split_task, world_topic_task
 from clreg_core.errors import UserInputError
+from clreg_core.models.registry import EMBEDDED
 
 DEFAULT_TASK = "world:forget10"
-EMBEDDED_KEY = "embedded"  # the registry key of the model trained on the Fictional World
 
 
 def build_task(
@@ -46,7 +46,7 @@ def build_task(
         return topic_pack_task(rest, model_key=model_key)
     if kind == "custom":
         if custom_retain is None:
-            custom_retain = "world:retain90" if model_key == EMBEDDED_KEY else "general_knowledge"
+            custom_retain = "world:retain90" if model_key == EMBEDDED.key else "general_knowledge"
         return custom_task(custom_text, custom_format, custom_retain)
     if kind == "tofu":
         return load_tofu(rest or "forget10", source=dataset_source or TOFU_SOURCE)
