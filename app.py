@@ -3,7 +3,7 @@
 
     python app.py            # serves on http://127.0.0.1:7860
 
-Each browser tab gets a `clreg_core.app_session.Session`; Run starts a background job that a
+Each browser tab gets a `clreg_core.app.session.Session`; Run starts a background job that a
 `gr.Timer` polls, redrawing only the parts of the page that changed.
 """
 
@@ -15,11 +15,10 @@ import inspect
 
 import gradio as gr
 
-from clreg_core import explore, figures
-from clreg_core.app_session import EXPORT_ROOT, SESSIONS, warm_up
-from clreg_core.data.custom_text import read_upload
-from clreg_core.errors import UserInputError
-from clreg_core.ui_choices import (
+from clreg_core.app import explore, figures
+from clreg_core.app.attempts import EXPORT_ROOT
+from clreg_core.app.session import SESSIONS, warm_up
+from clreg_core.app.ui_choices import (
     ADVANCED_FIELDS,
     METHOD_CHOICES,
     advanced_defaults,
@@ -27,8 +26,10 @@ from clreg_core.ui_choices import (
     config_from_form,
     default_config_value,
     model_choices,
+    own_text,
     run_choices,
 )
+from clreg_core.errors import UserInputError
 
 try:  # on a ZeroGPU Space the training runs under spaces.GPU; elsewhere nothing changes
     import spaces
@@ -110,9 +111,7 @@ def run_handler(ab: bool):
         picked, typed, task, method, clreg, weight, text, upload, *advanced = form
         model = chosen_model(picked, typed)
         config = config_from_form(model, task, method, clreg, weight, advanced)
-        custom = None
-        if config.task == "custom":
-            custom = read_upload(upload) if upload else text
+        custom = own_text(config, text, upload)
         session = SESSIONS.get(request.session_hash)
         session.start(config, custom, ab=ab)
         yield [progress_html(0.0, "starting…"), *[gr.skip()] * 8, gr.Timer(active=True)]

@@ -36,7 +36,7 @@ from playwright.sync_api import expect, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.markdown import table, write_section  # noqa: E402
-from clreg_core.ui_choices import (  # noqa: E402
+from clreg_core.app.ui_choices import (  # noqa: E402
     advanced_defaults,
     default_config_value,
     run_choices,

@@ -69,12 +69,12 @@ def run_cell(cell: dict) -> dict:
     """One unlearning run plus the relearning attack; runs in a worker process."""
     import torch
 
-    from clreg_core.attacks import relearning_attack
     from clreg_core.config import default_config
     from clreg_core.data.sources import build_task
-    from clreg_core.evaluation import Measurer
+    from clreg_core.engine.attacks import relearning_attack
+    from clreg_core.engine.evaluation import Measurer
+    from clreg_core.engine.training import run_unlearning
     from clreg_core.models.loading import load_model
-    from clreg_core.training import run_unlearning
 
     torch.set_num_threads(cell.get("threads") or torch.get_num_threads())
     config = default_config(
@@ -201,7 +201,6 @@ def merged(path: Path, new: dict, methods: list[str], rows_key: str) -> dict:
         out["seconds"] = round(old["seconds"] + new["seconds"], 1)
         out["date"] = old["date"]
     return out
-
 
 
 def suffix(tag: str) -> str:

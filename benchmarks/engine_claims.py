@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clreg_core.config import RunConfig, default_config  # noqa: E402
-from clreg_core.training import run_unlearning  # noqa: E402
+from clreg_core.engine.training import run_unlearning  # noqa: E402
 
 KEYS = (
     "forget_accuracy",

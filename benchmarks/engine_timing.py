@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clreg_core.config import default_config  # noqa: E402
-from clreg_core.training import run_unlearning  # noqa: E402
+from clreg_core.engine.training import run_unlearning  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -31,21 +31,21 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.markdown import describe_machine, provenance, table, write_section  # noqa: E402
-from clreg_core import losses  # noqa: E402
 from clreg_core.config import default_config  # noqa: E402
 from clreg_core.data.sources import build_task  # noqa: E402
-from clreg_core.evaluation import Measurer  # noqa: E402
-from clreg_core.lora import attach_lora  # noqa: E402
-from clreg_core.models.loading import LoadedModel, load_model  # noqa: E402
-from clreg_core.models.registry import resolve_model  # noqa: E402
-from clreg_core.objective import Objective  # noqa: E402
-from clreg_core.training import (  # noqa: E402
+from clreg_core.engine import losses  # noqa: E402
+from clreg_core.engine.evaluation import Measurer  # noqa: E402
+from clreg_core.engine.lora import attach_lora  # noqa: E402
+from clreg_core.engine.objective import Objective  # noqa: E402
+from clreg_core.engine.training import (  # noqa: E402
     Batches,
     autocast_for,
     native_bf16,
     resolve_device,
     train_step,
 )
+from clreg_core.models.loading import LoadedModel, load_model  # noqa: E402
+from clreg_core.models.registry import resolve_model  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("graddiff", "npo", "simnpo", "rmu")

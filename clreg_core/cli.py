@@ -101,41 +101,15 @@ def stop_on_ctrl_c(say):
         signal.signal(signal.SIGINT, previous)
 
 
-def write_run_folder(out: Path, result, custom_text: str | None = None) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    report = result.report
-    (out / "report.json").write_text(json.dumps(_jsonable(report), indent=1) + "\n")
-    with open(out / "points.jsonl", "w", encoding="utf-8") as handle:
-        for evaluation in report.get("history", {}).get("evaluations", []):
-            handle.write(json.dumps({"step": evaluation["step"], **evaluation["points"]}) + "\n")
-    if result.model is not None and result.status == "finished":
-        result.model.save_pretrained(out / "adapter", safe_serialization=True)
-    if custom_text is not None:
-        (out / "custom_text.txt").write_text(custom_text, encoding="utf-8")
-
-
-def _jsonable(value):
-    """NaN and infinity are not JSON; write them as null and strings a reader can tell apart."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float):
-        if value != value:
-            return None
-        if value in (float("inf"), float("-inf")):
-            return str(value)
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from tqdm import tqdm
 
     from clreg_core.data.custom_text import read_upload
-    from clreg_core.data.sources import build_task
+    from clreg_core.engine.run_folder import write_run_folder
+    from clreg_core.engine.tasks import task_for_model
+    from clreg_core.engine.training import run_unlearning
     from clreg_core.models.registry import resolve_model
-    from clreg_core.training import run_unlearning
 
     try:
         config = config_from_args(args)
@@ -143,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         task = None
         if args.custom_text_file:
             custom_text = read_upload(args.custom_text_file)  # size, binary and encoding checks
-            model_key = resolve_model(config.model).key  # what to keep depends on the model
-            task = build_task(config.task, model_key=model_key, custom_text=custom_text)
+            spec = resolve_model(config.model)  # what to keep depends on the model
+            task = task_for_model(config.task, spec, custom_text=custom_text)
         bar = tqdm(total=config.steps, desc="unlearning", unit="step")
 
         def on_event(event):

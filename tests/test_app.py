@@ -12,22 +12,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clreg_core.app_session import CURVES_EVERY_S, Attempt, Session
+from clreg_core.app.attempts import Attempt
+from clreg_core.app.figures import live_curves, live_scatter, paper_view
+from clreg_core.app.page import CURVES_EVERY_S
+from clreg_core.app.run_export import cli_command, prune_exports
+from clreg_core.app.run_queue import RunQueue
+from clreg_core.app.run_state import RunState
+from clreg_core.app.run_tables import generations_table, metrics_table
+from clreg_core.app.session import Session
+from clreg_core.app.ui_choices import (
+    ADVANCED_FIELDS,
+    advanced_defaults,
+    config_from_form,
+    run_choices,
+)
 from clreg_core.cli import build_parser, config_from_args
 from clreg_core.config import ConfigError, default_config
+from clreg_core.engine.training import Event
 from clreg_core.errors import UserInputError
-from clreg_core.figures import live_curves, live_scatter, paper_view
-from clreg_core.run_export import cli_command, prune_exports
-from clreg_core.run_queue import RunQueue
-from clreg_core.run_state import RunState
-from clreg_core.run_tables import generations_table, metrics_table
-from clreg_core.training import Event
-from clreg_core.ui_choices import ADVANCED_FIELDS, advanced_defaults, config_from_form, run_choices
 
 SMALL = dict(steps=6, eval_every=2, eval_items=16, final_eval_items=16)
 
 
-def wait_until(condition, timeout=120.0):
+def wait_until(condition, timeout=600.0):  # a bound for a busy machine, not a target
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -163,7 +170,7 @@ def test_page_redraws_a_plot_only_when_it_has_something_new():
     assert {"scatter", "curves"}.isdisjoint(session.changes())
     run.apply(Event("step", 1, {"terms": {"total": 0.5}, "seconds": 0.1}))
     assert "curves" not in session.changes()  # a new loss alone waits for CURVES_EVERY_S
-    session._curves_drawn_at -= CURVES_EVERY_S
+    session.page.curves_drawn_at -= CURVES_EVERY_S
     assert "curves" in session.changes()
     run.apply(Event("step", 2, {"terms": {"total": 0.4}, "seconds": 0.1}))
     run.apply(Event("evaluation", 2, {"metrics": {"entanglement": 0.9}, "points": points}))

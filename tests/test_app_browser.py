@@ -22,6 +22,10 @@ pytestmark = [
 ]
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
+# Every wait is on a state of the page, with a bound generous enough for a busy 2-core machine
+# (runs there are 5-15x slower than on a quiet one); a quiet machine never waits this long.
+expect.set_options(timeout=60_000)
+RUN_BOUND_MS = 600_000  # a whole run to its end view (44 s on a quiet 2-core machine)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +53,7 @@ def browser():
 def page(browser, url):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url)
-    expect(page.locator("#run")).to_be_visible(timeout=30_000)
+    expect(page.locator("#run")).to_be_visible()
     expect(page.locator("#progress")).to_contain_text("Pick a model")
     yield page
     page.close()
@@ -59,29 +63,35 @@ def set_advanced(page, **values):
     page.get_by_text("Advanced settings").click()
     for name, value in values.items():
         box = page.locator(f"#adv-{name} input")
-        box.fill(str(value))
-        box.blur()
+        # A page still applying its load-time updates can put a field's default back after a
+        # fill; type again until the value holds, as a user would.
+        for _ in range(5):
+            box.fill(str(value))
+            box.blur()
+            page.wait_for_timeout(300)
+            if box.input_value() == str(value):
+                break
         expect(box).to_have_value(str(value))
 
 
 def test_default_run_moves_the_plot_and_fills_the_tables(page, tmp_path):
     page.locator("#run").click()
     # The first points (step 0) come before training; later evaluations move them.
-    expect(page.locator("#scatter")).to_contain_text("step 0/100", timeout=15_000)
-    expect(page.locator("#progress")).to_contain_text(re.compile(r"step \d+/100"), timeout=30_000)
+    expect(page.locator("#scatter")).to_contain_text("step 0/100")
+    expect(page.locator("#progress")).to_contain_text(re.compile(r"step \d+/100"))
     expect(page.locator("#scatter")).to_contain_text(re.compile(r"step [1-9]\d*/100"))
     expect(page.locator("#curves")).to_contain_text("Loss terms")
-    expect(page.locator("#generations")).to_contain_text("forget", timeout=120_000)
+    expect(page.locator("#generations")).to_contain_text("forget", timeout=RUN_BOUND_MS)
     expect(page.locator("#scatter")).to_contain_text("step 100/100")
     expect(page.locator("#metrics")).to_contain_text("entanglement score")
     expect(page.locator("#progress")).to_contain_text("finished")
-    expect(page.locator("#paper")).to_contain_text("Feature entanglement", timeout=30_000)
+    expect(page.locator("#paper")).to_contain_text("Feature entanglement")
     page.locator("#answers").scroll_into_view_if_needed()
     page.get_by_label("Ask both models (original and unlearned)").fill(
         "Where was Riaisuv Fivane born?"
     )
     page.locator("#ask").click()
-    expect(page.locator("#answers")).to_contain_text("after NPO + CLReg", timeout=30_000)
+    expect(page.locator("#answers")).to_contain_text("after NPO + CLReg")
     shot = tmp_path / "finished-run.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 50_000
@@ -93,8 +103,8 @@ def test_default_run_moves_the_plot_and_fills_the_tables(page, tmp_path):
 def test_ab_mode_shows_both_runs_side_by_side(page):
     set_advanced(page, steps=6, eval_every=2, final_eval_items=16)
     page.locator("#ab").click()
-    expect(page.locator("#progress")).to_contain_text("/6", timeout=30_000)  # settings applied
-    expect(page.locator("#metrics")).to_contain_text("after NPO + CLReg", timeout=120_000)
+    expect(page.locator("#progress")).to_contain_text("/6")  # settings applied
+    expect(page.locator("#metrics")).to_contain_text("after NPO + CLReg", timeout=RUN_BOUND_MS)
     expect(page.locator("#metrics")).to_contain_text("after NPO")
     expect(page.locator("#generations")).to_contain_text("after NPO + CLReg")
     expect(page.locator("#scatter")).to_contain_text("NPO + CLReg · step 6/6")
@@ -104,12 +114,12 @@ def test_ab_mode_shows_both_runs_side_by_side(page):
 def test_stop_midway_and_mistakes_show_in_the_page(page):
     set_advanced(page, steps=400)
     page.locator("#run").click()
-    expect(page.locator("#progress")).to_contain_text(re.compile(r"step [3-9]/400"), timeout=30_000)
+    expect(page.locator("#progress")).to_contain_text(re.compile(r"step [1-9]\d*/400"))
     page.locator("#stop").click()
     expect(page.locator("#progress")).to_contain_text("stopped by the user at step")
     page.get_by_text("Export: report, adapter, plots, CLI command").click()
     expect(page.locator("#exports")).to_contain_text("npo-clreg-stopped-report")
     page.get_by_label("…or a local folder / hub id").fill("no such model!")
     page.locator("#run").click()
-    expect(page.get_by_text("unknown model 'no such model!'")).to_be_visible(timeout=10_000)
+    expect(page.get_by_text("unknown model 'no such model!'")).to_be_visible()
     expect(page.get_by_label("…or a local folder / hub id")).to_have_value("no such model!")

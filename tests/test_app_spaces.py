@@ -6,9 +6,9 @@ import time
 import pytest
 import spaces
 
-from clreg_core.app_session import Session
+from clreg_core.app.run_queue import RunQueue
+from clreg_core.app.session import Session
 from clreg_core.config import default_config
-from clreg_core.run_queue import RunQueue
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def test_a_run_goes_through_spaces_gpu_and_finishes():
     assert app.SESSIONS.gpu is not None
     session = Session(queue=RunQueue(), gpu=gpu)
     session.start(default_config("embedded", steps=4, eval_every=2, final_eval_items=16))
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600  # a bound for a busy machine, not a target
     while not session.attempt.over:
         assert time.monotonic() < deadline
         time.sleep(0.2)

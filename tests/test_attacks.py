@@ -3,11 +3,11 @@
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from clreg_core.attacks import RelearnSettings, fact_key, relearning_attack, split_facts
 from clreg_core.config import RunConfig
 from clreg_core.data.sources import build_task
-from clreg_core.evaluation import Measurer
-from clreg_core.lora import attach_lora
+from clreg_core.engine.attacks import RelearnSettings, fact_key, relearning_attack, split_facts
+from clreg_core.engine.evaluation import Measurer
+from clreg_core.engine.lora import attach_lora
 from clreg_core.models.registry import EMBEDDED_DIR
 
 

@@ -109,7 +109,7 @@ def test_default_embedded_run_forgets_and_keeps():
     """The default run on the embedded model, end to end (the claim the benchmarks check over
     seeds; here one seed must show clear forgetting with the retain set kept)."""
     from clreg_core.config import default_config
-    from clreg_core.training import run_unlearning
+    from clreg_core.engine.training import run_unlearning
 
     result = run_unlearning(default_config("embedded"))
     assert result.status == "finished"

@@ -5,8 +5,10 @@ import pytest
 from clreg_core.data.sources import build_task
 from clreg_core.data.topic_packs import RETAIN_PACK, forget_pack_ids, load_pack, pack_index
 from clreg_core.data.world_source import world_topics
+from clreg_core.engine.generation import answer_matches
+from clreg_core.engine.tasks import task_for_model
 from clreg_core.errors import UserInputError
-from clreg_core.generation import answer_matches
+from clreg_core.models.registry import resolve_model
 
 
 def test_world_split_task_has_forget_retain_holdout_grouped_by_person():
@@ -77,7 +79,8 @@ def test_custom_task_from_jsonl_and_text():
 )
 def test_custom_task_keeps_what_the_model_knows(model_key, retain_group):
     """The embedded model knows only its world, so own text there keeps the world's people."""
-    task = build_task("custom", model_key=model_key, custom_text="My cat is called Biscuit. " * 3)
+    spec = resolve_model(model_key)
+    task = task_for_model("custom", spec, custom_text="My cat is called Biscuit. " * 3)
     assert all(item.group.startswith(retain_group) for item in task.retain)
 
 

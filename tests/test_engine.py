@@ -17,11 +17,11 @@ from transformers import (
 from clreg_core.config import RunConfig
 from clreg_core.data.items import UnlearningTask
 from clreg_core.data.sources import build_task
-from clreg_core.jobs import Job
-from clreg_core.lora import attach_lora, capture_block_outputs, decoder_blocks
+from clreg_core.engine.jobs import Job
+from clreg_core.engine.lora import attach_lora, capture_block_outputs, decoder_blocks
+from clreg_core.engine.training import STAGES, run_unlearning
 from clreg_core.models.loading import LoadedModel
 from clreg_core.models.registry import EMBEDDED_DIR, ModelSpec
-from clreg_core.training import STAGES, run_unlearning
 
 VOCAB = 2048  # the embedded tokenizer's vocabulary, reused by every tiny model
 
@@ -134,9 +134,9 @@ def _count_forwards(model):
 
 def test_features_come_from_the_loss_forward_pass(tokenizer, small_task):
     """GradDiff + CLReg without the anchor needs no reference: one forward per step."""
-    from clreg_core.evaluation import Measurer
-    from clreg_core.objective import Objective
-    from clreg_core.training import Batches
+    from clreg_core.engine.evaluation import Measurer
+    from clreg_core.engine.objective import Objective
+    from clreg_core.engine.training import Batches
 
     config = small_config(method="graddiff", anchor_weight=0.0)
     model = attach_lora(tiny_model("llama"), config)
@@ -226,9 +226,9 @@ def test_bad_model_in_a_job_fails_with_a_message():
 
 
 def test_original_model_is_measured_once_per_weights_and_items(tokenizer, small_task):
-    from clreg_core.assessment import Assessment
-    from clreg_core.evaluation import Measurer
-    from clreg_core.lora import base_weights_fingerprint
+    from clreg_core.engine.assessment import Assessment
+    from clreg_core.engine.evaluation import Measurer
+    from clreg_core.engine.lora import base_weights_fingerprint
 
     def assessment_for(model):
         measurer = Measurer(model, tokenizer, "qa", 48)

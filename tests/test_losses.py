@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from clreg_core import losses
-from clreg_core.losses import (
+from clreg_core.engine import losses
+from clreg_core.engine.losses import (
     anchor_loss,
     clreg_infonce,
     grad_ascent_loss,

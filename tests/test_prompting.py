@@ -3,7 +3,7 @@
 import pytest
 from transformers import AutoTokenizer
 
-from clreg_core.generation import answer_matches, normalize_answer
+from clreg_core.engine.generation import answer_matches, normalize_answer
 from clreg_core.models.registry import EMBEDDED_DIR
 from clreg_core.prompting import format_prompt, format_target
 
@@ -51,7 +51,7 @@ def test_normalize_answer():
 def test_greedy_answers_leave_a_shared_tokenizer_as_it_was():
     from transformers import AutoModelForCausalLM
 
-    from clreg_core.generation import greedy_answers
+    from clreg_core.engine.generation import greedy_answers
 
     tokenizer = AutoTokenizer.from_pretrained(EMBEDDED_DIR)
     tokenizer.padding_side = "right"

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
+from clreg_core.app.explore import ask
 from clreg_core.errors import ModelUnavailableError
-from clreg_core.explore import ask
 from clreg_core.models import smollm2
 from clreg_core.models.loading import load_model
 

@@ -17,7 +17,6 @@ from clreg_core.data.items import UnlearningTask
 from clreg_core.data.topic_packs import RETAIN_PACK, load_pack, topic_pack_task
 from clreg_core.data.world_source import world_split_task, world_topic_task
 from clreg_core.errors import UserInputError
-from clreg_core.models.registry import EMBEDDED
 
 DEFAULT_TASK = "world:forget10"
 
@@ -28,14 +27,14 @@ def build_task(
     model_key: str | None = None,
     custom_text: str = "",
     custom_format: str = "auto",
-    custom_retain: str | None = None,
+    custom_retain: str = "general_knowledge",
     dataset_source: str | None = None,
 ) -> UnlearningTask:
     """Build the task called `name`; `UserInputError` names the problem when it cannot.
 
-    For `custom`, what to keep follows the model unless `custom_retain` says otherwise: the
-    embedded model knows only its world, so it keeps the world's retain people; a pretrained
-    model keeps the general-knowledge pack."""
+    `model_key` picks a pack task's items the model knew (its probe on file). For `custom`,
+    `custom_retain` says what to keep (see `custom_task`); `engine.tasks.task_for_model` sets
+    both from the chosen model."""
     kind, _, rest = (name or "").strip().partition(":")
     if kind == "world":
         if rest.startswith("forget"):
@@ -45,8 +44,6 @@ def build_task(
     if kind == "pack":
         return topic_pack_task(rest, model_key=model_key)
     if kind == "custom":
-        if custom_retain is None:
-            custom_retain = "world:retain90" if model_key == EMBEDDED.key else "general_knowledge"
         return custom_task(custom_text, custom_format, custom_retain)
     if kind == "tofu":
         return load_tofu(rest or "forget10", source=dataset_source or TOFU_SOURCE)

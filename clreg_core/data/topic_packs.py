@@ -5,21 +5,19 @@ project); `index.json` lists them with a title, a one-line description and a rol
 are topics to unlearn, the `retain` pack is general knowledge to keep).
 
 A forget topic only shows forgetting if the model knew it first, so a model's before-answers can be
-probed once and stored (`knowledge-<model>.json`); a task can then keep only the known items.
-
-    python -m clreg_core.data.topic_packs --probe smollm2-135m
+probed once and stored (`knowledge-<model>.json`, written by `clreg_core.engine.knowledge`); a
+task can then keep only the known items.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
 
 from clreg_core.data.items import Item, UnlearningTask
 from clreg_core.errors import UserInputError
-from clreg_core.world.store import ASSETS_DIR
+from clreg_core.paths import ASSETS_DIR
 
 PACKS_DIR = ASSETS_DIR / "topic_packs"
 RETAIN_PACK = "general_knowledge"
@@ -108,44 +106,3 @@ def _own_answers(items: tuple[Item, ...], known: dict[str, str]) -> tuple[Item, 
             accept = (item.answer, *item.accept)
             out.append(replace(item, answer=known[item.question], accept=accept))
     return tuple(out)
-
-
-def probe_knowledge(model_key: str) -> dict:
-    """Ask the model every pack question (greedy, its own prompt style) and record which it gets
-    right; writes `knowledge-<model>.json` and returns the per-pack accuracy."""
-    from clreg_core.generation import answer_matches, greedy_answers
-    from clreg_core.models.loading import load_model
-    from clreg_core.prompting import format_prompt
-
-    loaded = load_model(model_key)
-    rows, per_pack = [], {}
-    for pack in pack_index():
-        items = [i for i in load_pack(pack["id"]) if i.kind == "qa"]
-        prompts = [format_prompt(i.question, loaded.prompt_style, loaded.tokenizer) for i in items]
-        answers = greedy_answers(
-            loaded.model, loaded.tokenizer, prompts, max_new_tokens=32, batch_size=32
-        )
-        hits = [answer_matches(a, i.accepted_answers) for a, i in zip(answers, items, strict=True)]
-        per_pack[pack["id"]] = {
-            "accuracy": round(sum(hits) / len(hits), 4),
-            "known": sum(hits),
-            "items": len(hits),
-        }
-        rows += [
-            {"pack": pack["id"], "question": i.question, "answer": a, "correct": h}
-            for i, a, h in zip(items, answers, hits, strict=True)
-        ]
-    result = {"model": model_key, "max_new_tokens": 32, "per_pack": per_pack, "items": rows}
-    knowledge_path(model_key).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
-    return per_pack
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Probe what a model knows of each topic pack.")
-    parser.add_argument("--probe", default="smollm2-135m", help="model key from the registry")
-    args = parser.parse_args()
-    print(json.dumps(probe_knowledge(args.probe), indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from clreg_core.embedded.corpus import qa_probes
-from clreg_core.generation import answer_matches, greedy_answers
+from clreg_core.engine.generation import answer_matches, greedy_answers
 from clreg_core.world.generator import World
 
 

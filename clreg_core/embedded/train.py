@@ -25,8 +25,8 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from clreg_core.embedded.corpus import Example, tokenizer_corpus, training_examples
 from clreg_core.embedded.recall import measure_recall
 from clreg_core.embedded.tokenizer import train_tokenizer
+from clreg_core.paths import ASSETS_DIR
 from clreg_core.world.generator import DEFAULT_SEED, World, generate_world
-from clreg_core.world.store import ASSETS_DIR
 
 MODELS_DIR = ASSETS_DIR / "models"
 EMBEDDED_DIR = MODELS_DIR / "fictional-world-llama"

@@ -21,7 +21,7 @@ def words(text: str) -> list[str]:
     """Lower-cased word tokens with punctuation removed ("J.K. Rowling!" -> ["j", "k", "rowling"]).
 
     Punctuation (and "_") becomes a space rather than vanishing, so "J.K." splits like "J. K.", as
-    in `clreg_core.generation.normalize_answer`. Unicode letters and digits are kept.
+    in `clreg_core.engine.generation.normalize_answer`. Unicode letters and digits are kept.
     """
     return re.sub(r"[^\w\s]|_", " ", text.lower()).split()
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Literal
 
 from clreg_core.errors import UserInputError
+from clreg_core.paths import ASSETS_DIR
 from clreg_core.prompting import PromptStyle
-from clreg_core.world.store import ASSETS_DIR
 
 SourceKind = Literal["embedded", "gguf-package", "hub", "local"]
 EMBEDDED_DIR = ASSETS_DIR / "models" / "fictional-world-llama"
@@ -30,6 +30,9 @@ class ModelSpec:
     description: str = ""
     gold_source: str | None = None  # retrain-from-scratch twin, for Forget Quality and PrivLeak
     gold_split: str | None = None  # the forget split the gold model never saw
+    # What a run on the user's own text keeps: what this model knows. The embedded model knows
+    # only its invented world, so general-knowledge questions would measure nothing there.
+    own_text_retain: str = "general_knowledge"
 
     @property
     def offline(self) -> bool:
@@ -46,6 +49,7 @@ EMBEDDED = ModelSpec(
     "seconds on a CPU, and ships a retrain-from-scratch gold model for the forget10 split.",
     gold_source=str(EMBEDDED_GOLD_DIR),
     gold_split="forget10",
+    own_text_retain="world:retain90",
 )
 SMOLLM2 = ModelSpec(
     key="smollm2-135m",

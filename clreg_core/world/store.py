@@ -15,9 +15,9 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from clreg_core.paths import ASSETS_DIR
 from clreg_core.world.generator import DEFAULT_SEED, Fact, World, generate_world
 
-ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 WORLD_DIR = ASSETS_DIR / "world"
 SPLIT_NAMES = ("forget01", "forget05", "forget10", "retain99", "retain95", "retain90", "holdout")
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import torch
 
-from clreg_core import losses
-from clreg_core.batching import collate
 from clreg_core.data.items import Item
-from clreg_core.evaluation import Measurer, answer_scores, qa_only
+from clreg_core.engine import losses
+from clreg_core.engine.batching import collate
+from clreg_core.engine.evaluation import Measurer, answer_scores, qa_only
 
 
 @dataclass(frozen=True)

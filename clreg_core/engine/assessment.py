@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from clreg_core.data.items import Item, UnlearningTask
-from clreg_core.evaluation import (
+from clreg_core.engine.evaluation import (
     ForcedPass,
     Measurer,
     answer_scores,

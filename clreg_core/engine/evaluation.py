@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from clreg_core import losses
-from clreg_core.batching import EncodedItem, collate, encode_item
 from clreg_core.data.items import Item
-from clreg_core.generation import answer_matches, greedy_answers
-from clreg_core.lora import capture_block_outputs, decoder_blocks
+from clreg_core.engine import losses
+from clreg_core.engine.batching import EncodedItem, collate, encode_item
+from clreg_core.engine.generation import answer_matches, greedy_answers
+from clreg_core.engine.lora import capture_block_outputs, decoder_blocks
 from clreg_core.metrics import (
     entanglement_score,
     exact_memorization,

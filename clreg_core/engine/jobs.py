@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from clreg_core.config import RunConfig
 from clreg_core.data.items import UnlearningTask
+from clreg_core.engine.training import Event, RunResult, run_unlearning
 from clreg_core.errors import UserInputError
 from clreg_core.models.loading import LoadedModel
-from clreg_core.training import Event, RunResult, run_unlearning
 
 TERMINAL = ("finished", "failed", "cancelled")
 

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from clreg_core.run_state import RunState
+from clreg_core.app.run_state import RunState
 
 FORGET_COLOR = "#d62728"
 RETAIN_COLOR = "#1f77b4"

@@ -66,7 +66,7 @@ class RunState:
             self.report = report
 
     def apply(self, event) -> None:
-        """Take in one training event (see `clreg_core.training.Event`)."""
+        """Take in one training event (see `clreg_core.engine.training.Event`)."""
         kind, data = event.kind, event.data
         now = time.monotonic()
         if kind == "started":

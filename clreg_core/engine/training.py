@@ -23,17 +23,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from clreg_core.assessment import Assessment
-from clreg_core.batching import EncodedItem, collate
 from clreg_core.config import ConfigError, RunConfig
 from clreg_core.data.items import UnlearningTask
-from clreg_core.data.sources import build_task
+from clreg_core.engine.assessment import Assessment
+from clreg_core.engine.batching import EncodedItem, collate
+from clreg_core.engine.evaluation import (
+    Measurer,
+    memorisation_scores,
+    qa_only,
+    sample_items,
+    separation,
+)
+from clreg_core.engine.lora import attach_lora, base_weights_fingerprint, trainable_parameter_count
+from clreg_core.engine.objective import Objective
+from clreg_core.engine.tasks import task_for_model
 from clreg_core.errors import UserInputError
-from clreg_core.evaluation import Measurer, memorisation_scores, qa_only, sample_items, separation
-from clreg_core.lora import attach_lora, base_weights_fingerprint, trainable_parameter_count
 from clreg_core.metrics import ProjectionBasis
 from clreg_core.models.loading import LoadedModel, load_model
-from clreg_core.objective import Objective
 
 PROBES_PER_SIDE = 4
 STAGES = ("measuring the original model", "training", "measuring the unlearned model")
@@ -189,7 +195,7 @@ def run_unlearning(
     seed_everything(config.seed)
     device = resolve_device(config.device)
     loaded = loaded or load_model(config.model, device=str(device))
-    task = task or build_task(config.task, model_key=loaded.spec.key)
+    task = task or task_for_model(config.task, loaded.spec)
     model = attach_lora(loaded.model, config)
     measurer = Measurer(model, loaded.tokenizer, loaded.prompt_style, config.max_length)
     objective = Objective(model, config, model.config.hidden_size)

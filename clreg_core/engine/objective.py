@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from clreg_core import losses
 from clreg_core.config import RunConfig
-from clreg_core.lora import capture_block_outputs, resolve_layer
+from clreg_core.engine import losses
+from clreg_core.engine.lora import capture_block_outputs, resolve_layer
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from clreg_core.config import ConfigError, RunConfig, default_config
+from clreg_core.data.custom_text import read_upload
 from clreg_core.data.topic_packs import forget_pack_ids, pack_index
 from clreg_core.data.world_source import FORGET_SPLITS, world_topics
 from clreg_core.models.registry import REGISTRY
@@ -106,3 +107,11 @@ def config_from_form(
         raise ConfigError("λ (CLReg weight) is empty; type a number")
     values["clreg_weight"] = float(values["clreg_weight"])
     return default_config(model_choice, task=task or "", **values)
+
+
+def own_text(config: RunConfig, typed: str, upload: str | None) -> str | None:
+    """The user's own text for a `custom` task (an uploaded file, with its size, binary and
+    encoding checks, wins over the text box); None for every other task."""
+    if config.task != "custom":
+        return None
+    return read_upload(upload) if upload else typed

@@ -1,6 +1,6 @@
 """Downloads of a run: report JSON, adapter zip, plots HTML, and the CLI command that
-reproduces it. The run folder itself is written by the CLI's own `write_run_folder`, so the app
-and the command line produce the same files."""
+reproduces it. The run folder itself is written by the same `write_run_folder` as the CLI's, so
+the app and the command line produce the same files."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from clreg_core.cli import write_run_folder
+from clreg_core.app.run_state import RunState
 from clreg_core.config import RunConfig, default_config
-from clreg_core.run_state import RunState
+from clreg_core.engine.run_folder import write_run_folder
 
 ALWAYS_SHOWN = ("model", "task", "method", "clreg", "steps", "seed")
 CUSTOM_TEXT_FILE = "custom_text.txt"

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from clreg_core.evaluation import Measurer, sample_items
-from clreg_core.figures import embed_2d
-from clreg_core.lora import resolve_layer
-from clreg_core.run_state import RunState
+from clreg_core.app.figures import embed_2d
+from clreg_core.app.run_state import RunState
+from clreg_core.engine.evaluation import Measurer, sample_items
+from clreg_core.engine.lora import resolve_layer
 
 
 def _features(measurer: Measurer, encoded: dict, layer: int, adapter: bool) -> np.ndarray:

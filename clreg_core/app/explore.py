@@ -11,9 +11,9 @@ import random
 import threading
 from collections import OrderedDict
 
-from clreg_core.data.sources import build_task
+from clreg_core.engine.generation import answer_matches, greedy_answers
+from clreg_core.engine.tasks import task_for_model
 from clreg_core.errors import UserInputError
-from clreg_core.generation import answer_matches, greedy_answers
 from clreg_core.models.loading import LoadedModel, load_model
 from clreg_core.models.registry import resolve_model
 from clreg_core.prompting import format_prompt
@@ -96,7 +96,7 @@ def ask_before_after(
 def probe_task(model_choice: str, task_name: str, per_side: int = 6, seed: int = 0) -> list[dict]:
     """Greedy answers to a few forget and retain questions of a task, with right/wrong marks."""
     loaded = MODELS.get(model_choice)
-    task = build_task(task_name, model_key=loaded.spec.key)
+    task = task_for_model(task_name, loaded.spec)
     rng = random.Random(seed)
     rows = []
     for side, items in (("forget", task.forget), ("retain", task.retain)):

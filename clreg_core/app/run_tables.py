@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from clreg_core.run_state import RunState
+from clreg_core.app.run_state import RunState
 
 # (report key, shown name, plain-language meaning); the order is the table's.
 METRICS: tuple[tuple[str, str, str], ...] = (

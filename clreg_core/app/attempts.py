@@ -1,0 +1,146 @@
+"""What one press of Run (or A/B) starts, and the worker that carries it out.
+
+An `Attempt` is one or two runs on one task. `run_attempt` waits for the attempt's turn in the
+shared queue, loads the model, trains each run as a background `Job` while handing its events
+to the run's `RunState`, embeds the end view's features and writes the downloads. It never builds
+widgets and never decides what the page shows (`page.py` does): it only fills run states.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clreg_core.app import figures
+from clreg_core.app.run_export import commands_text, export_run, prune_exports
+from clreg_core.app.run_queue import RunQueue
+from clreg_core.app.run_state import RunState
+from clreg_core.data.items import UnlearningTask
+from clreg_core.errors import UserInputError
+from clreg_core.models.loading import load_model
+
+POLL_S = 0.05  # how often the worker hands a job's events to the run state
+FIRST_POINTS_PAUSE_S = 1.0  # room for the page to draw the first points (about one timer tick)
+# Downloads live here and nowhere else, so the app can allow serving exactly this folder.
+EXPORT_ROOT = Path(tempfile.gettempdir()) / "clreg-lab-exports"
+IDLE_SESSION_S = 3600.0  # a page unused this long loses its session (and its run state)
+# Downloads older than this are deleted when a new run writes its own: by then the page that
+# made them has lost its session.
+EXPORT_KEEP_S = 2 * IDLE_SESSION_S
+
+
+@dataclass
+class Attempt:
+    """What one press of Run (or A/B) started."""
+
+    runs: list[RunState]
+    task: UnlearningTask
+    custom_text: str | None
+    ticket: int
+    stop: threading.Event = field(default_factory=threading.Event)
+    models: list[tuple[str, object, object]] = field(default_factory=list)  # label, model, loaded
+    # Every job that ended with a report (finished, stopped or failed), for the downloads: a
+    # stopped run's curves and points are the user's work too.
+    results: list[tuple[RunState, object]] = field(default_factory=list)  # run, RunResult
+    exports: list[Path] = field(default_factory=list)
+    commands: str = ""
+    over: bool = False  # the worker is done (exports written, queue slot released)
+
+    @property
+    def active(self) -> bool:
+        return not self.over and not self.stop.is_set()
+
+
+def run_attempt(attempt: Attempt, queue: RunQueue, gpu: Callable | None = None) -> None:
+    """The worker thread's body: wait for a turn, train, write the downloads, free the slot."""
+    try:
+        if not queue.wait_turn(attempt.ticket, attempt.stop.is_set):
+            return
+        train = gpu(_train_all) if gpu else _train_all
+        train(attempt)
+    except Exception as error:  # a bug must not kill the app: show it as the run's failure
+        for run in attempt.runs:
+            if not run.done:
+                run.mark_done("failed", f"{type(error).__name__}: {error}")
+    finally:
+        queue.release(attempt.ticket)
+        attempt.over = True
+
+
+def _train_all(attempt: Attempt) -> None:
+    from clreg_core.app.paper_view import paper_points
+    from clreg_core.engine.jobs import Job
+    from clreg_core.engine.training import resolve_device
+
+    original = None
+    for run in attempt.runs:
+        if attempt.stop.is_set():
+            break
+        run.mark_loading()
+        try:
+            device = resolve_device(run.config.device)
+            loaded = load_model(run.config.model, device=str(device))
+        except UserInputError as error:
+            run.mark_done("failed", str(error))
+            break
+        job = Job(
+            run.config,
+            task=attempt.task,
+            loaded=loaded,
+            pause_after_first_points=FIRST_POINTS_PAUSE_S,
+        ).start()
+        _follow(job, run, attempt)
+        if job.result is not None and job.result.report:
+            attempt.results.append((run, job.result))
+        if job.result is None or job.result.status != "finished" or attempt.stop.is_set():
+            break
+        original, run.paper_points = paper_points(
+            job.result.model, loaded, attempt.task, run, original
+        )
+        attempt.models.append((run.label, job.result.model, loaded))
+    for run in attempt.runs:  # an A/B pair whose first run failed or was stopped
+        if not run.done:
+            run.mark_done("cancelled", "not run: the run before it did not finish")
+    _write_exports(attempt)
+
+
+def _follow(job, run: RunState, attempt: Attempt) -> None:
+    """Hand the job's events to the run state until the job ends; after a Stop, tell the job
+    to stop and let it wind down (the page already shows the run as stopped)."""
+    while True:
+        if attempt.stop.is_set():
+            job.cancel()
+        events = job.drain()
+        for event in events:
+            if not run.done:
+                run.apply(event)
+        if not events and not job.running:
+            break
+        time.sleep(0 if events else POLL_S)
+    if not run.done:  # the job thread ended without a final event: never leave it hanging
+        run.mark_done("failed", "the run ended without a result")
+
+
+def _write_exports(attempt: Attempt) -> None:
+    """The downloads of every run that left a report: a finished run's report and adapter, a
+    stopped or failed run's report (history, points, reason); one page of their plots; the
+    commands that rerun them."""
+    if not attempt.results:
+        return
+    EXPORT_ROOT.mkdir(parents=True, exist_ok=True)
+    prune_exports(EXPORT_ROOT, EXPORT_KEEP_S)
+    folder = Path(tempfile.mkdtemp(dir=EXPORT_ROOT))
+    for run, result in attempt.results:
+        attempt.exports += export_run(folder, run, result, attempt.custom_text)
+    runs = [run for run, _ in attempt.results]
+    pages = [figures.live_scatter(runs), figures.live_curves(runs)]
+    paper = figures.paper_view(runs)
+    pages += [paper] if paper is not None else []
+    plots = folder / "plots.html"
+    plots.write_text(figures.plots_html(pages), encoding="utf-8")
+    attempt.exports.append(plots)
+    attempt.commands = commands_text(runs, attempt.custom_text is not None)

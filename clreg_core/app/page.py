@@ -1,0 +1,134 @@
+"""What one page shows of its attempt: the progress line, and which parts changed since the last
+poll (`changes`), each rendered as plain data or a plotly figure (`render`).
+
+It reads run states and never changes them; the worker (`attempts.py`) fills them. Redraws are
+rationed: a plot is redrawn only when it has something new, and new loss values alone redraw
+the curves at most every `CURVES_EVERY_S`, since each redraw costs the browser CPU that, on a
+small machine, the training needs.
+"""
+
+from __future__ import annotations
+
+import time
+
+from clreg_core.app import figures
+from clreg_core.app.attempts import Attempt
+from clreg_core.app.run_queue import RunQueue
+from clreg_core.app.run_tables import NOT_PROVEN, generations_table, metrics_table
+
+CURVES_EVERY_S = 3.0  # the shortest time between redraws of the curves for new losses alone
+PLACEHOLDERS = {"scatter": "placeholder", "curves": "placeholder"}
+
+
+def _plotted(counts: tuple[int, ...]) -> object:
+    """A plot's signature: how much it holds, or "placeholder" while it holds nothing (so the
+    browser does not redraw an empty plot while a run moves from queued to loading)."""
+    return counts if any(counts) else "placeholder"
+
+
+class PageView:
+    def __init__(self, queue: RunQueue) -> None:
+        self.queue = queue
+        # What the page shows, by part; a new page starts with the placeholder plots.
+        self.rendered: dict[str, object] = dict(PLACEHOLDERS)
+        self.curves_drawn_at = 0.0
+
+    def reset(self) -> None:
+        """A new attempt: its plots start again from the placeholders."""
+        self.rendered.clear()
+
+    def progress(self, attempt: Attempt | None) -> tuple[float, str]:
+        """The share done (of the whole attempt) and a line saying where the attempt is."""
+        if attempt is None:
+            return 0.0, "Pick a model and a topic, then press Run."
+        runs = attempt.runs
+        if runs[0].status == "queued" and not attempt.stop.is_set():
+            position = self.queue.position(attempt.ticket)
+            if position:
+                return 0.0, f"Waiting for another user's run: you are number {position} in line."
+        fraction = sum(r.fraction() for r in runs) / len(runs)
+        lines = [r.progress_text() for r in runs if r.status != "queued" or r is runs[0]]
+        if attempt.over is False and all(r.done for r in runs) and attempt.stop.is_set():
+            lines.append("(the stopped job is winding down; a new run can start now)")
+        elif all(r.status == "finished" for r in runs) and not attempt.over:
+            lines.append("preparing the end view and the downloads…")
+        return fraction, " | ".join(lines)
+
+    def changes(self, attempt: Attempt | None) -> dict[str, object]:
+        """The parts of the page that changed since the last call, by name (see `render`)."""
+        runs = attempt.runs if attempt else []
+        now = time.monotonic()
+        evaluations = tuple(len(r.evaluations) for r in runs)
+        losses = tuple(len(r.losses) for r in runs)
+        statuses = tuple(r.status for r in runs)
+        signatures = {
+            "progress": self.progress(attempt),
+            "scatter": _plotted(evaluations),
+            "curves": self._curves_signature(evaluations, losses, statuses, now),
+            "final": (statuses, attempt.over if attempt else False),
+        }
+        changed = {}
+        for part, signature in signatures.items():
+            if self.rendered.get(part) != signature:
+                self.rendered[part] = signature
+                changed.update(self.render(part, attempt))
+        if "curves" in changed:
+            self.curves_drawn_at = now
+        return changed
+
+    def _curves_signature(self, evaluations, losses, statuses, now: float) -> object:
+        """What the curves hold; while only losses were added since the last draw and that
+        draw is recent, the drawn signature, so they are not redrawn yet."""
+        if _plotted(evaluations + losses) == "placeholder":
+            return "placeholder"
+        drawn = self.rendered.get("curves")
+        moments = (evaluations, statuses)  # these redraw at once
+        if (
+            isinstance(drawn, tuple)
+            and drawn[0] == moments
+            and now - self.curves_drawn_at < CURVES_EVERY_S
+        ):
+            return drawn
+        return moments, losses
+
+    def render(self, part: str, attempt: Attempt | None) -> dict[str, object]:
+        runs = list(attempt.runs) if attempt else []
+        if part == "progress":
+            return {"progress": self.progress(attempt)}
+        if part == "scatter":
+            return {"scatter": figures.live_scatter(runs)}
+        if part == "curves":
+            return {"curves": figures.live_curves(runs)}
+        over = attempt is not None and attempt.over
+        metrics = metrics_table(runs)
+        return {
+            "paper": figures.paper_view(runs),
+            "metrics": metrics,
+            "generations": generations_table(runs),
+            "note": NOT_PROVEN if metrics[1] else "",
+            "exports": [str(p) for p in attempt.exports] if over else [],
+            "commands": attempt.commands if over else "",
+            "running": attempt is not None and attempt.active,
+        }
+
+    def summary(self, attempt: Attempt | None) -> dict:
+        """A JSON-able account of the attempt, for the API and for tests."""
+        fraction, text = self.progress(attempt)
+        runs = attempt.runs if attempt else []
+        return {
+            "busy": attempt is not None and attempt.active,
+            "over": attempt.over if attempt else True,
+            "progress": round(fraction, 3),
+            "text": text,
+            "runs": [
+                {
+                    "label": r.label,
+                    "status": r.status,
+                    "step": r.step,
+                    "evaluations": len(r.evaluations),
+                    "reason": r.reason,
+                    "metrics": (r.report or {}).get("metrics", {}).get("after", {}),
+                }
+                for r in runs
+            ],
+        }

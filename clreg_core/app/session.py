@@ -1,0 +1,192 @@
+"""One browser session: the page's calls (start, stop, A/B, free prompts, what changed).
+
+The app keeps one `Session` per browser tab (`SESSIONS.get(session_id)`); every handler is a
+small call on it, so the whole app can be driven and tested without Gradio. A session runs at
+most one attempt (a single run or an A/B pair) at a time; attempts of all sessions share the
+process-wide `RUN_QUEUE`, so on a CPU one run trains while the others wait and see their place.
+The session holds the control; the worker that trains lives in `attempts.py`, and what the page
+shows of it in `page.py`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from collections.abc import Callable
+
+from clreg_core.app import explore
+from clreg_core.app.attempts import IDLE_SESSION_S, POLL_S, Attempt, run_attempt
+from clreg_core.app.page import PageView
+from clreg_core.app.run_queue import RUN_QUEUE, RunQueue
+from clreg_core.app.run_state import RunState
+from clreg_core.config import RunConfig
+from clreg_core.data.items import UnlearningTask
+from clreg_core.engine.tasks import task_for_model
+from clreg_core.errors import UserInputError
+
+
+class Session:
+    def __init__(self, queue: RunQueue = RUN_QUEUE, gpu: Callable | None = None) -> None:
+        self.queue = queue
+        self.gpu = gpu  # spaces.GPU(...) on a ZeroGPU Space: the heavy work runs under it
+        self.attempt: Attempt | None = None
+        self.page = PageView(queue)
+        self.last_used = time.monotonic()
+        self._lock = threading.RLock()
+        self._ask_lock = threading.Lock()  # disable_adapter() toggles shared model state
+
+    # --- control ---
+    def start(self, config: RunConfig, custom_text: str | None = None, ab: bool = False) -> None:
+        """Queue a run (or, with `ab`, the base method alone then with CLReg, same data and seed).
+
+        Mistakes the user can fix (own text, model name, offline hub) raise `UserInputError`
+        here, before anything is queued."""
+        with self._lock:
+            if self.attempt is not None and self.attempt.active:
+                raise UserInputError(
+                    "a run is already going in this page; press Stop or wait for it to finish"
+                )
+            task = self._build_task(config, custom_text)
+            configs = [config]
+            if ab:
+                configs = [config.with_changes(clreg=False), config.with_changes(clreg=True)]
+            runs = [RunState(c) for c in configs]
+            if self.attempt is not None:
+                self.page.reset()
+            self.attempt = Attempt(runs, task, custom_text, self.queue.join())
+            attempt = self.attempt
+        # The worker carries the caller's context (a Gradio request on a Space), so work run
+        # under spaces.GPU from that thread is tied to the request that asked for it.
+        context = contextvars.copy_context()
+        threading.Thread(
+            target=context.run,
+            args=(run_attempt, attempt, self.queue, self.gpu),
+            name="clreg-session",
+            daemon=True,
+        ).start()
+
+    def stop(self) -> str:
+        """Stop at once as far as the page is concerned; the job ends after its current step
+        (or measurement) and keeps its queue slot until then, so the next run waits for it."""
+        with self._lock:
+            attempt = self.attempt
+            if attempt is None or not attempt.active:
+                return "nothing is running"
+            attempt.stop.set()
+            for run in attempt.runs:
+                if not run.done:
+                    where = f"at step {run.step}" if run.step else "before training"
+                    run.mark_done("cancelled", f"stopped by the user {where}")
+        return "stopped"
+
+    def wait_for_first_points(self, timeout: float) -> None:
+        """Return once the first run has its step-0 points, or the attempt is waiting in line,
+        over, or stopped, or `timeout` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            attempt = self.attempt
+            if attempt is None or not attempt.active:
+                return
+            first = attempt.runs[0]
+            if first.evaluations or first.done:
+                return
+            if first.status == "queued" and self.queue.position(attempt.ticket):
+                return  # someone else's run trains first: the timer will show the points
+            time.sleep(POLL_S)
+
+    @property
+    def busy(self) -> bool:
+        return self.attempt is not None and self.attempt.active
+
+    @staticmethod
+    def _build_task(config: RunConfig, custom_text: str | None) -> UnlearningTask:
+        from clreg_core.models.loading import local_folder_for
+        from clreg_core.models.registry import resolve_model
+
+        spec = resolve_model(config.model)  # unknown model: a clear message now
+        if spec.kind == "hub":
+            local_folder_for(spec)  # offline and not cached: fails within seconds
+        return task_for_model(config.task, spec, custom_text=custom_text or "")
+
+    # --- what the page shows (page.py) ---
+    def runs(self) -> list[RunState]:
+        return list(self.attempt.runs) if self.attempt else []
+
+    def progress(self) -> tuple[float, str]:
+        return self.page.progress(self.attempt)
+
+    def changes(self) -> dict[str, object]:
+        return self.page.changes(self.attempt)
+
+    def render(self, part: str) -> dict[str, object]:
+        return self.page.render(part, self.attempt)
+
+    def summary(self) -> dict:
+        return self.page.summary(self.attempt)
+
+    # --- free prompts ---
+    def ask(self, model_choice: str, question: str) -> list[list[str]]:
+        """Rows of (model, answer): the original model and every finished unlearned model."""
+        attempt = self.attempt
+        models = list(attempt.models) if attempt else []
+        if not models:
+            answer = explore.ask(model_choice, question)
+            return [["original", answer], ["unlearned", "(run unlearning first)"]]
+        rows = []
+        with self._ask_lock:
+            for label, model, loaded in models:
+                before, after = explore.ask_before_after(
+                    model, loaded.tokenizer, loaded.prompt_style, question
+                )
+                if not rows:
+                    rows.append(["original", before])
+                rows.append([f"after {label}", after])
+        return rows
+
+
+def warm_up() -> threading.Thread:
+    """Import the engine (torch, transformers, peft: ~3 s on 2 cores) and load the embedded model
+    on a thread, so the first Run does not pay for the imports."""
+
+    def load() -> None:
+        import clreg_core.app.paper_view  # noqa: F401
+        import clreg_core.engine.jobs  # noqa: F401
+
+        explore.MODELS.get("embedded")
+
+    thread = threading.Thread(target=load, name="clreg-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+class SessionRegistry:
+    """Sessions by browser-session id; idle ones are dropped after `idle_s`."""
+
+    def __init__(self, idle_s: float = IDLE_SESSION_S) -> None:
+        self.idle_s = idle_s
+        self.gpu: Callable | None = None
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session_id: str) -> Session:
+        now = time.monotonic()
+        with self._lock:
+            for key, old in list(self._sessions.items()):
+                if now - old.last_used > self.idle_s and not old.busy:
+                    del self._sessions[key]
+            session = self._sessions.get(session_id)
+            if session is None:
+                session = self._sessions[session_id] = Session(gpu=self.gpu)
+            session.last_used = now
+            return session
+
+    def drop(self, session_id: str) -> None:
+        """The tab closed: stop its run so the queue moves on."""
+        with self._lock:
+            session = self._sessions.pop(session_id, None)
+        if session is not None:
+            session.stop()
+
+
+SESSIONS = SessionRegistry()
