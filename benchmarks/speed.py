@@ -37,8 +37,8 @@ from clreg_core.engine import losses  # noqa: E402
 from clreg_core.engine.evaluation import Measurer  # noqa: E402
 from clreg_core.engine.lora import attach_lora  # noqa: E402
 from clreg_core.engine.objective import Objective  # noqa: E402
+from clreg_core.engine.sampling import Batches  # noqa: E402
 from clreg_core.engine.training import (  # noqa: E402
-    Batches,
     autocast_for,
     native_bf16,
     resolve_device,

@@ -30,6 +30,11 @@ FLAG_HELP = {
     "feature_layer": "decoder block whose output gives the features (-1 = last)",
     "retain_weight": "α, weight of the retain term of the base method",
     "forget_weight": "γ, weight of GradDiff's forget term",
+    "group_negatives": "other forget groups are negatives too (supervised contrast)",
+    "stop_at": "parity: stop when the forget items look never-seen (steps is then a ceiling); "
+    "steps: train every step",
+    "parity_auc_tolerance": "parity band: |forget-vs-holdout membership AUC - 0.5| at most this",
+    "parity_accuracy_tolerance": "parity band: forget accuracy at most the holdout's plus this",
 }
 
 

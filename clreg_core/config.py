@@ -16,6 +16,7 @@ from clreg_core.errors import UserInputError
 METHODS = ("gradascent", "graddiff", "npo", "simnpo", "rmu")
 POSITIVES = ("group", "all_forget", "dropout_view")
 NEGATIVES = ("current", "reference")
+STOP_RULES = ("parity", "steps")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -42,10 +43,18 @@ class RunConfig:
     feature_layer: int = -1  # decoder block whose output gives z; -1 = the last block
     positives: str = "group"  # other forget items of the same entity/topic
     negatives: str = "current"  # retain features from the model being trained, or "reference"
+    # Other forget groups are negatives too (supervised contrast over group labels). With
+    # retain negatives only, nothing keeps forget groups apart: they collapsed into one clump,
+    # and at the last block every forget answer became one repeated name (method.md).
+    group_negatives: bool = True
 
     # --- base method ---
     retain_weight: float = 1.0  # α on the retain NLL (GradDiff, NPO, SimNPO) or RMU's retain term
     forget_weight: float = 1.0  # γ on GradDiff's forget term
+    # (ours) Whether the forget-side losses also push down the end-of-answer token. Doing so made
+    # unlearned answers run on after the answer ("… Lanterne. now now now …"): the model had
+    # been taught not to stop there. The answer's own tokens are what is to be forgotten.
+    forget_eos: bool = False
     npo_beta: float = 0.1  # NPO's customary β
     simnpo_beta: float = 2.5  # SimNPO's TOFU setting
     simnpo_gamma: float = 0.0
@@ -71,12 +80,24 @@ class RunConfig:
     warmup_steps: int = 5
     max_grad_norm: float = 1.0  # clipping keeps the forget term's late, steep gradients in check
     forget_batch_size: int = 16
+    # Forget batches hold this many items of each group drawn (P x K sampling), so every anchor
+    # of the contrastive term has positives; a random 16 of forget10's 20 people gave half the
+    # anchors none. 1 = plain random batches. Both runs of an A/B draw the same batches.
+    items_per_group: int = 4
     retain_batch_size: int = 16
     max_length: int = 64  # tokens per item; longer items are truncated
     # auto: bf16 autocast for training and the live view where bf16 matmuls are native (a recent
     # GPU, a CPU with AVX512-BF16/AMX: 1.36x faster steps here), fp32 elsewhere. The before/after
     # metrics are always measured in fp32. The defaults hold in both (engine_tuning.jsonl).
     precision: str = "auto"
+
+    # --- when to stop (method.md, "Retrain parity") ---
+    # parity: stop once the forget items look like never-trained ones (the live evaluation's
+    # forget-vs-holdout membership AUC and accuracy within the band below) and keep the LoRA
+    # state closest to that; `steps` is then a ceiling. steps: train all `steps`.
+    stop_at: str = "parity"
+    parity_auc_tolerance: float = 0.1  # |AUC - 0.5| at most this (64 vs 64 items: sd ~0.05)
+    parity_accuracy_tolerance: float = 0.05  # forget accuracy at most the holdout's + this
 
     # --- evaluation and reproducibility ---
     eval_every: int = 10  # steps between live evaluations (plots, curves)
@@ -93,6 +114,7 @@ class RunConfig:
         _check_choice("negatives", self.negatives, NEGATIVES)
         _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("device", self.device, DEVICES)
+        _check_choice("stop_at", self.stop_at, STOP_RULES)
         for name in ("model", "task"):
             if not str(getattr(self, name)).strip():
                 raise ConfigError(f"{name} must not be empty")
@@ -100,6 +122,7 @@ class RunConfig:
             "lora_rank",
             "steps",
             "forget_batch_size",
+            "items_per_group",
             "retain_batch_size",
             "max_length",
             "eval_every",
@@ -120,6 +143,10 @@ class RunConfig:
         ):
             _check_range(name, getattr(self, name), low=0.0)
         _check_range("lora_dropout", self.lora_dropout, low=0.0, high=0.9)
+        _check_range("parity_auc_tolerance", self.parity_auc_tolerance, low=0.01, high=0.45)
+        _check_range(
+            "parity_accuracy_tolerance", self.parity_accuracy_tolerance, low=0.01, high=0.9
+        )
         _check_range("learning_rate", self.learning_rate, low=1e-12, high=1.0)
         _check_range("steps", self.steps, low=1, high=100_000, integer=True)
         _check_range("warmup_steps", self.warmup_steps, low=0, high=100_000, integer=True)

@@ -37,11 +37,13 @@ def naive_sequence_logprob(logits, labels):
     return torch.tensor(out, dtype=torch.float64)
 
 
-def naive_infonce(fz, rz, positives_of, tau):
-    """positives_of(i) -> list of positive vectors for anchor i; plain exp, no logsumexp."""
+def naive_infonce(fz, rz, positives_of, tau, negatives_of=None):
+    """positives_of(i) -> list of positive vectors for anchor i; negatives_of(i) -> its negative
+    vectors (default: every retain row); plain exp, no logsumexp."""
     per_anchor = []
     for i in range(fz.shape[0]):
-        negatives = sum(math.exp(fz[i].dot(r).item() / tau) for r in rz)
+        negative_rows = negatives_of(i) if negatives_of else list(rz)
+        negatives = sum(math.exp(fz[i].dot(r).item() / tau) for r in negative_rows)
         terms = []
         for p in positives_of(i):
             e = math.exp(fz[i].dot(p).item() / tau)
@@ -272,6 +274,51 @@ def test_infonce_matches_naive(positives):
     assert got.item() == pytest.approx(naive_infonce(fz, rz, positives_of, 0.1), rel=1e-9)
 
 
+def test_infonce_with_group_negatives_matches_naive():
+    """Supervised contrast: other groups' forget rows join the retain rows as negatives."""
+    fz, rz = unit(6, 5, seed=7), unit(4, 5, seed=8)
+    groups = ["a", "a", "b", "b", "b", "c"]
+
+    def positives_of(i):
+        return [fz[j] for j in range(6) if j != i and groups[j] == groups[i]]
+
+    def negatives_of(i):
+        return list(rz) + [fz[j] for j in range(6) if groups[j] != groups[i]]
+
+    got = clreg_infonce(fz, rz, groups, temperature=0.1, group_negatives=True)
+    expected = naive_infonce(fz, rz, positives_of, 0.1, negatives_of)
+    assert got.item() == pytest.approx(expected, rel=1e-9)
+    # more negatives can only raise the loss of each anchor
+    assert got.item() > clreg_infonce(fz, rz, groups, temperature=0.1).item()
+
+
+def test_group_negatives_keep_forget_groups_apart():
+    """Descending the loss from one shared point: with retain negatives only the groups stay in
+    one clump; with other groups as negatives they separate (method.md's collapse)."""
+
+    def descend(group_negatives: bool) -> float:
+        torch.manual_seed(0)
+        start = torch.randn(1, 8, dtype=torch.float64)
+        forget = (start + 0.05 * torch.randn(8, 8, dtype=torch.float64)).requires_grad_()
+        retain = unit(8, 8, seed=30)
+        groups = [0, 0, 1, 1, 2, 2, 3, 3]
+        optimizer = torch.optim.SGD([forget], lr=0.5)
+        for _ in range(300):
+            optimizer.zero_grad()
+            z = F.normalize(forget, dim=-1)
+            clreg_infonce(
+                z, retain, groups, temperature=0.1, group_negatives=group_negatives
+            ).backward()
+            optimizer.step()
+        z = F.normalize(forget.detach(), dim=-1)
+        centroids = torch.stack([z[2 * g : 2 * g + 2].mean(0) for g in range(4)])
+        sims = F.normalize(centroids, dim=-1) @ F.normalize(centroids, dim=-1).T
+        return sims[~torch.eye(4, dtype=torch.bool)].mean().item()  # between-group cosine
+
+    assert descend(group_negatives=False) > 0.9  # one clump
+    assert descend(group_negatives=True) < 0.5  # groups apart
+
+
 def test_infonce_dropout_view_matches_naive():
     fz, view2, rz = unit(5, 4, seed=9), unit(5, 4, seed=10), unit(3, 4, seed=11)
     got = clreg_infonce(fz, rz, temperature=0.2, positives="dropout_view", forget_z_view2=view2)
@@ -344,6 +391,8 @@ def test_infonce_gradcheck_through_pooling(positives):
         {"positives": "dropout_view"},  # view missing
         {"forget_z_view2": torch.zeros(2, 3)},  # view given without dropout_view
         {"forget_groups": [0, 1, 2]},  # wrong length
+        {"group_negatives": True},  # no group labels
+        {"group_negatives": True, "forget_groups": [0, 1], "positives": "all_forget"},
     ],
 )
 def test_infonce_rejects_bad_arguments(kwargs):

@@ -88,8 +88,11 @@ class Item:
 class UnlearningTask:
     """What to forget, what to keep, and what the model never saw.
 
-    `holdout` is empty when the source has none (a topic pack, the user's text); membership
-    inference then cannot be measured and the metrics say so instead of inventing a baseline.
+    `holdout` is empty when the source has none (the user's text); membership inference and
+    retrain parity then cannot be measured and the metrics say so instead of inventing a
+    baseline. `holdout_comparable` is False when holdout answers are not phrased like the forget
+    answers (a pack's short answers against a chat model's own sentences): their likelihoods do
+    not compare, so only accuracies may be set side by side.
     """
 
     name: str
@@ -97,6 +100,7 @@ class UnlearningTask:
     retain: tuple[Item, ...]
     holdout: tuple[Item, ...] = ()
     description: str = ""
+    holdout_comparable: bool = True
 
     def __post_init__(self) -> None:
         if not self.forget:

@@ -33,6 +33,7 @@ from clreg_core.metrics import (
     silhouette,
     truth_ratio,
 )
+from clreg_core.metrics.fluency import degenerate_share, mean_distinct_n
 
 MAX_TRUTH_RATIO_FACTS = 100  # one truth ratio per distinct fact; 5 answers scored for each
 
@@ -84,6 +85,7 @@ class Assessment:
             answers[side] = m.answers(items, adapter) if items else []
             scores = answer_scores(items, answers[side]) if items else {}
             metrics.update({f"{side}_{k}": v for k, v in scores.items()})
+            metrics.update({f"{side}_{k}": v for k, v in fluency(answers[side]).items()})
             memo = memorisation_scores(passes[side])
             metrics.update({f"{side}_{k}": v for k, v in memo.items()})
         zf, zr = f.features[self.feature_layer], r.features[self.feature_layer]
@@ -126,33 +128,45 @@ class Assessment:
 
     def against_gold(
         self, gold_name: str, load_gold: Callable[[], Measurer], snapshots: dict[str, Snapshot]
-    ) -> dict:
-        """Forget Quality and PrivLeak of each snapshot relative to the gold model; `load_gold`
-        is called only when this gold model has not measured these items yet."""
+    ) -> tuple[dict, dict[str, list[str]]]:
+        """Forget Quality and PrivLeak of each snapshot relative to the gold model, and the gold
+        model's own metrics and greedy answers (side -> answers to qa_only(side)), the target an
+        unlearned model should look like; `load_gold` is called only when this gold model has
+        not measured these items yet."""
         key = (
             gold_name,
             tuple(i.question for i in self.forget),
+            tuple(i.question for i in self.retain),
             tuple(i.question for i in self.holdout),
         )
         if key not in _GOLD_CACHE:
             _GOLD_CACHE[key] = self._measure_gold(load_gold())
-        gold, gold_truth = _GOLD_CACHE[key]
+        gold, gold_truth, gold_answers = _GOLD_CACHE[key]
         for snap in snapshots.values():
             if gold_truth is not None and snap.truth_ratios is not None:
                 snap.metrics["forget_quality"] = forget_quality(snap.truth_ratios, gold_truth)
             if "mia_auc" in gold and "mia_auc" in snap.metrics:
                 snap.metrics["privleak"] = privleak(snap.metrics["mia_auc"], gold["mia_auc"])
-        return gold
+        return copy.deepcopy(gold), copy.deepcopy(gold_answers)
 
-    def _measure_gold(self, gold_measurer: Measurer) -> tuple[dict, np.ndarray | None]:
-        gold = {}
+    def _measure_gold(self, gold_measurer: Measurer):
+        gold: dict = {}
+        answers: dict[str, list[str]] = {}
+        for side, items in (("forget", self.forget), ("retain", self.retain)):
+            questions = qa_only(items)
+            if not questions:
+                continue
+            answers[side] = gold_measurer.answers(questions, adapter=False)
+            scores = answer_scores(questions, answers[side])
+            gold.update({f"{side}_{k}": v for k, v in scores.items()})
+            gold.update({f"{side}_{k}": v for k, v in fluency(answers[side]).items()})
         if self.holdout:
             forget = gold_measurer.forced(gold_measurer.encode(self.forget), [], adapter=False)
             holdout = gold_measurer.forced(gold_measurer.encode(self.holdout), [], adapter=False)
-            gold = membership(forget, holdout)
+            gold.update(membership(forget, holdout))
         # The gold model has its own tokenizer, so the truth-ratio answers are encoded anew.
         encoded = {k: gold_measurer.encode(v) for k, v in self._truth_sets.items()}
-        return gold, _truth_ratios(gold_measurer, encoded, adapter=False)
+        return gold, _truth_ratios(gold_measurer, encoded, adapter=False), answers
 
 
 # Original-model snapshots by model and item set (see Assessment.measure_original); the oldest
@@ -162,7 +176,14 @@ _ORIGINAL_CACHE: dict[tuple, Snapshot] = {}
 
 # Gold-model results for an item set, kept for the life of the process: the gold model and the
 # seeded items do not change between runs, so an app serving many runs measures gold once.
-_GOLD_CACHE: dict[tuple, tuple[dict, np.ndarray | None]] = {}
+_GOLD_CACHE: dict[tuple, tuple[dict, np.ndarray | None, dict[str, list[str]]]] = {}
+
+
+def fluency(answers: list[str]) -> dict[str, float]:
+    """Do the answers still read as language? (metrics/fluency.py)"""
+    if not answers:
+        return {}
+    return {"degenerate": degenerate_share(answers), "distinct_2": mean_distinct_n(answers, 2)}
 
 
 def _truth_ratios(measurer: Measurer, encoded: dict, adapter: bool) -> np.ndarray | None:

@@ -102,6 +102,19 @@ def capture_block_outputs(model, layers: list[int]) -> Iterator[dict[int, torch.
             handle.remove()
 
 
+def trainable_state(model) -> dict[str, torch.Tensor]:
+    """A copy of the trainable (LoRA) weights: a few hundred KB, cheap to keep one per run."""
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+@torch.no_grad()
+def load_trainable_state(model, state: dict[str, torch.Tensor]) -> None:
+    """Put back weights saved by `trainable_state`."""
+    for name, param in model.named_parameters():
+        if name in state:
+            param.copy_(state[name])
+
+
 def trainable_parameter_count(model) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return trainable, sum(p.numel() for p in model.parameters())

@@ -186,20 +186,24 @@ def clreg_infonce(
     temperature: float = 0.1,
     positives: str = "group",
     forget_z_view2: torch.Tensor | None = None,
+    group_negatives: bool = False,
 ) -> torch.Tensor:
     """L_CL of method.md: InfoNCE with forget anchors, forget positives, retain negatives.
 
     `forget_z` (F, D) and `retain_z` (R, D) are normalised features. For anchor i, each positive p
-    scores −log(e^{s_ip/τ} / (e^{s_ip/τ} + Σ_n e^{s_in/τ})), s a dot product, n over all retain
-    rows; the loss averages over p ∈ P(i), then over anchors with a positive. P(i) by `positives`:
+    scores −log(e^{s_ip/τ} / (e^{s_ip/τ} + Σ_n e^{s_in/τ})), s a dot product, n over the negatives
+    N(i); the loss averages over p ∈ P(i), then over anchors with a positive. P(i) by `positives`:
     - "group": other forget rows with the same `forget_groups` label (all other rows if None);
     - "all_forget": all other forget rows;
     - "dropout_view": only its own second view, `forget_z_view2[i]` (F, D), from a dropout pass.
-    `forget_groups` (F labels: ints, strings, or a tensor) matters only to "group".
-    Other forget rows are never negatives. Pass `retain_z.detach()` (or reference-model features)
-    for frozen negatives: the gradient then reaches forget features only. With no positive at all
-    (one forget row, or all singleton groups) the loss is a zero still attached to `forget_z`'s
-    graph, so `backward()` works and changes nothing.
+    N(i) is every retain row and, with `group_negatives` (supervised contrast over group labels),
+    also the forget rows of other groups, so forget groups are pushed apart from each other as
+    well as from retain instead of collapsing into one clump. `group_negatives` needs "group"
+    positives with labels (elsewhere no forget row is of another group). `forget_groups` (F
+    labels: ints, strings, or a tensor) matters only to "group".
+    Pass `retain_z.detach()` (or reference-model features) for frozen retain negatives. With no
+    positive at all (one forget row, or all singleton groups) the loss is a zero still attached
+    to `forget_z`'s graph, so `backward()` works and changes nothing.
     """
     if positives not in POSITIVES:
         raise ValueError(f"positives={positives!r}; expected one of {POSITIVES}")
@@ -207,8 +211,10 @@ def clreg_infonce(
         raise ValueError(f"temperature={temperature}; it must be > 0")
     if (positives == "dropout_view") != (forget_z_view2 is not None):
         raise ValueError("forget_z_view2 is required by, and only by, positives='dropout_view'")
+    if group_negatives and (positives != "group" or forget_groups is None):
+        raise ValueError("group_negatives needs positives='group' and forget_groups")
 
-    # log Σ_n e^{s_in/τ}; an empty retain set gives -inf, and each term then goes to 0.
+    # log Σ_n e^{s_in/τ} over retain rows; an empty retain set gives -inf.
     negatives = torch.logsumexp(forget_z @ retain_z.T / temperature, dim=-1)  # (F,)
 
     if forget_z_view2 is not None:
@@ -216,11 +222,15 @@ def clreg_infonce(
         return -(pos - torch.logaddexp(pos, negatives)).mean()
 
     sims = forget_z @ forget_z.T / temperature  # (F, F)
-    log_prob = sims - torch.logaddexp(sims, negatives.unsqueeze(1))  # (F, F), row = anchor
     n = forget_z.shape[0]
     is_pos = ~torch.eye(n, dtype=torch.bool, device=forget_z.device)
     if positives == "group" and forget_groups is not None:
-        is_pos &= _same_group(forget_groups, n, forget_z.device)
+        same = _same_group(forget_groups, n, forget_z.device)
+        is_pos &= same
+        if group_negatives:  # add Σ over other groups' forget rows to each anchor's negatives
+            others = sims.masked_fill(same, float("-inf"))
+            negatives = torch.logaddexp(negatives, torch.logsumexp(others, dim=-1))
+    log_prob = sims - torch.logaddexp(sims, negatives.unsqueeze(1))  # (F, F), row = anchor
     counts = is_pos.sum(-1)  # (F,)
     has_pos = counts > 0
     if not has_pos.any():

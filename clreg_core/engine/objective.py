@@ -31,6 +31,8 @@ class Objective:
         self.feature_layer = resolve_layer(model, config.feature_layer)
         self.rmu_layer = resolve_layer(model, config.rmu_layer)
         self.control = losses.random_unit_vector(hidden_size, seed=config.seed)
+        # Other groups can be negatives only where groups are what the positives follow.
+        self.group_negatives = config.group_negatives and config.positives == "group"
 
     @property
     def needs_reference(self) -> bool:
@@ -50,6 +52,8 @@ class Objective:
         inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
         start = losses.first_scored_position(batch["labels"])
         labels = batch["labels"][:, start:]  # logits exist from `start` on (LM head skipped before)
+        if not c.forget_eos:
+            labels = without_forget_eos(labels, batch["feature_mask"][:, start:], n_forget)
         keep = batch["labels"].shape[1] - start
         with capture_block_outputs(self.model, self._layers()) as hidden:
             logits = self.model(**inputs, logits_to_keep=keep).logits  # (B, T - start, V)
@@ -107,6 +111,7 @@ class Objective:
                 temperature=c.temperature,
                 positives=c.positives,
                 forget_z_view2=view2,
+                group_negatives=self.group_negatives,
             )
             if c.anchor_weight > 0:
                 terms["anchor"] = c.anchor_weight * losses.anchor_loss(z[r], z_ref[r_ref])
@@ -137,3 +142,16 @@ class Objective:
         with capture_block_outputs(self.model, [self.feature_layer]) as hidden:
             self.model(**forget_inputs, logits_to_keep=1)  # only the features are needed
         return losses.pool_features(hidden[self.feature_layer], feature_mask[:n_forget])
+
+
+def without_forget_eos(labels: torch.Tensor, feature_mask: torch.Tensor, n_forget: int):
+    """`labels` (B, T) with the forget rows' end-of-answer token no longer scored.
+
+    The answer's own tokens are what is forgotten. Pushing down the end-of-sequence token too
+    taught the model not to stop after a forget answer ("… Lanterne. now now now …"). A QA
+    row's feature mask covers its answer tokens but not the end token, so scored positions
+    outside it are that token; passages are pooled over every token and keep all of theirs."""
+    out = labels.clone()
+    forget = out[:n_forget]
+    forget[feature_mask[:n_forget] == 0] = losses.IGNORE_INDEX
+    return out

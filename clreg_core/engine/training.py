@@ -3,10 +3,13 @@
     result = run_unlearning(config, on_event=print, should_stop=lambda: False)
 
 Events, in order: `started`, `evaluation` (step 0, the original model), then `step` after every
-optimiser step (every loss term) and `evaluation` every `eval_every` steps (live metrics and the
-forget/retain points projected on a basis fitted once at step 0), and last one of `finished`,
-`failed` (with a reason) or `cancelled`. A `stage` event (data: `stage`, one of STAGES) marks the
-start of each slow phase, so a progress bar can say what the run is doing between steps.
+optimiser step (every loss term) and `evaluation` every `eval_every` steps (live metrics, parity
+measures, and the forget/retain points projected on a basis fitted once at step 0), and last one
+of `finished`, `failed` (with a reason) or `cancelled`. A `stage` event (data: `stage`, one of
+STAGES) marks the start of each slow phase, so a progress bar can say what the run is doing
+between steps; a `parity` event (data: the report's parity summary) says where and why training
+stopped. With `stop_at="parity"` training ends at the first evaluation inside the parity band,
+or once it overshoots, keeping the LoRA state closest to parity (engine/stopping.py).
 Deterministic for a seed on CPU.
 """
 
@@ -26,19 +29,20 @@ import torch
 from clreg_core.config import ConfigError, RunConfig
 from clreg_core.data.items import UnlearningTask
 from clreg_core.engine.assessment import Assessment
-from clreg_core.engine.batching import EncodedItem, collate
-from clreg_core.engine.evaluation import (
-    Measurer,
-    memorisation_scores,
-    qa_only,
-    sample_items,
-    separation,
+from clreg_core.engine.evaluation import Measurer, qa_only
+from clreg_core.engine.live import LiveView
+from clreg_core.engine.lora import (
+    attach_lora,
+    base_weights_fingerprint,
+    load_trainable_state,
+    trainable_parameter_count,
+    trainable_state,
 )
-from clreg_core.engine.lora import attach_lora, base_weights_fingerprint, trainable_parameter_count
 from clreg_core.engine.objective import Objective
+from clreg_core.engine.sampling import Batches
+from clreg_core.engine.stopping import CONTINUE, REACHED, ParityStop
 from clreg_core.engine.tasks import task_for_model
 from clreg_core.errors import UserInputError
-from clreg_core.metrics import ProjectionBasis
 from clreg_core.models.loading import LoadedModel, load_model
 
 PROBES_PER_SIDE = 4
@@ -101,64 +105,6 @@ def lr_factor(config: RunConfig, step: int) -> float:
     if step < warmup:
         return (step + 1) / (warmup + 1)
     return max(0.0, (config.steps - step) / max(1, config.steps - warmup))
-
-
-class LiveView:
-    """The cheap evaluation shown while training: fixed items, one forward, projected points."""
-
-    def __init__(self, measurer: Measurer, task: UnlearningTask, config: RunConfig, layer: int):
-        self.measurer = measurer
-        self.layer = layer
-        self.forget = measurer.encode(sample_items(task.forget, config.eval_items, config.seed))
-        self.retain = measurer.encode(sample_items(task.retain, config.eval_items, config.seed + 1))
-        self.forget_groups = [e.group for e in self.forget]
-        self.basis: ProjectionBasis | None = None
-
-    def measure(self, step: int) -> dict[str, Any]:
-        f = self.measurer.forced(self.forget, [self.layer], adapter=True)
-        r = self.measurer.forced(self.retain, [self.layer], adapter=True)
-        zf, zr = f.features[self.layer], r.features[self.layer]
-        if self.basis is None:  # fitted once, on the original model (step 0)
-            self.basis = ProjectionBasis.fit(np.concatenate([zf, zr]))
-        metrics = separation(zf, zr)
-        metrics["forget_answer_prob"] = memorisation_scores(f)["answer_prob"]
-        metrics["retain_answer_prob"] = memorisation_scores(r)["answer_prob"]
-        return {
-            "metrics": metrics,
-            "points": {
-                "forget": np.round(self.basis.transform(zf), 4).tolist(),
-                "retain": np.round(self.basis.transform(zr), 4).tolist(),
-                "forget_groups": self.forget_groups,
-            },
-        }
-
-
-class Batches:
-    """Seeded random forget and retain batches of encoded items.
-
-    Items are tokenised when first drawn: a short run draws a few thousand of a retain set that
-    can hold many more (8,640 for world:forget10)."""
-
-    def __init__(self, measurer: Measurer, task: UnlearningTask, config: RunConfig):
-        self.measurer = measurer
-        self.forget, self.retain = list(task.forget), list(task.retain)
-        self.config = config
-        self.rng = random.Random(config.seed)
-        self.pad_id = measurer.tokenizer.pad_token_id
-        self._encoded: dict[tuple[str, int], EncodedItem] = {}
-
-    def _draw(self, side: str, items: list, count: int) -> list[EncodedItem]:
-        picked = self.rng.sample(range(len(items)), min(count, len(items)))
-        for index in picked:
-            if (side, index) not in self._encoded:
-                self._encoded[side, index] = self.measurer.encode([items[index]])[0]
-        return [self._encoded[side, index] for index in picked]
-
-    def next(self, device) -> tuple[dict[str, torch.Tensor], int, list]:
-        forget = self._draw("forget", self.forget, self.config.forget_batch_size)
-        retain = self._draw("retain", self.retain, self.config.retain_batch_size)
-        batch = collate(forget + retain, self.pad_id)
-        return {k: v.to(device) for k, v in batch.items()}, len(forget), [e.group for e in forget]
 
 
 def train_step(objective: Objective, batches: Batches, optimizer, config, device, step: int):
@@ -235,8 +181,24 @@ def run_unlearning(
         with autocast_for(config, device):
             return {"step": step, **live.measure(step)}
 
-    history["evaluations"].append(live_point(0))
-    emit(Event("evaluation", 0, history["evaluations"][-1]))
+    parity = ParityStop(live.band) if live.measures_parity else None
+    kept: dict[str, torch.Tensor] = {}  # LoRA weights of the evaluation closest to parity
+
+    def evaluate(step: int) -> str:
+        """A live evaluation, handed out; under the parity rule, its verdict (and the LoRA
+        weights kept when it is the closest to parity so far)."""
+        history["evaluations"].append(live_point(step))
+        emit(Event("evaluation", step, history["evaluations"][-1]))
+        if parity is None:
+            return CONTINUE
+        verdict = parity.observe(step, history["evaluations"][-1]["metrics"])
+        if parity.improved and config.stop_at == "parity":
+            kept.update(trainable_state(model))
+        return verdict
+
+    # A model already at parity before unlearning has nothing to forget here (it never learned
+    # these items, or not beyond what it guesses for strangers): the parity rule trains no step.
+    at_parity_already = evaluate(0) == REACHED
     phases["first_points"] = time.perf_counter() - started
     # Built after the first points: encoding its item sets takes a moment a UI should not wait.
     assessment = Assessment(
@@ -254,7 +216,8 @@ def run_unlearning(
     model.train()
     emit(Event("stage", 0, {"stage": STAGES[1]}))
     try:
-        for step in range(1, config.steps + 1):
+        last_step = 0 if (at_parity_already and config.stop_at == "parity") else config.steps
+        for step in range(1, last_step + 1):
             if stop():
                 return finish("cancelled", f"stopped by the user after {step - 1} steps")
             tick = time.perf_counter()
@@ -263,37 +226,71 @@ def run_unlearning(
             step_seconds.append(time.perf_counter() - tick)
             history["steps"].append({"step": step, **out.terms})
             emit(Event("step", step, {"terms": out.terms, "seconds": step_seconds[-1]}))
-            if step % config.eval_every == 0 or step == config.steps:
-                history["evaluations"].append(live_point(step))
-                emit(Event("evaluation", step, history["evaluations"][-1]))
+            evaluated = step % config.eval_every == 0 or step == config.steps
+            if evaluated and evaluate(step) != CONTINUE and config.stop_at == "parity":
+                break
     except RunFailed as error:
         return finish("failed", str(error))
+    trained = len(history["steps"])
     if stop():
-        return finish("cancelled", f"stopped by the user after {config.steps} steps")
+        return finish("cancelled", f"stopped by the user after {trained} steps")
+    report["parity"] = parity_outcome(config, parity, trained)
+    if kept and report["parity"]["kept_step"] != trained:
+        load_trainable_state(model, kept)  # went past parity: back to the closest state
+    emit(Event("parity", trained, report["parity"]))
     model.eval()
-    emit(Event("stage", config.steps, {"stage": STAGES[2]}))
+    emit(Event("stage", trained, {"stage": STAGES[2]}))
     tick = time.perf_counter()
     after = assessment.measure(adapter=True)
     assessment.compare(before, after)
     phases["assess_after"] = time.perf_counter() - tick
     snapshots = {"before": before, "after": after}
     tick = time.perf_counter()
-    gold = _gold_metrics(assessment, loaded, device, config, snapshots)
+    gold, gold_answers = _gold_metrics(assessment, loaded, device, config, snapshots)
     phases["gold"] = time.perf_counter() - tick
     report["metrics"] = {"before": before.metrics, "after": after.metrics, "gold": gold}
-    report["generations"] = _generations(assessment, before, after)
+    report["generations"] = _generations(assessment, before, after, gold_answers)
     report["timing"] = {
-        "seconds_per_step": float(np.median(step_seconds)),
+        "seconds_per_step": float(np.median(step_seconds)) if step_seconds else None,
         "train_seconds": round(sum(step_seconds), 3),
         **{f"{name}_seconds": round(value, 3) for name, value in phases.items()},
     }
     return finish("finished")
 
 
-def _gold_metrics(assessment, loaded, device, config, snapshots) -> dict:
+def parity_outcome(config: RunConfig, parity: ParityStop | None, trained: int) -> dict:
+    """The report's account of parity: the rule, where the band was reached (or that it was
+    not, or could not be measured), why training stopped, and which step's weights were kept."""
+    outcome: dict[str, Any] = {"rule": config.stop_at, "trained_steps": trained}
+    if parity is None:
+        outcome.update(
+            measurable=False,
+            kept_step=trained,
+            why="this task has no never-trained (holdout) questions to compare the forget set with",
+        )
+        return outcome
+    summary = parity.summary()
+    outcome.update(measurable=True, **summary)
+    if config.stop_at == "steps":
+        outcome.update(kept_step=trained, stopped_because="all steps done")
+        return outcome
+    last = summary["overshot_at"] or summary["reached_at"]
+    if summary["reached_at"] and summary["reached_at"]["step"] == trained:
+        stopped = "parity reached" if trained else "already at parity before unlearning"
+    elif last and last["step"] == trained:
+        stopped = "went past parity"
+    else:
+        stopped = "step ceiling, parity not reached"
+    outcome.update(kept_step=summary["closest"]["step"], stopped_because=stopped)
+    return outcome
+
+
+def _gold_metrics(assessment, loaded, device, config, snapshots) -> tuple[dict, dict]:
+    """The gold (retrained without the forget set) model's metrics and answers, where this model
+    has one for this task; ({}, {}) elsewhere."""
     spec = loaded.spec
     if not spec.gold_source or spec.gold_split is None or not config.task.endswith(spec.gold_split):
-        return {}
+        return {}, {}
 
     def load_gold() -> Measurer:
         gold = load_model(spec.gold_source, device=str(device))
@@ -302,24 +299,25 @@ def _gold_metrics(assessment, loaded, device, config, snapshots) -> dict:
     try:
         return assessment.against_gold(spec.gold_source, load_gold, snapshots)
     except UserInputError as error:  # a missing gold model costs its metrics, not the run
-        return {"unavailable": str(error)}
+        return {"unavailable": str(error)}, {}
 
 
-def _generations(assessment: Assessment, before, after) -> list[dict[str, str]]:
+def _generations(assessment: Assessment, before, after, gold_answers: dict) -> list[dict]:
     """Before/after answers to a few forget and retain questions, taken from the greedy answers
-    the assessment already generated (adapter off, then on: one model in memory)."""
+    the assessment already generated (adapter off, then on: one model in memory); where a gold
+    model exists, its answer too (`gold`): what an unlearned model should sound like."""
     rows = []
     for side, items in (("forget", assessment.forget), ("retain", assessment.retain)):
         probes = qa_only(items)[:PROBES_PER_SIDE]
-        pairs = zip(probes, before.answers[side], after.answers[side], strict=False)
-        for item, b, a in pairs:
-            rows.append(
-                {
-                    "set": side,
-                    "prompt": item.question,
-                    "expected": item.answer,
-                    "before": b,
-                    "after": a,
-                }
-            )
+        for index, item in enumerate(probes):
+            row = {
+                "set": side,
+                "prompt": item.question,
+                "expected": item.answer,
+                "before": before.answers[side][index],
+                "after": after.answers[side][index],
+            }
+            if gold_answers.get(side):
+                row["gold"] = gold_answers[side][index]
+            rows.append(row)
     return rows

@@ -1,0 +1,63 @@
+"""Fluency of generated answers: is the model still talking, or repeating itself?
+
+Unlearning done well leaves fluent, wrong answers; a model pushed too far answers every forget
+question with the same word ("Kousswick Kousswick Kousswick …"). Forget accuracy cannot tell
+the two apart, so these measures sit beside it (method.md, "Retrain parity").
+
+- `is_degenerate(answer)`: a word said three or more times in a row, or a loop of a few words
+  (fewer than half of the answer's word pairs are distinct);
+- `degenerate_share(answers)`: the share of answers that are degenerate;
+- `distinct_n(answer, n)`: distinct n-grams / n-grams within one answer (1.0 = no repeats);
+  `mean_distinct_n(answers, n)` averages it over the answers that have an n-gram.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .text import words
+
+REPEAT_RUN = 3  # a word this many times in a row is a stutter no fluent answer has
+LOOP_DISTINCT_2 = 0.5  # below this share of distinct word pairs, an answer circles
+LOOP_MIN_PAIRS = 6  # shorter answers have too few pairs to call a loop
+
+
+def longest_run(tokens: list[str]) -> int:
+    """The longest stretch of one token repeated back to back (0 for no tokens)."""
+    best = run = 0
+    previous = None
+    for token in tokens:
+        run = run + 1 if token == previous else 1
+        best = max(best, run)
+        previous = token
+    return best
+
+
+def distinct_n(answer: str, n: int = 2) -> float | None:
+    """Distinct n-grams over all n-grams of one answer's words; None when it has no n-gram."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    tokens = words(answer)
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else None
+
+
+def is_degenerate(answer: str) -> bool:
+    tokens = words(answer)
+    if longest_run(tokens) >= REPEAT_RUN:
+        return True
+    pairs = len(tokens) - 1
+    return pairs >= LOOP_MIN_PAIRS and distinct_n(answer, 2) < LOOP_DISTINCT_2
+
+
+def degenerate_share(answers: list[str]) -> float:
+    """The share of answers that stutter or loop; NaN when there are no answers."""
+    if not answers:
+        return float("nan")
+    return float(np.mean([is_degenerate(a) for a in answers]))
+
+
+def mean_distinct_n(answers: list[str], n: int = 2) -> float:
+    """Mean per-answer distinct-n over the answers long enough to have an n-gram (NaN if none)."""
+    values = [d for d in (distinct_n(a, n) for a in answers) if d is not None]
+    return float(np.mean(values)) if values else float("nan")

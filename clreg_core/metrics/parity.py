@@ -1,0 +1,70 @@
+"""Retrain parity without a gold model: do the forget items look like items never trained on?
+
+The target of unlearning is a model that behaves as if it had never seen the forget set
+(method.md, "Retrain parity"). Without a retrained model to compare with, compare the forget
+items with a holdout the model never trained on:
+- the LOSS membership AUC of forget vs holdout items: 1.0 before unlearning (members stand out),
+  0.5 at parity, far below 0.5 after over-unlearning (the forget items now look *stranger* than
+  strangers, itself a tell);
+- the greedy-answer accuracy on forget items against the holdout's (chance: the model never
+  learned those answers, so what it gets right there is guessing).
+
+A `ParityBand` says how close counts as "indistinguishable"; `parity_distance` is 1.0 on the
+band's edge, below it inside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .privacy import mia_auc
+
+
+@dataclass(frozen=True)
+class ParityBand:
+    auc_tolerance: float = 0.1  # |AUC - 0.5| at most this
+    accuracy_tolerance: float = 0.05  # forget accuracy at most the holdout's plus this
+    # False when holdout answers are not phrased like forget answers (a pack's short answers
+    # against the model's own sentences): their likelihoods do not compare, so only the
+    # accuracies count.
+    use_auc: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 < self.auc_tolerance < 0.5:
+            raise ValueError(f"auc_tolerance must be in (0, 0.5), got {self.auc_tolerance}")
+        if not 0 < self.accuracy_tolerance < 1:
+            raise ValueError(f"accuracy_tolerance must be in (0, 1), got {self.accuracy_tolerance}")
+
+
+def parity_measures(forget_scores, holdout_scores, forget_hits, holdout_hits) -> dict[str, float]:
+    """The parity measures of one evaluation. Scores are per-item membership scores (higher =
+    more familiar; mean token log-prob for LOSS), hits per-item right/wrong greedy answers."""
+    forget_hits = np.asarray(forget_hits, dtype=float)
+    holdout_hits = np.asarray(holdout_hits, dtype=float)
+    if forget_hits.size == 0 or holdout_hits.size == 0:
+        raise ValueError("parity needs at least one forget and one holdout answer")
+    return {
+        "parity_auc": mia_auc(forget_scores, holdout_scores),
+        "forget_accuracy": float(forget_hits.mean()),
+        "holdout_accuracy": float(holdout_hits.mean()),
+    }
+
+
+def parity_distance(measures: dict[str, float], band: ParityBand) -> float:
+    """How far from parity, in units of the band: ≤ 1.0 inside it.
+
+    Accuracy counts one way only: forget accuracy *below* the holdout's is the model guessing
+    worse than chance on a few dozen items, which the AUC judges better; above it, the model
+    still knows answers it should not."""
+    gap = measures["forget_accuracy"] - measures["holdout_accuracy"]
+    distance = max(0.0, gap) / band.accuracy_tolerance
+    if band.use_auc:
+        distance = max(distance, abs(measures["parity_auc"] - 0.5) / band.auc_tolerance)
+    return float(distance)
+
+
+def overshot(measures: dict[str, float], band: ParityBand) -> bool:
+    """Past parity: the forget items look less familiar than never-seen ones beyond the band."""
+    return band.use_auc and measures["parity_auc"] < 0.5 - band.auc_tolerance
