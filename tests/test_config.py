@@ -57,3 +57,73 @@ def test_model_defaults():
     smol = default_config("smollm2-135m")
     assert smol.task.startswith("pack:") and smol.steps < default_config().steps
     assert default_config("Qwen/Qwen2.5-0.5B-Instruct", steps=5).steps == 5
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"stop_at": "loss"}, "stop_at"),
+        ({"stop_at": "Parity"}, "stop_at"),
+        ({"stop_at": ""}, "stop_at"),
+        ({"parity_auc_tolerance": 0.0}, "parity_auc_tolerance"),
+        ({"parity_auc_tolerance": 0.005}, "parity_auc_tolerance"),
+        ({"parity_auc_tolerance": 0.46}, "parity_auc_tolerance"),
+        ({"parity_auc_tolerance": 0.5}, "parity_auc_tolerance"),
+        ({"parity_auc_tolerance": float("nan")}, "parity_auc_tolerance"),
+        ({"parity_auc_tolerance": "0.1"}, "parity_auc_tolerance"),
+        ({"parity_accuracy_tolerance": 0.0}, "parity_accuracy_tolerance"),
+        ({"parity_accuracy_tolerance": -0.05}, "parity_accuracy_tolerance"),
+        ({"parity_accuracy_tolerance": 0.95}, "parity_accuracy_tolerance"),
+        ({"parity_accuracy_tolerance": 1.0}, "parity_accuracy_tolerance"),
+        ({"items_per_group": 0}, "items_per_group"),
+        ({"items_per_group": -2}, "items_per_group"),
+        ({"items_per_group": 2.5}, "items_per_group"),
+        ({"items_per_group": 4.0}, "items_per_group"),
+        ({"items_per_group": True}, "items_per_group"),
+        ({"items_per_group": "4"}, "items_per_group"),
+    ],
+)
+def test_invalid_stop_rule_tolerances_and_group_sizes_name_the_field(changes, field):
+    with pytest.raises(ConfigError, match=field):
+        RunConfig(**changes)
+
+
+def test_stop_rule_tolerances_and_group_sizes_accept_their_limits():
+    assert RunConfig(stop_at="steps").stop_at == "steps"
+    assert RunConfig().stop_at == "parity"
+    low = RunConfig(parity_auc_tolerance=0.01, parity_accuracy_tolerance=0.01, items_per_group=1)
+    high = RunConfig(parity_auc_tolerance=0.45, parity_accuracy_tolerance=0.9)
+    assert (low.parity_auc_tolerance, low.parity_accuracy_tolerance) == (0.01, 0.01)
+    assert low.items_per_group == 1
+    assert (high.parity_auc_tolerance, high.parity_accuracy_tolerance) == (0.45, 0.9)
+    assert default_config("embedded", stop_at="steps").stop_at == "steps"
+
+
+def test_new_fields_round_trip_through_json():
+    config = RunConfig(
+        stop_at="steps",
+        parity_auc_tolerance=0.2,
+        parity_accuracy_tolerance=0.1,
+        items_per_group=2,
+        group_negatives=False,
+        forget_eos=True,
+    )
+    text = config.to_json()
+    assert '"group_negatives": false' in text and '"forget_eos": true' in text
+    again = RunConfig.from_json(text)
+    assert again == config
+    assert again.group_negatives is False and again.forget_eos is True
+    assert again.stop_at == "steps" and again.items_per_group == 2
+    # the defaults, the other way round, come back too
+    default = RunConfig()
+    assert default.group_negatives is True and default.forget_eos is False
+    assert RunConfig.from_json(default.to_json()) == default
+
+
+def test_new_fields_are_checked_when_read_from_json():
+    with pytest.raises(ConfigError, match="stop_at"):
+        RunConfig.from_json('{"stop_at": "never"}')
+    with pytest.raises(ConfigError, match="items_per_group"):
+        RunConfig.from_json('{"items_per_group": 4.0}')  # JSON's 4.0 is not a whole number here
+    with pytest.raises(ConfigError, match="parity_auc_tolerance"):
+        RunConfig.from_json('{"parity_auc_tolerance": 1}')

@@ -41,14 +41,6 @@ class ForcedPass:
     token_logprobs: list[np.ndarray]  # per item, (n_i,)
     token_hits: list[np.ndarray]  # per item, greedy prediction == target, (n_i,)
     features: dict[int, np.ndarray]  # layer -> (N, D) pooled, L2-normalised
-    value_hits: list[np.ndarray]  # per item, the hits on the tokens of the fact's value
-
-    @property
-    def value_known(self) -> np.ndarray:
-        """(N,) whether every token of the value is the model's top prediction given the
-        reference prefix: it would still say the value ("Caldera Bay"), however it words the
-        rest. A teacher-forced stand-in for greedy-answer accuracy, from the same pass."""
-        return np.array([bool(h.size) and bool(np.all(h)) for h in self.value_hits], dtype=bool)
 
     @property
     def mean_token_logp(self) -> np.ndarray:
@@ -87,7 +79,6 @@ class Measurer:
         was_training = self.model.training
         self.model.eval()
         logps, lengths, tok_lp, hits, feats = [], [], [], [], {layer: [] for layer in layers}
-        value_hits: list[np.ndarray] = []
         # Similar lengths share a batch, so little compute goes to padding; results are put back
         # in the caller's order at the end.
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
@@ -108,10 +99,7 @@ class Measurer:
                             logits_to_keep=batch["labels"].shape[1] - first,
                         ).logits
                     batch["labels"] = batch["labels"][:, first:]  # aligned with the kept logits
-                    batch["value_mask"] = batch["value_mask"][:, first:]
-                    self._collect(
-                        logits, batch, hidden, logps, lengths, tok_lp, hits, feats, value_hits
-                    )
+                    self._collect(logits, batch, hidden, logps, lengths, tok_lp, hits, feats)
         finally:
             self.model.train(was_training)
         restore = np.argsort(order)  # position of each original item in the sorted order
@@ -121,11 +109,10 @@ class Measurer:
             token_logprobs=[tok_lp[i] for i in restore],
             token_hits=[hits[i] for i in restore],
             features={k: np.concatenate(v)[restore] for k, v in feats.items()},
-            value_hits=[value_hits[i] for i in restore],
         )
 
     @staticmethod
-    def _collect(logits, batch, hidden, logps, lengths, tok_lp, hits, feats, value_hits):
+    def _collect(logits, batch, hidden, logps, lengths, tok_lp, hits, feats):
         labels = batch["labels"]
         shifted_logits, shifted_labels = logits[:, :-1], labels[:, 1:]
         scored = shifted_labels != -100
@@ -140,12 +127,10 @@ class Measurer:
         # The sequence log-prob and length follow from the per-token values already computed.
         logps.append(per_token.sum(-1).cpu().numpy())
         lengths.append(scored.sum(-1).cpu().numpy())
-        on_value = scored & (batch["value_mask"][:, 1:] == 1)
         for row in range(labels.shape[0]):
             keep = scored[row]
             tok_lp.append(per_token[row][keep].cpu().numpy())
             hits.append(correct[row][keep].cpu().numpy())
-            value_hits.append(correct[row][on_value[row]].cpu().numpy())
         for layer, h in hidden.items():
             feats[layer].append(
                 losses.pool_features(h, batch["feature_mask"]).float().cpu().numpy()

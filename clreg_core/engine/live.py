@@ -2,12 +2,17 @@
 
 Fixed, seeded items (`eval_items` per side) go through one teacher-forced pass each; the
 forget/retain features are projected on a PCA basis fitted once, on the original model (step 0).
-Where the task has a holdout the model never trained on, a third pass over holdout items gives
-the parity measures (metrics/parity.py): the forget-vs-holdout LOSS membership AUC, and forget
-accuracy against the holdout's. Live, "accuracy" is teacher-forced: the share of answers whose
-value tokens ("Caldera Bay") are all the model's top prediction given the reference prefix
-(`ForcedPass.value_known`). It comes from the same pass, where generating answers would cost
-~3x the whole evaluation; the before/after table counts greedy answers that contain the value.
+Where the task has a holdout the model never trained on, the parity measures come too
+(metrics/parity.py): the forget-vs-holdout LOSS membership AUC from a third teacher-forced pass,
+and the greedy-answer accuracy on the forget questions against the holdout's, as the
+before/after table counts it (an answer is right when it contains the value). The holdout's
+accuracy is the chance level: what the original model gets right about people it never saw,
+measured once, at step 0, where the adapter is still zero.
+
+Accuracy is measured greedily, not teacher-forced, because the two part ways exactly where it
+matters: an unlearned model that no longer says "Viakum Kousswick works as a lighthouse keeper"
+word for word still answers "Kousswick works as a lighthouse keeper." (measured on forget05:
+teacher-forced value accuracy 0.0 while greedy answers still held the value for 0.2-0.35).
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from clreg_core.data.items import UnlearningTask
 from clreg_core.engine.evaluation import (
     ForcedPass,
     Measurer,
+    answer_hits,
     memorisation_scores,
+    qa_only,
     sample_items,
     separation,
 )
@@ -34,14 +41,15 @@ class LiveView:
         self.measurer = measurer
         self.layer = layer
         forget_items = sample_items(task.forget, config.eval_items, config.seed)
+        self.forget_questions = qa_only(forget_items)
         self.forget = measurer.encode(forget_items)
         self.retain = measurer.encode(sample_items(task.retain, config.eval_items, config.seed + 1))
         self.forget_groups = [e.group for e in self.forget]
         self.basis: ProjectionBasis | None = None
         holdout_items = sample_items(task.holdout, config.eval_items, config.seed + 2)
         self.holdout = measurer.encode(holdout_items)
-        self.forget_is_qa = np.array([i.kind == "qa" for i in forget_items], dtype=bool)
-        self.holdout_is_qa = np.array([i.kind == "qa" for i in holdout_items], dtype=bool)
+        self.holdout_questions = qa_only(holdout_items)
+        self.chance: list[bool] | None = None  # holdout hits of the original model
         self.band = ParityBand(
             config.parity_auc_tolerance,
             config.parity_accuracy_tolerance,
@@ -51,7 +59,7 @@ class LiveView:
     @property
     def measures_parity(self) -> bool:
         """Parity needs questions on both sides: forget ones and never-trained ones."""
-        return bool(self.forget_is_qa.any()) and bool(self.holdout_is_qa.any())
+        return bool(self.forget_questions) and bool(self.holdout_questions)
 
     def measure(self, step: int) -> dict[str, Any]:
         f = self.measurer.forced(self.forget, [self.layer], adapter=True)
@@ -75,11 +83,15 @@ class LiveView:
 
     def _parity(self, forget: ForcedPass) -> dict[str, float]:
         holdout = self.measurer.forced(self.holdout, [], adapter=True)
+        if self.chance is None:
+            answers = self.measurer.answers(self.holdout_questions, adapter=False)
+            self.chance = answer_hits(self.holdout_questions, answers)
+        answers = self.measurer.answers(self.forget_questions, adapter=True)
         measures = parity_measures(
             forget.mean_token_logp,
             holdout.mean_token_logp,
-            forget.value_known[self.forget_is_qa],
-            holdout.value_known[self.holdout_is_qa],
+            answer_hits(self.forget_questions, answers),
+            self.chance,
         )
         measures["parity_distance"] = parity_distance(measures, self.band)
         return measures

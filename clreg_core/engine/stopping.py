@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from clreg_core.metrics.parity import ParityBand, overshot, parity_distance
 
 CONTINUE, REACHED, OVERSHOT = "continue", "reached", "overshot"
+MEASURES = ("parity_auc", "forget_accuracy", "holdout_accuracy")  # what a check records
+# A later state must be closer than this to replace the kept one: float noise in two equal
+# distances (3.0000000000000004 vs 2.9999999999999996) must not decide which state is kept.
+CLOSER_BY = 1e-9
 
 
 @dataclass(frozen=True)
@@ -33,8 +37,9 @@ class ParityStop:
 
     def observe(self, step: int, measures: dict[str, float]) -> str:
         """One evaluation's measures in; `REACHED`, `OVERSHOT` or `CONTINUE` out."""
-        check = ParityCheck(step, dict(measures), parity_distance(measures, self.band))
-        self.improved = self.best is None or check.distance < self.best.distance
+        kept = {name: float(measures[name]) for name in MEASURES}
+        check = ParityCheck(step, kept, parity_distance(kept, self.band))
+        self.improved = self.best is None or check.distance < self.best.distance - CLOSER_BY
         if self.improved:
             self.best = check
         if check.distance <= 1.0:

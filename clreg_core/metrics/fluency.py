@@ -13,13 +13,19 @@ the two apart, so these measures sit beside it (method.md, "Retrain parity").
 
 from __future__ import annotations
 
-import numpy as np
+import re
 
-from .text import words
+import numpy as np
 
 REPEAT_RUN = 3  # a word this many times in a row is a stutter no fluent answer has
 LOOP_DISTINCT_2 = 0.5  # below this share of distinct word pairs, an answer circles
 LOOP_MIN_PAIRS = 6  # shorter answers have too few pairs to call a loop
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words, a possessive folded into its word ("Kousswick's" -> "kousswick"), so
+    "Kousswick's Kousswick Kousswick" is the same name three times over."""
+    return re.findall(r"[^\W_]+", re.sub(r"['’]s\b", "", text.lower()))
 
 
 def longest_run(tokens: list[str]) -> int:
@@ -59,5 +65,7 @@ def degenerate_share(answers: list[str]) -> float:
 
 def mean_distinct_n(answers: list[str], n: int = 2) -> float:
     """Mean per-answer distinct-n over the answers long enough to have an n-gram (NaN if none)."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
     values = [d for d in (distinct_n(a, n) for a in answers) if d is not None]
     return float(np.mean(values)) if values else float("nan")
