@@ -35,6 +35,7 @@ FLAG_HELP = {
     "steps: train every step",
     "parity_auc_tolerance": "parity band: |forget-vs-holdout membership AUC - 0.5| at most this",
     "parity_accuracy_tolerance": "parity band: forget accuracy at most the holdout's plus this",
+    "parity_fluency_tolerance": "parity band: at most this share of degenerate forget answers",
 }
 
 

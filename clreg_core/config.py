@@ -98,6 +98,9 @@ class RunConfig:
     stop_at: str = "parity"
     parity_auc_tolerance: float = 0.1  # |AUC - 0.5| at most this (64 vs 64 items: sd ~0.05)
     parity_accuracy_tolerance: float = 0.05  # forget accuracy at most the holdout's + this
+    # at most this share of degenerate forget answers (a word 3+ times in a row, or a loop): a
+    # model that stutters about the forget people has not reached parity but broken down
+    parity_fluency_tolerance: float = 0.1
 
     # --- evaluation and reproducibility ---
     eval_every: int = 10  # steps between live evaluations (plots, curves)
@@ -147,6 +150,7 @@ class RunConfig:
         _check_range(
             "parity_accuracy_tolerance", self.parity_accuracy_tolerance, low=0.01, high=0.9
         )
+        _check_range("parity_fluency_tolerance", self.parity_fluency_tolerance, low=0.01, high=0.9)
         _check_range("learning_rate", self.learning_rate, low=1e-12, high=1.0)
         _check_range("steps", self.steps, low=1, high=100_000, integer=True)
         _check_range("warmup_steps", self.warmup_steps, low=0, high=100_000, integer=True)

@@ -182,6 +182,7 @@ def test_parity_accuracies_are_means_of_the_hits():
         "parity_auc": 0.5,  # forget 0 loses to 0.5, forget 1 beats it
         "forget_accuracy": 0.5,
         "holdout_accuracy": pytest.approx(1 / 3),
+        "forget_degenerate": 0.0,  # not given: no degenerate answers
     }
     assert parity_measures([1.0], [0.0], [True], [True])["forget_accuracy"] == 1.0
 
@@ -372,7 +373,12 @@ def test_summary_contents():
     ]
     stop, _, _ = observed(script, band)
     summary = stop.summary()
-    assert summary["band"] == {"auc_tolerance": 0.2, "accuracy_tolerance": 0.1, "uses_auc": True}
+    assert summary["band"] == {
+        "auc_tolerance": 0.2,
+        "accuracy_tolerance": 0.1,
+        "fluency_tolerance": 0.1,
+        "uses_auc": True,
+    }
     assert summary["reached"] is True
     assert summary["reached_at"] == {
         "step": 5,
@@ -507,7 +513,8 @@ def tiny_run(tiny_setup, **changes):
 
 
 def test_a_real_run_at_parity_from_the_start_trains_no_step(tiny_setup):
-    result, events = tiny_run(tiny_setup, stop_at="parity")
+    # A random model also stutters; the tolerance lets this test look at the stop rule alone.
+    result, events = tiny_run(tiny_setup, stop_at="parity", parity_fluency_tolerance=0.9)
     evaluations = result.report["history"]["evaluations"]
     # a random model knows neither the forget nor the holdout answers: at parity at step 0
     assert [e["step"] for e in evaluations] == [0]
@@ -541,3 +548,13 @@ def test_a_real_run_under_the_steps_rule_reports_every_evaluation(tiny_setup):
     assert max(i for i, (k, _) in enumerate(kinds) if k == "step") < parity_at
     assert kinds.index(("stage", STAGES[2])) == parity_at + 1
     assert events[parity_at].data is parity and events[parity_at].step == 4
+
+
+def test_degenerate_answers_keep_a_run_from_parity():
+    """Fluent, wrong and unfamiliar is parity; the same with stuttering answers is not."""
+    band = ParityBand(auc_tolerance=0.1, accuracy_tolerance=0.05, fluency_tolerance=0.1)
+    fluent = {"parity_auc": 0.5, "forget_accuracy": 0.05, "holdout_accuracy": 0.05}
+    assert parity_distance({**fluent, "forget_degenerate": 0.05}, band) == pytest.approx(0.5)
+    assert parity_distance({**fluent, "forget_degenerate": 0.3}, band) == pytest.approx(3.0)
+    with pytest.raises(ValueError):
+        ParityBand(fluency_tolerance=0.0)

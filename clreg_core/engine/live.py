@@ -33,6 +33,7 @@ from clreg_core.engine.evaluation import (
     separation,
 )
 from clreg_core.metrics import ProjectionBasis
+from clreg_core.metrics.fluency import degenerate_share
 from clreg_core.metrics.parity import ParityBand, parity_distance, parity_measures
 
 
@@ -53,6 +54,7 @@ class LiveView:
         self.band = ParityBand(
             config.parity_auc_tolerance,
             config.parity_accuracy_tolerance,
+            fluency_tolerance=config.parity_fluency_tolerance,
             use_auc=task.holdout_comparable,
         )
 
@@ -92,6 +94,7 @@ class LiveView:
             holdout.mean_token_logp,
             answer_hits(self.forget_questions, answers),
             self.chance,
+            degenerate_share(answers),
         )
         measures["parity_distance"] = parity_distance(measures, self.band)
         return measures

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from clreg_core.metrics.parity import ParityBand, overshot, parity_distance
 
 CONTINUE, REACHED, OVERSHOT = "continue", "reached", "overshot"
-MEASURES = ("parity_auc", "forget_accuracy", "holdout_accuracy")  # what a check records
+# what a check records
+MEASURES = ("parity_auc", "forget_accuracy", "holdout_accuracy", "forget_degenerate")
 # A later state must be closer than this to replace the kept one: float noise in two equal
 # distances (3.0000000000000004 vs 2.9999999999999996) must not decide which state is kept.
 CLOSER_BY = 1e-9
@@ -37,7 +38,7 @@ class ParityStop:
 
     def observe(self, step: int, measures: dict[str, float]) -> str:
         """One evaluation's measures in; `REACHED`, `OVERSHOT` or `CONTINUE` out."""
-        kept = {name: float(measures[name]) for name in MEASURES}
+        kept = {name: float(measures[name]) for name in MEASURES if name in measures}
         check = ParityCheck(step, kept, parity_distance(kept, self.band))
         self.improved = self.best is None or check.distance < self.best.distance - CLOSER_BY
         if self.improved:
@@ -63,6 +64,7 @@ class ParityStop:
             "band": {
                 "auc_tolerance": self.band.auc_tolerance,
                 "accuracy_tolerance": self.band.accuracy_tolerance,
+                "fluency_tolerance": self.band.fluency_tolerance,
                 "uses_auc": self.band.use_auc,
             },
             "reached": self.first_reached is not None,

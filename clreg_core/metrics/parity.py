@@ -7,7 +7,9 @@ items with a holdout the model never trained on:
   0.5 at parity, far below 0.5 after over-unlearning (the forget items now look *stranger* than
   strangers, itself a tell);
 - the greedy-answer accuracy on forget items against the holdout's (chance: the model never
-  learned those answers, so what it gets right there is guessing).
+  learned those answers, so what it gets right there is guessing);
+- the share of forget answers that stutter or loop (metrics/fluency.py): a model that never saw
+  the forget set answers fluently and wrongly, so collapse is no parity, whatever the accuracy.
 
 A `ParityBand` says how close counts as "indistinguishable"; `parity_distance` is 1.0 on the
 band's edge, below it inside.
@@ -26,6 +28,7 @@ from .privacy import mia_auc
 class ParityBand:
     auc_tolerance: float = 0.1  # |AUC - 0.5| at most this
     accuracy_tolerance: float = 0.05  # forget accuracy at most the holdout's plus this
+    fluency_tolerance: float = 0.1  # at most this share of degenerate forget answers
     # False when holdout answers are not phrased like forget answers (a pack's short answers
     # against the model's own sentences): their likelihoods do not compare, so only the
     # accuracies count.
@@ -36,11 +39,16 @@ class ParityBand:
             raise ValueError(f"auc_tolerance must be in (0, 0.5), got {self.auc_tolerance}")
         if not 0 < self.accuracy_tolerance < 1:
             raise ValueError(f"accuracy_tolerance must be in (0, 1), got {self.accuracy_tolerance}")
+        if not 0 < self.fluency_tolerance < 1:
+            raise ValueError(f"fluency_tolerance must be in (0, 1), got {self.fluency_tolerance}")
 
 
-def parity_measures(forget_scores, holdout_scores, forget_hits, holdout_hits) -> dict[str, float]:
+def parity_measures(
+    forget_scores, holdout_scores, forget_hits, holdout_hits, forget_degenerate: float = 0.0
+) -> dict[str, float]:
     """The parity measures of one evaluation. Scores are per-item membership scores (higher =
-    more familiar; mean token log-prob for LOSS), hits per-item right/wrong greedy answers."""
+    more familiar; mean token log-prob for LOSS), hits per-item right/wrong greedy answers,
+    `forget_degenerate` the share of degenerate forget answers."""
     forget_hits = np.asarray(forget_hits, dtype=float)
     holdout_hits = np.asarray(holdout_hits, dtype=float)
     if forget_hits.size == 0 or holdout_hits.size == 0:
@@ -49,6 +57,7 @@ def parity_measures(forget_scores, holdout_scores, forget_hits, holdout_hits) ->
         "parity_auc": mia_auc(forget_scores, holdout_scores),
         "forget_accuracy": float(forget_hits.mean()),
         "holdout_accuracy": float(holdout_hits.mean()),
+        "forget_degenerate": float(forget_degenerate),
     }
 
 
@@ -57,9 +66,11 @@ def parity_distance(measures: dict[str, float], band: ParityBand) -> float:
 
     Accuracy counts one way only: forget accuracy *below* the holdout's is the model guessing
     worse than chance on a few dozen items, which the AUC judges better; above it, the model
-    still knows answers it should not."""
+    still knows answers it should not. Fluency counts too: past `fluency_tolerance` degenerate
+    answers the model is not at parity, it is broken."""
     gap = measures["forget_accuracy"] - measures["holdout_accuracy"]
     distance = max(0.0, gap) / band.accuracy_tolerance
+    distance = max(distance, measures.get("forget_degenerate", 0.0) / band.fluency_tolerance)
     if band.use_auc:
         distance = max(distance, abs(measures["parity_auc"] - 0.5) / band.auc_tolerance)
     return float(distance)
