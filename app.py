@@ -21,6 +21,8 @@ from clreg_core.app.session import SESSIONS, warm_up
 from clreg_core.app.ui_choices import (
     ADVANCED_FIELDS,
     METHOD_CHOICES,
+    STOP_AT_CHOICES,
+    STOP_AT_INFO,
     advanced_defaults,
     chosen_model,
     config_from_form,
@@ -45,6 +47,7 @@ INTRO = """# CLReg Lab
 Make a language model forget, and watch what happens inside it. Pick a model and a topic to
 forget, press **Run** (or **A/B** to compare the method with and without the CLReg contrastive
 regularizer), and see the forget (red) and retain (blue) representations move while it trains.
+By default training stops at *parity*: when the forget people look like people the model never saw.
 """
 CSS = """
 #progress .track {height: 10px; background: #eee; border-radius: 5px; overflow: hidden}
@@ -108,13 +111,15 @@ def run_handler(ab: bool):
 
     @user_errors
     def start(request: gr.Request, *form):
-        picked, typed, task, method, clreg, weight, text, upload, *advanced = form
+        picked, typed, task, method, clreg, weight, text, upload, *rest = form
+        # The stop rule comes last, so API callers that predate it keep working.
+        advanced, stop_at = rest[: len(ADVANCED_FIELDS)], rest[len(ADVANCED_FIELDS) :]
         model = chosen_model(picked, typed)
-        config = config_from_form(model, task, method, clreg, weight, advanced)
+        config = config_from_form(model, task, method, clreg, weight, advanced, *stop_at)
         custom = own_text(config, text, upload)
         session = SESSIONS.get(request.session_hash)
         session.start(config, custom, ab=ab)
-        yield [progress_html(0.0, "starting…"), *[gr.skip()] * 8, gr.Timer(active=True)]
+        yield [progress_html(0.0, "starting…"), *[gr.skip()] * 9, gr.Timer(active=True)]
         session.wait_for_first_points(FIRST_POINTS_WAIT_S)
         yield page_updates(session)
 
@@ -131,7 +136,7 @@ def page_updates(session) -> list:
     """The parts of the page that changed since they were last sent (the rest skipped), in the
     order of the `page` outputs wired in `build_demo`; the timer runs while the attempt lasts."""
     changed = session.changes()
-    out = [gr.skip()] * 10
+    out = [gr.skip()] * 11
     if "progress" in changed:
         out[0] = progress_html(*changed["progress"])
     if "scatter" in changed:
@@ -139,17 +144,18 @@ def page_updates(session) -> list:
     if "curves" in changed:
         out[2] = changed["curves"]
     if "metrics" in changed:
-        paper = changed["paper"]
-        out[3] = gr.Plot(value=paper, visible=paper is not None)
+        for index, part in ((3, "paper"), (4, "layers")):
+            figure = changed[part]
+            out[index] = gr.Plot(value=figure, visible=figure is not None)
         headers, rows = changed["metrics"]
-        out[4] = gr.Dataframe(value=rows, headers=headers)
-        out[5] = changed["note"]
+        out[5] = gr.Dataframe(value=rows, headers=headers)
+        out[6] = changed["note"]
         headers, rows = changed["generations"]
-        out[6] = gr.Dataframe(value=rows, headers=headers, column_widths=shared_widths(headers))
-        out[7] = changed["exports"] or None
-        out[8] = changed["commands"]
+        out[7] = gr.Dataframe(value=rows, headers=headers, column_widths=shared_widths(headers))
+        out[8] = changed["exports"] or None
+        out[9] = changed["commands"]
     attempt = session.attempt
-    out[9] = gr.Timer(active=attempt is not None and not attempt.over)
+    out[10] = gr.Timer(active=attempt is not None and not attempt.over)
     return out
 
 
@@ -166,8 +172,9 @@ def on_tick(request: gr.Request):
 
 
 @user_errors
-def on_ask(picked: str, typed: str, question: str, request: gr.Request):
-    rows = SESSIONS.get(request.session_hash).ask(chosen_model(picked, typed), question)
+def on_ask(picked: str, typed: str, question: str, task: str, request: gr.Request):
+    session = SESSIONS.get(request.session_hash)
+    rows = session.ask(chosen_model(picked, typed), question, task)
     return gr.Dataframe(value=rows, headers=["model", "answer"])
 
 
@@ -211,6 +218,13 @@ def build_demo() -> gr.Blocks:
                 label="λ (CLReg weight)",
                 minimum=0,
             )
+        stop_at = gr.Radio(
+            STOP_AT_CHOICES,
+            value=default_config_value(DEFAULT_MODEL, "stop_at"),
+            label="Stop at",
+            info=STOP_AT_INFO,
+            elem_id="stop-at",
+        )
         with gr.Accordion("Advanced settings", open=False), gr.Row():
             advanced = [
                 gr.Number(value=v, label=label, elem_id=f"adv-{name}")
@@ -230,6 +244,7 @@ def build_demo() -> gr.Blocks:
             scatter = gr.Plot(figures.live_scatter([]), label="Representations", elem_id="scatter")
             curves = gr.Plot(figures.live_curves([]), label="Curves", elem_id="curves")
         paper = gr.Plot(label="End view", visible=False, elem_id="paper")
+        layers = gr.Plot(label="Entanglement per layer", visible=False, elem_id="layers")
         metrics = gr.Dataframe(label="Metrics before and after", wrap=True, elem_id="metrics")
         note = gr.Markdown()
         generations = gr.Dataframe(
@@ -238,6 +253,7 @@ def build_demo() -> gr.Blocks:
         with gr.Row():
             question = gr.Textbox(label="Ask both models (original and unlearned)", scale=4)
             ask = gr.Button("Ask", scale=1, elem_id="ask")
+        # The embedded model answers through its gold twin too (retrained without forget10).
         answers = gr.Dataframe(headers=["model", "answer"], wrap=True, elem_id="answers")
         with gr.Accordion("Export: report, adapter, plots, CLI command", open=False):
             exports = gr.File(
@@ -257,14 +273,14 @@ def build_demo() -> gr.Blocks:
         model.change(on_model_change, [model, typed_model], [task, clreg_weight, *advanced])
         typed_model.submit(on_model_change, [model, typed_model], [task, clreg_weight, *advanced])
         task.change(on_task_change, task, custom_group)
-        page = [progress, scatter, curves, paper, metrics, note, generations, exports, commands,
-                timer]  # fmt: skip
+        page = [progress, scatter, curves, paper, layers, metrics, note, generations, exports,
+                commands, timer]  # fmt: skip
         # Our own progress line says what is happening; Gradio's per-output spinners would
         # only cost the browser CPU that the first plot needs.
         for button, ab_mode in ((run, False), (ab, True)):
             button.click(
                 run_handler(ab=ab_mode),
-                [*form, *advanced],
+                [*form, *advanced, stop_at],
                 page,
                 api_name="ab" if ab_mode else "run",
                 show_progress="hidden",
@@ -278,8 +294,8 @@ def build_demo() -> gr.Blocks:
             concurrency_limit=None,  # cheap, and must never wait behind a slow handler
             api_visibility="private",
         )
-        ask.click(on_ask, [model, typed_model, question], answers, api_name="ask")
-        question.submit(on_ask, [model, typed_model, question], answers, api_name=False)
+        ask.click(on_ask, [model, typed_model, question, task], answers, api_name="ask")
+        question.submit(on_ask, [model, typed_model, question, task], answers, api_name=False)
         probe.click(on_probe, [model, typed_model, task], probe_table, api_name="probe")
         status_button.click(on_status, None, status, api_name="status")
         demo.unload(on_unload)

@@ -107,6 +107,22 @@ def stop_on_ctrl_c(say):
         signal.signal(signal.SIGINT, previous)
 
 
+def parity_line(parity: dict) -> str:
+    """Where training stopped, in one line (report["parity"])."""
+    if not parity.get("measurable"):
+        return f"parity not measured: {parity.get('why', '')}"
+    kept, trained = parity["kept_step"], parity["trained_steps"]
+    line = f"parity: {parity['stopped_because']} (kept step {kept} of {trained})"
+    closest = parity.get("closest") or {}
+    if closest:
+        line += (
+            f"; closest at step {closest['step']}: forget acc {closest['forget_accuracy']:.2f} "
+            f"vs chance {closest['holdout_accuracy']:.2f}, membership AUC "
+            f"{closest['parity_auc']:.2f}, degenerate answers {closest['forget_degenerate']:.2f}"
+        )
+    return line
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from tqdm import tqdm
@@ -135,6 +151,13 @@ def main(argv: list[str] | None = None) -> int:
                 bar.set_postfix(loss=f"{event.data['terms']['total']:.3f}")
             elif event.kind == "evaluation":
                 m = event.data["metrics"]
+                if "parity_auc" in m:  # the same step again, with its parity measures
+                    bar.write(
+                        f"  parity: membership AUC {m['parity_auc']:.2f} (0.5 = never seen), "
+                        f"forget acc {m['forget_accuracy']:.2f} vs chance "
+                        f"{m['holdout_accuracy']:.2f}, degenerate {m['forget_degenerate']:.2f}"
+                    )
+                    return
                 bar.write(
                     f"step {event.step}: entanglement {m['entanglement']:.2f}, "
                     f"forget p {m['forget_answer_prob']:.3f}, "
@@ -151,8 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     write_run_folder(out, result, custom_text)
     print(f"{result.status}: wrote {out / 'report.json'}")
     if result.status == "finished":
+        print(f"  {parity_line(result.report['parity'])}")
         before, after = result.report["metrics"]["before"], result.report["metrics"]["after"]
-        for key in ("forget_accuracy", "retain_accuracy", "entanglement", "mia_auc"):
+        keys = (
+            "forget_accuracy",
+            "retain_accuracy",
+            "entanglement",
+            "mia_auc",
+            "forget_degenerate",
+        )
+        for key in keys:
             if key in before:
                 print(f"  {key:18s} before {before[key]:.3f}  after {after[key]:.3f}")
     return 0 if result.status == "finished" else 1

@@ -1,6 +1,7 @@
 """The app's logic without a browser: the run queue, the form, the session controller on the real
 embedded model (single, A/B, stop, queue), figures, tables, exports and the CLI command."""
 
+import copy
 import json
 import os
 import shlex
@@ -12,13 +13,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from clreg_core.app import explore
 from clreg_core.app.attempts import Attempt
-from clreg_core.app.figures import live_curves, live_scatter, paper_view
+from clreg_core.app.figures import layer_entanglement, live_curves, live_scatter, paper_view
 from clreg_core.app.page import CURVES_EVERY_S
 from clreg_core.app.run_export import cli_command, prune_exports
 from clreg_core.app.run_queue import RunQueue
 from clreg_core.app.run_state import RunState
-from clreg_core.app.run_tables import generations_table, metrics_table
+from clreg_core.app.run_tables import (
+    GOLD_ANSWER_COLUMN,
+    GOLD_COLUMN,
+    generations_table,
+    metrics_table,
+    table_note,
+)
 from clreg_core.app.session import Session
 from clreg_core.app.ui_choices import (
     ADVANCED_FIELDS,
@@ -30,6 +38,7 @@ from clreg_core.cli import build_parser, config_from_args
 from clreg_core.config import ConfigError, default_config
 from clreg_core.engine.training import Event
 from clreg_core.errors import UserInputError
+from clreg_core.models.registry import EMBEDDED, SMOLLM2
 
 SMALL = dict(steps=6, eval_every=2, eval_items=16, final_eval_items=16)
 
@@ -81,6 +90,17 @@ def test_form_builds_the_models_defaults_and_rejects_bad_fields():
         config_from_form("embedded", "world:forget10", "npo", True, 1.0, form)
 
 
+def test_form_passes_the_stop_rule():
+    values = advanced_defaults("embedded")
+    assert config_from_form("embedded", "world:forget10", "npo", True, 1.0, values).stop_at == (
+        "parity"
+    )
+    steps = config_from_form("embedded", "world:forget10", "npo", True, 1.0, values, "steps")
+    assert steps == default_config("embedded", clreg_weight=1.0, stop_at="steps")
+    with pytest.raises(ConfigError, match="stop_at"):
+        config_from_form("embedded", "world:forget10", "npo", True, 1.0, values, "never")
+
+
 def test_topics_follow_the_model():
     embedded, default = run_choices("embedded")
     assert default == "world:forget10" and ("world:forget10" in [v for _, v in embedded])
@@ -101,8 +121,60 @@ def test_cli_command_reproduces_the_config():
 
 
 # --- figures and tables from a hand-made run ---
-def fake_run(clreg: bool, steps: int = 4) -> RunState:
-    run = RunState(default_config("embedded", clreg=clreg, steps=steps))
+PARITY_LIVE = {  # step -> (parity AUC, forget accuracy, holdout accuracy, degenerate share)
+    0: (1.0, 1.0, 0.06, 0.0),
+    2: (0.8, 0.5, 0.06, 0.0),
+    4: (0.55, 0.08, 0.06, 0.05),
+}
+FINAL = {
+    "before": {
+        "forget_accuracy": 1.0,
+        "entanglement": 50.0,
+        "forget_degenerate": 0.0,
+        "forget_distinct_2": 1.0,
+        "mia_auc": 1.0,
+        "entanglement_by_layer": [60.0, 55.0, 52.0, 50.0],
+    },
+    "after": {
+        "forget_accuracy": 0.2,
+        "entanglement": 3.0,
+        "forget_degenerate": 0.25,
+        "forget_distinct_2": 0.8,
+        "mia_auc": 0.55,
+        "forget_quality": 0.3,
+        "privleak": 5.0,
+        "entanglement_by_layer": [58.0, 50.0, 40.0, 3.0],
+    },
+}
+GOLD = {"forget_accuracy": 0.06, "forget_degenerate": 0.0, "forget_distinct_2": 0.97,
+        "mia_auc": 0.5}  # fmt: skip
+
+
+def parity_summary(stopped_because: str, trained: int = 4, **changes) -> dict:
+    """A parity event's data, as engine.training.parity_outcome writes it."""
+    check = {"step": trained, "distance": 0.5, "parity_auc": 0.55, "forget_accuracy": 0.08,
+             "holdout_accuracy": 0.06, "parity_distance": 0.5}  # fmt: skip
+    summary = {
+        "rule": "steps" if stopped_because == "all steps done" else "parity",
+        "trained_steps": trained,
+        "measurable": True,
+        "band": {"auc_tolerance": 0.1, "accuracy_tolerance": 0.05, "uses_auc": True},
+        "reached": stopped_because == "parity reached",
+        "reached_at": check if stopped_because == "parity reached" else None,
+        "overshot_at": None,
+        "closest": check,
+        "kept_step": trained,
+        "stopped_because": stopped_because,
+    }
+    return summary | changes
+
+
+def fake_run(
+    clreg: bool, steps: int = 4, parity: bool = False, gold: bool = False, **config
+) -> RunState:
+    """A run fed hand-made events: with `parity`, live parity measures (a task with a holdout)
+    and a parity event; with `gold`, a report with the gold model's metrics and answers."""
+    run = RunState(default_config("embedded", clreg=clreg, steps=steps, **config))
     rng = np.random.default_rng(0)
     run.apply(Event("started", 0, {}))
     for step in (0, 2, 4):
@@ -111,21 +183,28 @@ def fake_run(clreg: bool, steps: int = 4) -> RunState:
             "retain": rng.normal(size=(6, 2)).tolist(),
             "forget_groups": ["person:A", "person:A", "person:B", "person:B"],
         }
-        run.apply(
-            Event("evaluation", step, {"metrics": {"entanglement": 9.0 - step}, "points": points})
-        )
+        live = {"entanglement": 9.0 - step}
+        if parity:
+            auc, forget, holdout, loops = PARITY_LIVE[step]
+            live |= {"parity_auc": auc, "forget_accuracy": forget, "holdout_accuracy": holdout,
+                     "forget_degenerate": loops}  # fmt: skip
+        run.apply(Event("evaluation", step, {"metrics": live, "points": points}))
         if step:
             for s in (step - 1, step):
                 run.apply(
                     Event("step", s, {"terms": {"total": 1.0 / s, "npo": 0.5}, "seconds": 0.1})
                 )
-    metrics = {"forget_accuracy": 1.0, "entanglement": 50.0}
     report = {
-        "metrics": {"before": metrics, "after": {"forget_accuracy": 0.2, "entanglement": 3.0}},
+        "metrics": {**copy.deepcopy(FINAL), "gold": dict(GOLD) if gold else {}},
         "generations": [
             {"set": "forget", "prompt": "Q?", "expected": "A", "before": "A", "after": "-"}
         ],
     }
+    if gold:
+        report["generations"][0]["gold"] = "B"
+    if parity:
+        report["parity"] = parity_summary("parity reached", steps)
+        run.apply(Event("parity", steps, report["parity"]))
     run.apply(Event("finished", steps, {"reason": "", "report": report}))
     return run
 
@@ -150,11 +229,178 @@ def test_curves_and_tables_compare_ab_runs():
         t.name for t in curves.data
     }
     headers, rows = metrics_table(runs)
-    assert headers[:4] == ["metric", "before", "after NPO", "after NPO + CLReg"]
+    assert headers == [
+        "metric", "before", "after NPO", "after NPO + CLReg", "good when", "what it means"
+    ]  # fmt: skip
     assert rows[0][:4] == ["forget accuracy", "1", "0.2", "0.2"] and "lower" in rows[0][4]
+    assert "share of forget questions" in rows[0][5]
     headers, rows = generations_table(runs)
     assert headers[-1] == "after NPO + CLReg" and rows == [["forget", "Q?", "A", "A", "-", "-"]]
     assert paper_view(runs) is None  # no end view until features were embedded
+
+
+def test_parity_curves_show_the_band_and_both_runs_when_measured():
+    runs = [fake_run(clreg=False, parity=True), fake_run(clreg=True, parity=True)]
+    curves = live_curves(runs)
+    names = {t.name for t in curves.data}
+    for label in ("NPO", "NPO + CLReg"):
+        parts = ("parity AUC", "forget accuracy", "holdout accuracy (chance)",
+                 "forget answers that loop", "kept step 4")  # fmt: skip
+        assert {f"{label}: {part}" for part in parts} <= names
+    auc = next(t for t in curves.data if t.name == "NPO: parity AUC")
+    assert list(auc.x) == [0, 2, 4] and list(auc.y) == [1.0, 0.8, 0.55]
+    band = next(s for s in curves.layout.shapes if s.type == "rect")
+    assert (band.y0, band.y1) == pytest.approx((0.4, 0.6))  # 0.5 ± parity_auc_tolerance
+    titles = [a.text for a in curves.layout.annotations]
+    assert [t.split("<br>")[0] for t in titles] == [
+        "Entanglement", "Parity AUC", "Loss terms", "Answers known, loops"
+    ]  # fmt: skip
+    # Side by side in half a page (~250 px a panel), a longer line runs into its neighbour.
+    assert max(len(line) for t in titles for line in t.split("<br>")) <= 20
+
+
+def test_curves_leave_out_parity_when_the_task_has_no_holdout():
+    plain = live_curves([fake_run(clreg=True)])
+    assert not any("parity" in t.name or "accuracy" in t.name for t in plain.data)
+    assert not plain.layout.shapes and len(plain.layout.annotations) == 2
+    # One run with the measures and one without: the panels show what there is.
+    mixed = live_curves([fake_run(clreg=False), fake_run(clreg=True, parity=True)])
+    names = {t.name for t in mixed.data}
+    assert "NPO + CLReg: parity AUC" in names and "NPO: parity AUC" not in names
+    # A report from before the live view counted looping answers: that line is left out.
+    older = fake_run(clreg=True, parity=True)
+    for evaluation in older.evaluations:
+        del evaluation["metrics"]["forget_degenerate"]
+    names = {t.name for t in live_curves([older]).data}
+    assert "NPO + CLReg: forget accuracy" in names
+    assert "NPO + CLReg: forget answers that loop" not in names
+
+
+def test_layer_figure_marks_the_regularised_block():
+    runs = [fake_run(clreg=False, parity=True), fake_run(clreg=True, parity=True)]
+    figure = layer_entanglement(runs)
+    bars = {t.name: list(t.y) for t in figure.data}
+    assert bars == {
+        "original model": [60.0, 55.0, 52.0, 50.0],
+        "after NPO": [58.0, 50.0, 40.0, 3.0],
+        "after NPO + CLReg": [58.0, 50.0, 40.0, 3.0],
+    }
+    (mark,) = figure.layout.shapes
+    assert (mark.x0, mark.x1) == (2.5, 3.5)  # feature_layer -1: the last of 4 blocks
+    ticks = list(figure.layout.xaxis.ticktext)
+    assert ticks[3] == "block 3 (last)<br><b>CLReg layer</b>" and "CLReg" not in ticks[2]
+    middle = layer_entanglement([fake_run(clreg=True, parity=True, feature_layer=1)])
+    assert (middle.layout.shapes[0].x0, middle.layout.shapes[0].x1) == (0.5, 1.5)
+    assert "CLReg layer" in middle.layout.xaxis.ticktext[1]
+    alone = layer_entanglement([fake_run(clreg=False, parity=True)])  # no CLReg: the measured one
+    assert "measured layer" in alone.layout.xaxis.ticktext[3]
+    older = fake_run(clreg=True)
+    del older.report["metrics"]["after"]["entanglement_by_layer"]
+    assert layer_entanglement([older]) is None  # a report without per-layer values
+    assert layer_entanglement([RunState(default_config("embedded"))]) is None  # not finished
+
+
+def test_metrics_table_adds_gold_fluency_and_parity_rows():
+    runs = [fake_run(clreg=False, parity=True, gold=True), fake_run(clreg=True, parity=True,
+                                                                    gold=True)]  # fmt: skip
+    headers, rows = metrics_table(runs)
+    assert headers == ["metric", "before", "after NPO", "after NPO + CLReg", GOLD_COLUMN,
+                       "good when", "what it means"]  # fmt: skip
+    by_name = {row[0]: row for row in rows}
+    assert by_name["forget accuracy"][:5] == ["forget accuracy", "1", "0.2", "0.2", "0.06"]
+    assert by_name["forget answers that loop"][1:5] == ["0", "0.25", "0.25", "0"]
+    assert by_name["forget distinct-2"][4] == "0.97"
+    assert "≥ 0.05" in by_name["Forget Quality"][5] and by_name["Forget Quality"][4] == "–"
+    assert "near 0" in by_name["PrivLeak"][5]
+    assert "near 0.5" in by_name["membership inference AUC"][5]
+    assert all(row[5] and row[6] for row in rows)  # every row: which way is good, what it means
+    parity = rows[-1]
+    assert parity[0] == "parity (looks never trained)"
+    assert parity[2:4] == ["parity reached at step 4"] * 2
+    headers, rows = metrics_table([fake_run(clreg=True, parity=True)])
+    assert GOLD_COLUMN not in headers and len(headers) == 5
+    assert rows[-1][2] == "parity reached at step 4"
+
+
+def test_gold_that_could_not_be_measured_has_no_column_and_a_note():
+    run = fake_run(clreg=True, parity=True)
+    run.report["metrics"]["gold"] = {"unavailable": "could not load model 'x'"}
+    headers, _ = metrics_table([run])
+    assert GOLD_COLUMN not in headers
+    assert "could not load model 'x'" in table_note([run])
+    assert table_note([fake_run(clreg=True)]).startswith("**What this does not prove.**")
+    assert table_note([RunState(default_config("embedded"))]) == ""
+
+
+def test_generations_table_has_a_gold_column_only_where_a_gold_model_answered():
+    runs = [fake_run(clreg=False, gold=True), fake_run(clreg=True, gold=True)]
+    headers, rows = generations_table(runs)
+    assert headers == ["set", "prompt", "expected", "before", "after NPO", "after NPO + CLReg",
+                       GOLD_ANSWER_COLUMN]  # fmt: skip
+    assert rows == [["forget", "Q?", "A", "A", "-", "-", "B"]]
+    headers, rows = generations_table([fake_run(clreg=True)])
+    assert GOLD_ANSWER_COLUMN not in headers and rows == [["forget", "Q?", "A", "A", "-"]]
+
+
+@pytest.mark.parametrize(
+    ("summary", "said"),
+    [
+        (parity_summary("parity reached", 55), "parity reached at step 55"),
+        (
+            parity_summary("went past parity", 80, kept_step=75, overshot_at={"step": 80}),
+            "went past parity at step 80: kept step 75",
+        ),
+        (
+            parity_summary("step ceiling, parity not reached", 150, kept_step=125),
+            "parity not reached in 150 steps: kept step 125",
+        ),
+        (
+            parity_summary("already at parity before unlearning", 0, reached_at={"step": 0}),
+            "already at parity before unlearning",
+        ),
+        (
+            parity_summary(
+                "all steps done", 150, reached_at={"step": 55}, overshot_at={"step": 80}
+            ),  # fmt: skip
+            "all 150 steps done; parity reached at step 55; went past parity at step 80",
+        ),
+        (
+            parity_summary("all steps done", 150, reached_at=None),
+            "all 150 steps done; parity not reached",
+        ),
+        (
+            {
+                "rule": "parity",
+                "trained_steps": 30,
+                "measurable": False,
+                "kept_step": 30,
+                "why": "this task has no never-trained (holdout) questions",
+            },  # fmt: skip
+            "parity not measured: this task has no never-trained (holdout) questions",
+        ),
+    ],
+)
+def test_progress_says_where_training_stopped(summary, said):
+    run = RunState(default_config("embedded", steps=150))
+    run.apply(Event("started", 0, {}))
+    run.apply(Event("stage", 0, {"stage": "training"}))
+    if summary["trained_steps"]:
+        run.apply(Event("step", summary["trained_steps"], {"terms": {"total": 1}, "seconds": 0.1}))
+    run.apply(Event("parity", summary["trained_steps"], summary))
+    assert run.parity == summary
+    run.apply(Event("stage", 0, {"stage": "measuring the unlearned model"}))
+    assert said in run.progress_text()
+    run.apply(Event("finished", summary["trained_steps"], {"reason": "", "report": {}}))
+    assert run.progress_text().endswith(said)
+
+
+def test_free_prompt_has_a_gold_answer_only_for_a_model_with_a_gold_twin():
+    assert SMOLLM2.gold_source is None
+    assert explore.ask_gold(SMOLLM2, "chat", "What is the symbol of gold?") is None  # no load
+    assert explore.gold_label(EMBEDDED, "world:forget10") == GOLD_ANSWER_COLUMN
+    assert explore.gold_label(EMBEDDED, "world:profession:baker") == (
+        "gold model (never saw the forget10 split)"
+    )
 
 
 def test_page_redraws_a_plot_only_when_it_has_something_new():
@@ -224,9 +470,13 @@ def test_session_single_run_fills_everything_and_answers_with_both_models():
     assert report["config"]["steps"] == 6
     assert "--steps 6" in parts["commands"]
     assert session.changes() == {}  # nothing new to draw
+    assert parts["layers"] is not None and parts["metrics"][0][-3] == GOLD_COLUMN
+    assert parts["generations"][0][-1] == GOLD_ANSWER_COLUMN
+    assert run.parity is not None and run.parity["trained_steps"] == run.step
     rows = session.ask("embedded", "Where was Riaisuv Fivane born?")
-    assert [r[0] for r in rows] == ["original", "after NPO + CLReg"]
+    assert [r[0] for r in rows] == ["original", "after NPO + CLReg", GOLD_ANSWER_COLUMN]
     assert "Lanterne" in rows[0][1]  # the original model knows its world
+    assert rows[2][1].strip()  # the gold model answers too (a guess, where it never saw them)
     with pytest.raises(UserInputError, match="question"):
         session.ask("embedded", "  ")
 

@@ -28,12 +28,12 @@ def url():
     demo.close()
 
 
-def form(model="embedded", typed="", task="world:forget10", text="", **advanced):
+def form(model="embedded", typed="", task="world:forget10", text="", stop_at="parity", **advanced):
     values = dict(
         zip([n for n, _, _ in ADVANCED_FIELDS], advanced_defaults("embedded"), strict=True)
     )
     values.update(advanced)
-    return [model, typed, task, "npo", True, 1.0, text, None, *values.values()]
+    return [model, typed, task, "npo", True, 1.0, text, None, *values.values(), stop_at]
 
 
 SMALL = dict(steps=6, eval_every=2, final_eval_items=16)
@@ -51,7 +51,7 @@ def wait_over(client, timeout=600.0) -> dict:  # a bound for a busy machine, not
 
 def test_run_status_and_ask_through_the_api(url):
     client = Client(url, verbose=False)
-    page = client.predict(*form(**SMALL), api_name="/run")
+    page = client.predict(*form(stop_at="steps", **SMALL), api_name="/run")
     # Run answers with the first live points itself, not a timer tick later.
     titles = [a["text"] for a in json.loads(page[1]["plot"])["layout"]["annotations"]]
     assert titles == ["NPO + CLReg · step 0/6"], page[0]
@@ -61,9 +61,12 @@ def test_run_status_and_ask_through_the_api(url):
     (run,) = status["runs"]
     assert run["status"] == "finished" and run["step"] == 6 and run["evaluations"] == 4
     assert 0.0 <= run["metrics"]["forget_accuracy"] <= 1.0
+    assert run["parity"]["rule"] == "steps" and run["parity"]["stopped_because"] == "all steps done"
     answers = client.predict("embedded", "", "Where was Riaisuv Fivane born?", api_name="/ask")
     rows = answers["value"]["data"]
-    assert [r[0] for r in rows] == ["original", "after NPO + CLReg"]
+    assert [r[0] for r in rows] == [
+        "original", "after NPO + CLReg", "gold model (never saw the forget set)"
+    ]  # fmt: skip
     assert "Lanterne" in rows[0][1]
     other = Client(url, verbose=False)  # another browser session has its own state
     assert other.predict(api_name="/status")["runs"] == []

@@ -81,17 +81,23 @@ def test_default_run_moves_the_plot_and_fills_the_tables(page, tmp_path):
     expect(page.locator("#progress")).to_contain_text(re.compile(r"step \d+/100"))
     expect(page.locator("#scatter")).to_contain_text(re.compile(r"step [1-9]\d*/100"))
     expect(page.locator("#curves")).to_contain_text("Loss terms")
+    expect(page.locator("#curves")).to_contain_text("Parity AUC")
     expect(page.locator("#generations")).to_contain_text("forget", timeout=RUN_BOUND_MS)
-    expect(page.locator("#scatter")).to_contain_text("step 100/100")
-    expect(page.locator("#metrics")).to_contain_text("entanglement score")
+    # The default stops at parity: 100 steps is a ceiling, the progress line says where it ended.
     expect(page.locator("#progress")).to_contain_text("finished")
+    expect(page.locator("#progress")).to_contain_text("parity")
+    expect(page.locator("#metrics")).to_contain_text("entanglement score")
+    expect(page.locator("#metrics")).to_contain_text("gold (never saw the forget set)")
+    expect(page.locator("#generations")).to_contain_text("gold model (never saw the forget set)")
     expect(page.locator("#paper")).to_contain_text("Feature entanglement")
+    expect(page.locator("#layers")).to_contain_text("Entanglement at every decoder block")
     page.locator("#answers").scroll_into_view_if_needed()
     page.get_by_label("Ask both models (original and unlearned)").fill(
         "Where was Riaisuv Fivane born?"
     )
     page.locator("#ask").click()
     expect(page.locator("#answers")).to_contain_text("after NPO + CLReg")
+    expect(page.locator("#answers")).to_contain_text("gold model (never saw the forget set)")
     shot = tmp_path / "finished-run.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 50_000

@@ -182,8 +182,12 @@ def test_events_arrive_in_order(tokenizer, small_task):
     assert kinds[0] == "started" and kinds[-1] == "finished"
     assert kinds.count("step") == 4
     evaluations = [e for e in events if e.kind == "evaluation"]
-    assert [e.step for e in evaluations] == [0, 2, 4]
+    # each step twice: the points at once, then again with the slower parity measures added
+    assert [e.step for e in evaluations] == [0, 0, 2, 2, 4, 4]
+    first, again = evaluations[0].data["metrics"], evaluations[1].data["metrics"]
+    assert "parity_auc" not in first and {"parity_auc", "forget_accuracy"} <= set(again)
     assert len(evaluations[0].data["points"]["forget"]) == 16
+    assert [e["step"] for e in result.report["history"]["evaluations"]] == [0, 2, 4]
     assert result.report["timing"]["seconds_per_step"] > 0
     stages = [e.data["stage"] for e in events if e.kind == "stage"]
     assert stages == list(STAGES)

@@ -138,8 +138,8 @@ def _write_exports(attempt: Attempt) -> None:
         attempt.exports += export_run(folder, run, result, attempt.custom_text)
     runs = [run for run, _ in attempt.results]
     pages = [figures.live_scatter(runs), figures.live_curves(runs)]
-    paper = figures.paper_view(runs)
-    pages += [paper] if paper is not None else []
+    for end_view in (figures.paper_view(runs), figures.layer_entanglement(runs)):
+        pages += [end_view] if end_view is not None else []
     plots = folder / "plots.html"
     plots.write_text(figures.plots_html(pages), encoding="utf-8")
     attempt.exports.append(plots)

@@ -2,7 +2,8 @@
 
 The app's "before" view builds on this. Loaded models are kept in a small cache so that a second
 question does not reload weights; the cache is shared by every user of one app process, hence the
-lock.
+lock. A model with a gold twin (retrained without the forget set) answers free questions through
+it too: what a model that never saw those people says.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from clreg_core.engine.generation import answer_matches, greedy_answers
 from clreg_core.engine.tasks import task_for_model
 from clreg_core.errors import UserInputError
 from clreg_core.models.loading import LoadedModel, load_model
-from clreg_core.models.registry import resolve_model
+from clreg_core.models.registry import ModelSpec, resolve_model
 from clreg_core.prompting import format_prompt
 
 MAX_QUESTION_CHARS = 1_000
@@ -91,6 +92,36 @@ def ask_before_after(
         before = greedy_answers(model, tokenizer, [prompt], max_new_tokens)[0]
     after = greedy_answers(model, tokenizer, [prompt], max_new_tokens)[0]
     return before, after
+
+
+GOLD_LABEL = "gold model (never saw the forget set)"
+
+
+def gold_label(spec: ModelSpec, task: str | None = None) -> str:
+    """What the gold model is, in the free prompt's table: for a run on the split it was
+    retrained without, the model that never saw the forget set; otherwise, which split it never
+    saw."""
+    if task and spec.gold_split and task.endswith(spec.gold_split):
+        return GOLD_LABEL
+    return f"gold model (never saw the {spec.gold_split} split)"
+
+
+def ask_gold(
+    spec: ModelSpec, prompt_style: str, question: str, max_new_tokens: int = 48
+) -> str | None:
+    """The gold model's greedy answer (the model's retrain-without-the-forget-set twin, loaded
+    from `spec.gold_source` through the shared cache), posed as the original model is asked;
+    None for a model without one. A gold model that cannot be loaded (a hub twin while offline)
+    answers with the reason instead: the other answers still count."""
+    if not spec.gold_source:
+        return None
+    question = _check_question(question)
+    try:
+        gold = MODELS.get(spec.gold_source)
+    except UserInputError as error:
+        return f"(the gold model is not available: {error})"
+    prompt = format_prompt(question, prompt_style, gold.tokenizer)
+    return greedy_answers(gold.model, gold.tokenizer, [prompt], max_new_tokens)[0]
 
 
 def probe_task(model_choice: str, task_name: str, per_side: int = 6, seed: int = 0) -> list[dict]:

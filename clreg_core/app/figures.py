@@ -135,34 +135,60 @@ def live_scatter(runs: Sequence[RunState]) -> go.Figure:
     return fig
 
 
+RUN_COLORS = (RETAIN_COLOR, FORGET_COLOR)  # the first run of an A/B pair, the second
+BAND_COLOR = "#2ca02c"
+HOLDOUT_COLOR = "#7f7f7f"
+LOOP_COLOR = "#bcbd22"  # apart from the loss terms' colours
+LAYER_MARK_COLOR = "rgba(255,193,7,0.25)"
+
+
+PARITY_TITLES = (
+    "Entanglement<br>lower = apart",
+    "Parity AUC<br>0.5 = never saw it",
+    "Loss terms",
+    "Answers known, loops<br>forget vs holdout",
+)
+
+
+def _has_parity(run: RunState) -> bool:
+    return any("parity_auc" in e["metrics"] for e in run.evaluations)
+
+
+def _series(run: RunState, key: str) -> tuple[list[int], list[float]]:
+    """(steps, values) of one live measure, skipping evaluations that lack it."""
+    pairs = [(e["step"], e["metrics"][key]) for e in run.evaluations if key in e["metrics"]]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
 def live_curves(runs: Sequence[RunState]) -> go.Figure:
-    """Entanglement score per evaluation and every loss term per step, one dash style per run."""
+    """Entanglement score per evaluation and every loss term per step, one dash style per run;
+    where the task has never-trained (holdout) items, beside them the parity measures: the
+    forget-vs-holdout membership AUC with its band around 0.5, forget vs holdout accuracy, and
+    the share of forget answers that loop (a collapse is not parity)."""
     if not any(r.evaluations or r.losses for r in runs):
-        return _empty_figure("Curves of the entanglement score and the losses appear here.")
-    fig = make_subplots(
-        rows=2,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.12,
-        subplot_titles=(
-            "Entanglement score (lower = pulled apart)",
-            "Loss terms",
-        ),
-    )
+        return _empty_figure("Curves of entanglement, parity and the losses appear here.")
+    parity = any(_has_parity(r) for r in runs)
+    if parity:
+        fig = make_subplots(
+            rows=2,
+            cols=2,
+            shared_xaxes=True,
+            vertical_spacing=0.16,
+            horizontal_spacing=0.12,
+            # Two short lines each: side by side in half a page, one line would run into the next.
+            subplot_titles=PARITY_TITLES,
+        )
+    else:
+        fig = make_subplots(
+            rows=2,
+            cols=1,
+            shared_xaxes=True,
+            vertical_spacing=0.12,
+            subplot_titles=("Entanglement score (lower = pulled apart)", "Loss terms"),
+        )
     for index, run in enumerate(runs):
         dash = RUN_DASHES[index % len(RUN_DASHES)]
-        evals = run.evaluations
-        fig.add_trace(
-            go.Scatter(
-                x=[e["step"] for e in evals],
-                y=[e["metrics"]["entanglement"] for e in evals],
-                mode="lines+markers",
-                name=f"{run.label}: entanglement",
-                line={"dash": dash, "color": FORGET_COLOR if index else RETAIN_COLOR},
-            ),
-            row=1,
-            col=1,
-        )
+        _run_curve(fig, run, index, "entanglement", "entanglement", col=1)
         terms = [k for k in (run.losses[0] if run.losses else {}) if k != "step"]
         for term_index, term in enumerate(terms):
             fig.add_trace(
@@ -176,15 +202,175 @@ def live_curves(runs: Sequence[RunState]) -> go.Figure:
                 row=2,
                 col=1,
             )
+        if parity and _has_parity(run):
+            _add_parity(fig, run, index)
+    if parity:
+        _add_parity_band(fig, runs)
+        fig.update_yaxes(range=[-0.02, 1.02], row=1, col=2)
+        fig.update_yaxes(range=[-0.02, 1.02], row=2, col=2)
+        fig.update_xaxes(title_text="step", row=2, col=2)
     fig.update_xaxes(title_text="step", row=2, col=1)
+    fig.update_annotations(font_size=12)  # the subplot titles
     fig.update_layout(
-        height=430,
+        height=480 if parity else 430,
         template="plotly_white",
-        margin={"l": 40, "r": 10, "t": 50, "b": 40},
+        margin={"l": 40, "r": 10, "t": 70 if parity else 50, "b": 40},
         legend={"font": {"size": 10}},
         uirevision="curves",
     )
     return fig
+
+
+def _run_curve(fig, run: RunState, index: int, key: str, name: str, col: int):
+    """One live measure of one run in the top row, in the run's dash and colour."""
+    steps, values = _series(run, key)
+    fig.add_trace(
+        go.Scatter(
+            x=steps,
+            y=values,
+            mode="lines+markers",
+            name=f"{run.label}: {name}",
+            line={
+                "dash": RUN_DASHES[index % len(RUN_DASHES)],
+                "color": RUN_COLORS[index % len(RUN_COLORS)],
+            },
+        ),
+        row=1,
+        col=col,
+    )
+    return steps, values
+
+
+def _add_parity(fig, run: RunState, index: int) -> None:
+    """One run's parity curves (right-hand column) and, once it stopped, the step it kept."""
+    dash = RUN_DASHES[index % len(RUN_DASHES)]
+    steps, auc = _run_curve(fig, run, index, "parity_auc", "parity AUC", col=2)
+    kept = (run.parity or {}).get("kept_step")
+    if run.parity and run.parity.get("measurable") and kept in steps:
+        fig.add_trace(
+            go.Scatter(
+                x=[kept],
+                y=[auc[steps.index(kept)]],
+                mode="markers",
+                name=f"{run.label}: kept step {kept}",
+                marker={"symbol": "star", "size": 13, "color": BAND_COLOR},
+            ),
+            row=1,
+            col=2,
+        )
+    for key, name, color in (
+        ("forget_accuracy", "forget accuracy", FORGET_COLOR),
+        ("holdout_accuracy", "holdout accuracy (chance)", HOLDOUT_COLOR),
+        ("forget_degenerate", "forget answers that loop", LOOP_COLOR),
+    ):
+        steps, values = _series(run, key)
+        if not steps:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=values,
+                mode="lines+markers",
+                name=f"{run.label}: {name}",
+                line={"dash": dash, "color": color},
+                marker={"size": 5},
+            ),
+            row=2,
+            col=2,
+        )
+
+
+def _add_parity_band(fig, runs: Sequence[RunState]) -> None:
+    """The band 0.5 ± tolerance in which forget items count as never seen, shaded."""
+    tolerances = sorted({r.config.parity_auc_tolerance for r in runs if _has_parity(r)})
+    for tolerance in tolerances:
+        fig.add_hrect(
+            y0=0.5 - tolerance,
+            y1=0.5 + tolerance,
+            fillcolor=BAND_COLOR,
+            opacity=0.15,
+            line_width=0,
+            layer="below",
+            name=f"parity band: AUC 0.5 ± {tolerance:g}",
+            showlegend=True,
+            row=1,
+            col=2,
+        )
+    fig.add_hline(y=0.5, line_dash="dot", line_color=BAND_COLOR, line_width=1, row=1, col=2)
+
+
+def layer_entanglement(runs: Sequence[RunState]) -> go.Figure | None:
+    """The entanglement score at every decoder block, of the original model and after each
+    finished run, with the block CLReg acts on marked: the paper's effect is local to the
+    regularised layer, so the other blocks tell whether the concept moved or only that layer."""
+    done = [
+        r
+        for r in runs
+        if r.report and r.report.get("metrics", {}).get("after", {}).get("entanglement_by_layer")
+    ]
+    if not done:
+        return None
+    before = done[0].report["metrics"].get("before", {}).get("entanglement_by_layer") or []
+    series = [("original model", before, HOLDOUT_COLOR)] if before else []
+    series += [
+        (f"after {r.label}", r.report["metrics"]["after"]["entanglement_by_layer"],
+         RUN_COLORS[i % len(RUN_COLORS)])
+        for i, r in enumerate(done)
+    ]  # fmt: skip
+    blocks = max(len(values) for _, values, _ in series)
+    fig = go.Figure()
+    for name, values, color in series:
+        fig.add_trace(
+            go.Bar(
+                x=list(range(len(values))),
+                y=values,
+                name=name,
+                marker_color=color,
+                # Each bar says its value: a block CLReg pulled apart can drop 20x, too short
+                # to read off a linear axis (a log axis would exaggerate small differences).
+                text=[f"{v:.3g}" for v in values],
+                textposition="outside",
+                textfont={"size": 9},
+                hovertemplate="block %{x}: %{y:.3g}<extra>" + name + "</extra>",
+            )
+        )
+    clreg_runs = [r for r in done if r.config.clreg]
+    what = "CLReg layer" if clreg_runs else "measured layer"
+    marked = {_block_index(r.config.feature_layer, blocks) for r in clreg_runs or done[:1]}
+    marked = {layer for layer in marked if 0 <= layer < blocks}
+    for layer in marked:
+        fig.add_vrect(
+            x0=layer - 0.5, x1=layer + 0.5, fillcolor=LAYER_MARK_COLOR, line_width=0, layer="below"
+        )
+
+    def tick(block: int) -> str:
+        text = f"block {block}" + (" (last)" if block == blocks - 1 else "")
+        return text + (f"<br><b>{what}</b>" if block in marked else "")
+
+    fig.update_xaxes(
+        tickvals=list(range(blocks)),
+        ticktext=[tick(block) for block in range(blocks)],
+        title_text="decoder block (0 = first)",
+    )
+    fig.update_yaxes(title_text="entanglement score", rangemode="tozero")
+    fig.update_layout(
+        title={
+            "text": "Entanglement at every decoder block, before and after"
+            " (lower = forget and retain apart)",
+            "font": {"size": 13},
+        },
+        barmode="group",
+        height=380,
+        template="plotly_white",
+        margin={"l": 50, "r": 10, "t": 70, "b": 40},
+        legend={"font": {"size": 10}},
+    )
+    return fig
+
+
+def _block_index(feature_layer: int, blocks: int) -> int:
+    """The config's feature layer as a block index: -1 is the last block."""
+    return feature_layer if feature_layer >= 0 else blocks + feature_layer
 
 
 def paper_view(runs: Sequence[RunState]) -> go.Figure | None:

@@ -14,7 +14,7 @@ import time
 from clreg_core.app import figures
 from clreg_core.app.attempts import Attempt
 from clreg_core.app.run_queue import RunQueue
-from clreg_core.app.run_tables import NOT_PROVEN, generations_table, metrics_table
+from clreg_core.app.run_tables import generations_table, metrics_table, table_note
 
 CURVES_EVERY_S = 3.0  # the shortest time between redraws of the curves for new losses alone
 PLACEHOLDERS = {"scatter": "placeholder", "curves": "placeholder"}
@@ -100,12 +100,12 @@ class PageView:
         if part == "curves":
             return {"curves": figures.live_curves(runs)}
         over = attempt is not None and attempt.over
-        metrics = metrics_table(runs)
         return {
             "paper": figures.paper_view(runs),
-            "metrics": metrics,
+            "layers": figures.layer_entanglement(runs),
+            "metrics": metrics_table(runs),
             "generations": generations_table(runs),
-            "note": NOT_PROVEN if metrics[1] else "",
+            "note": table_note(runs),
             "exports": [str(p) for p in attempt.exports] if over else [],
             "commands": attempt.commands if over else "",
             "running": attempt is not None and attempt.active,
@@ -127,6 +127,7 @@ class PageView:
                     "step": r.step,
                     "evaluations": len(r.evaluations),
                     "reason": r.reason,
+                    "parity": r.parity,
                     "metrics": (r.report or {}).get("metrics", {}).get("after", {}),
                 }
                 for r in runs

@@ -42,6 +42,7 @@ class RunState:
     evaluations: list[dict[str, Any]] = field(default_factory=list)  # {"step", "metrics", "points"}
     losses: list[dict[str, float]] = field(default_factory=list)  # {"step", term: value, ...}
     report: dict[str, Any] | None = None
+    parity: dict[str, Any] | None = None  # the "parity" event's data: where and why it stopped
     reason: str = ""
     paper_points: dict[str, Any] | None = None  # the static end view, filled after the run
     started_at: float | None = None
@@ -79,9 +80,13 @@ class RunState:
             self.step = event.step
             self.losses.append({"step": event.step, **data["terms"]})
         elif kind == "evaluation":
-            self.evaluations.append(
-                {"step": event.step, "metrics": data["metrics"], "points": data["points"]}
-            )
+            evaluation = {"step": event.step, "metrics": data["metrics"], "points": data["points"]}
+            if self.evaluations and self.evaluations[-1]["step"] == event.step:
+                self.evaluations[-1] = evaluation  # the same step again, parity measures added
+            else:
+                self.evaluations.append(evaluation)
+        elif kind == "parity":
+            self.parity = dict(data)
         elif kind in DONE:
             self.mark_done(kind, data.get("reason", ""), data.get("report"))
 
@@ -117,7 +122,43 @@ class RunState:
             text += f" · step {self.step}/{self.config.steps}"
         left = self.seconds_left()
         if left is not None:
-            text += f" · about {max(1, round(left))} s left"
+            # Under the parity rule `steps` is a ceiling: the run may well end sooner.
+            ceiling = self.stage == "training" and self.config.stop_at == "parity"
+            text += f" · {'up to ' if ceiling else ''}about {max(1, round(left))} s left"
+        if self.parity is not None:
+            text += f" · {parity_text(self.parity)}"
         if self.reason and self.status in ("failed", "cancelled"):
             text += f" ({self.reason})"
         return text
+
+
+def _at(check: dict | None, fallback: int) -> int:
+    return check["step"] if check else fallback
+
+
+def parity_text(parity: dict[str, Any]) -> str:
+    """Where training stopped and why, in plain words, from the parity summary (the "parity"
+    event's data, also report["parity"])."""
+    trained = parity.get("trained_steps", 0)
+    kept = parity.get("kept_step", trained)
+    if not parity.get("measurable", False):
+        return f"parity not measured: {parity.get('why', 'no never-trained items to compare')}"
+    reason = parity.get("stopped_because", "")
+    reached, overshot = parity.get("reached_at"), parity.get("overshot_at")
+    if reason == "parity reached":
+        return f"parity reached at step {_at(reached, trained)}"
+    if reason == "already at parity before unlearning":
+        return "already at parity before unlearning"
+    if reason == "went past parity":
+        return f"went past parity at step {_at(overshot, trained)}: kept step {kept}"
+    if reason == "step ceiling, parity not reached":
+        return f"parity not reached in {trained} steps: kept step {kept}"
+    # "all steps done" (stop_at="steps"): say what parity did on the way
+    text = f"all {trained} steps done"
+    if reached:
+        text += f"; parity reached at step {reached['step']}"
+    if overshot:
+        text += f"; went past parity at step {overshot['step']}"
+    if not reached and not overshot:
+        text += "; parity not reached"
+    return text

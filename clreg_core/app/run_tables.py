@@ -1,40 +1,76 @@
 """The before/after tables of finished runs, as plain rows for any table widget.
 
-Each metric carries a one-line meaning in plain words, and `NOT_PROVEN` says what the numbers
-do not show, so a class or a first-time visitor reads them the right way.
+Each metric carries which way is good and a one-line meaning in plain words, and `NOT_PROVEN`
+says what the numbers do not show, so a class or a first-time visitor reads them the right way.
+Where the model has a gold twin (retrained without the forget set), its values and answers get
+a column of their own: that is the target, not zero.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from clreg_core.app.run_state import RunState
+from clreg_core.app.run_state import RunState, parity_text
 
-# (report key, shown name, plain-language meaning); the order is the table's.
-METRICS: tuple[tuple[str, str, str], ...] = (
+# (report key, shown name, which way is good, plain-language meaning); the order is the table's.
+# The target of unlearning is a model that never saw the forget set (the gold column where one
+# exists), not one that avoids the forget set harder than anything: "lower" rows stop at gold's.
+METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("forget_accuracy", "forget accuracy",
-     "share of forget questions whose answer still contains the fact (lower = forgotten)"),
+     "lower, down to gold's / chance (guessing)",
+     "share of forget questions whose answer still contains the fact"),
     ("retain_accuracy", "retain accuracy",
-     "share of retain questions still answered right (higher = knowledge kept)"),
+     "higher (near before)",
+     "share of retain questions still answered right (knowledge kept)"),
     ("forget_answer_prob", "forget answer probability",
-     "how likely the model finds the true forget answers (lower = less memorised)"),
+     "lower",
+     "how likely the model finds the true forget answers (how memorised they are)"),
     ("retain_answer_prob", "retain answer probability",
-     "how likely the model finds the true retain answers (should stay high)"),
+     "higher (near before)",
+     "how likely the model finds the true retain answers"),
+    ("forget_degenerate", "forget answers that loop",
+     "lower: 0, or gold's",
+     "share of forget answers that stutter or loop (a word 3+ times in a row, or fewer than "
+     "half of word pairs distinct): a collapse, not forgetting"),
+    ("retain_degenerate", "retain answers that loop",
+     "lower: 0, or gold's",
+     "share of retain answers that stutter or loop"),
+    ("forget_distinct_2", "forget distinct-2",
+     "higher: near 1, or gold's",
+     "share of distinct word pairs in each forget answer (1 = no repeats): is it still language?"),
+    ("retain_distinct_2", "retain distinct-2",
+     "higher: near 1, or gold's",
+     "share of distinct word pairs in each retain answer (1 = no repeats)"),
     ("entanglement", "entanglement score",
+     "lower",
      "how mixed forget and retain representations are at the CLReg layer (lower = apart)"),
     ("knn_separability", "kNN separability",
+     "higher = apart (CLReg's aim)",
      "how well 10 nearest neighbours tell forget from retain points (0.5 mixed, 1 apart)"),
     ("linear_probe", "linear probe accuracy",
+     "near 0.5 = no trace left",
      "can a linear classifier still find the forget items in the features? (0.5 = no)"),
     ("retain_feature_shift", "retain feature shift",
+     "lower (0 = unmoved)",
      "how far retain representations moved (0 = not at all)"),
     ("mia_auc", "membership inference AUC",
+     "near 0.5 (or near gold's); far below 0.5 = over-unlearned",
      "can a loss threshold tell forget items from never-seen ones? (0.5 = no, 1 = always)"),
-    ("forget_quality", "forget quality",
-     "p-value that the model matches one never trained on the forget set (higher = closer)"),
+    ("forget_quality", "Forget Quality",
+     "higher; ≥ 0.05 = indistinguishable from gold",
+     "p-value that the model matches one never trained on the forget set (TOFU's KS test)"),
     ("privleak", "PrivLeak",
-     "membership signal relative to the retrained model, in % (0 = same as never trained)"),
+     "near 0 is best; < 0 under-, > 0 over-unlearned",
+     "membership signal relative to the retrained (gold) model, in %"),
 )  # fmt: skip
+GOLD_COLUMN = "gold (never saw the forget set)"
+GOLD_ANSWER_COLUMN = "gold model (never saw the forget set)"
+PARITY_ROW = (
+    "parity (looks never trained)",
+    "reached; going past it = over-unlearned",
+    "did the forget people end up looking like people the model never saw? (live forget vs "
+    "holdout membership AUC and accuracy; where training stopped, which step was kept)",
+)
 
 NOT_PROVEN = """**What this does not prove.** A low forget accuracy only shows the model no longer
 *says* the facts; the knowledge can still sit in its weights and come back with a little
@@ -45,11 +81,25 @@ model that never saw these facts would give a fluent, wrong answer. They mean th
 pushed past forgetting, and a membership AUC well below 0.5 says the same (the forget items now
 look *less* familiar than text it never saw, itself a tell). The numbers come from a few hundred
 questions of one run and one seed: small differences between runs are noise until repeated with
-other seeds."""
+other seeds. The target is a model that never saw the forget set (the gold column, where there
+is one): a forget score below the gold model's is not better, it is a different tell."""
+
+
+def table_note(runs: Sequence[RunState]) -> str:
+    """The note under the metrics table: what the numbers do not prove, and why a gold column is
+    missing where the model has a gold twin that could not be measured."""
+    done = finished(runs)
+    if not done:
+        return ""
+    note = NOT_PROVEN
+    missing = next((r.report["metrics"].get("gold", {}).get("unavailable") for r in done), None)
+    if missing and not gold_metrics(done):
+        note += f"\n\n*The gold model could not be measured: {missing}*"
+    return note
 
 
 def _format(value) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):  # missing or NaN
         return "–"
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
@@ -60,33 +110,62 @@ def finished(runs: Sequence[RunState]) -> list[RunState]:
     return [r for r in runs if r.status == "finished" and r.report and "metrics" in r.report]
 
 
+def gold_metrics(runs: Sequence[RunState]) -> dict:
+    """The gold model's own metrics (report["metrics"]["gold"]) where a finished run has them;
+    {} where the model has no gold twin for this task or it could not be loaded."""
+    for run in finished(runs):
+        gold = run.report["metrics"].get("gold") or {}
+        if any(k != "unavailable" for k in gold):
+            return gold
+    return {}
+
+
+def _parity_cell(run: RunState) -> str:
+    parity = run.parity or run.report.get("parity")
+    return parity_text(parity) if parity else "–"
+
+
 def metrics_table(runs: Sequence[RunState]) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows: metric, before, after (one column per finished run), meaning."""
+    """Headers and rows: metric, before, after (one column per finished run), the gold model's
+    value where one exists, which way is good, and what it means. A last row says where each
+    run stopped with respect to retrain parity."""
     done = finished(runs)
     if not done:
-        return ["metric", "before", "after", "what it means"], []
+        return ["metric", "before", "after", "good when", "what it means"], []
     before = done[0].report["metrics"]["before"]
-    headers = ["metric", "before", *[f"after {r.label}" for r in done], "what it means"]
+    gold = gold_metrics(done)
+    gold_header = [GOLD_COLUMN] if gold else []
+    headers = ["metric", "before", *[f"after {r.label}" for r in done], *gold_header]
+    headers += ["good when", "what it means"]
     rows = []
-    for key, name, meaning in METRICS:
+    for key, name, good, meaning in METRICS:
         if key not in before and not any(key in r.report["metrics"]["after"] for r in done):
             continue
         after = [_format(r.report["metrics"]["after"].get(key)) for r in done]
-        rows.append([name, _format(before.get(key)), *after, meaning])
+        gold_cell = [_format(gold.get(key))] if gold else []
+        rows.append([name, _format(before.get(key)), *after, *gold_cell, good, meaning])
+    if any(r.parity or r.report.get("parity") for r in done):
+        name, good, meaning = PARITY_ROW
+        gold_cell = ["at parity by definition"] if gold else []
+        rows.append([name, "–", *[_parity_cell(r) for r in done], *gold_cell, good, meaning])
     return headers, rows
 
 
 def generations_table(runs: Sequence[RunState]) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows: set, prompt, expected, answer before, answer after each finished run.
+    """Headers and rows: set, prompt, expected, answer before, answer after each finished run,
+    and the gold model's answer where one exists (what an unlearned model should sound like).
 
     Runs of an A/B pair share their seed and data, so they probe the same prompts; rows are
     matched on (set, prompt)."""
     done = finished(runs)
-    headers = ["set", "prompt", "expected", "before", *[f"after {r.label}" for r in done]]
     if not done:
         return ["set", "prompt", "expected", "before", "after"], []
+    first = done[0].report.get("generations", [])
+    gold = any("gold" in row for row in first)
+    headers = ["set", "prompt", "expected", "before", *[f"after {r.label}" for r in done]]
+    headers += [GOLD_ANSWER_COLUMN] if gold else []
     rows = []
-    for row in done[0].report.get("generations", []):
+    for row in first:
         afters = []
         for run in done:
             match = next(
@@ -98,5 +177,8 @@ def generations_table(runs: Sequence[RunState]) -> tuple[list[str], list[list[st
                 None,
             )
             afters.append(match["after"] if match else "–")
-        rows.append([row["set"], row["prompt"], row["expected"], row["before"], *afters])
+        gold_cell = [row.get("gold", "–")] if gold else []
+        rows.append(
+            [row["set"], row["prompt"], row["expected"], row["before"], *afters, *gold_cell]
+        )
     return headers, rows

@@ -126,13 +126,18 @@ class Session:
         return self.page.summary(self.attempt)
 
     # --- free prompts ---
-    def ask(self, model_choice: str, question: str) -> list[list[str]]:
-        """Rows of (model, answer): the original model and every finished unlearned model."""
+    def ask(self, model_choice: str, question: str, task: str | None = None) -> list[list[str]]:
+        """Rows of (model, answer): the original model, every finished unlearned model, and,
+        for a model with a gold twin (retrained without the forget set), the gold model: what a
+        model that never saw those people says. `task` (the page's topic) names what the gold
+        model never saw before a run; after one, the run's task does."""
         attempt = self.attempt
         models = list(attempt.models) if attempt else []
         if not models:
             answer = explore.ask(model_choice, question)
-            return [["original", answer], ["unlearned", "(run unlearning first)"]]
+            rows = [["original", answer], ["unlearned", "(run unlearning first)"]]
+            loaded = explore.MODELS.get(model_choice)
+            return rows + self._gold_rows(loaded.spec, loaded.prompt_style, question, task)
         rows = []
         with self._ask_lock:
             for label, model, loaded in models:
@@ -142,7 +147,14 @@ class Session:
                 if not rows:
                     rows.append(["original", before])
                 rows.append([f"after {label}", after])
-        return rows
+        loaded = models[0][2]
+        task = attempt.runs[0].config.task
+        return rows + self._gold_rows(loaded.spec, loaded.prompt_style, question, task)
+
+    @staticmethod
+    def _gold_rows(spec, prompt_style: str, question: str, task: str | None) -> list[list[str]]:
+        answer = explore.ask_gold(spec, prompt_style, question)
+        return [] if answer is None else [[explore.gold_label(spec, task), answer]]
 
 
 def warm_up() -> threading.Thread:

@@ -40,6 +40,16 @@ METHOD_CHOICES = [
     ("GradAscent", "gradascent"),
     ("RMU", "rmu"),
 ]
+# When to stop: (label, RunConfig.stop_at)
+STOP_AT_CHOICES = [
+    ("at parity (looks never trained)", "parity"),
+    ("after all steps (may go past parity)", "steps"),
+]
+STOP_AT_INFO = (
+    "Parity: the forget people look like people the model never saw: its answers about them are "
+    "guesses, and a membership test cannot tell them from strangers. Training stops there; "
+    "'after all steps' pushes past it, so you can see over-unlearning."
+)
 # The advanced panel, in display order: (RunConfig field, label, whole number?)
 ADVANCED_FIELDS: tuple[tuple[str, str, bool], ...] = (
     ("steps", "steps", True),
@@ -92,11 +102,15 @@ def config_from_form(
     clreg: bool,
     clreg_weight: float,
     advanced: list,
+    stop_at: str | None = None,
 ) -> RunConfig:
-    """The RunConfig the form describes; an empty or impossible field raises `ConfigError`."""
+    """The RunConfig the form describes; an empty or impossible field raises `ConfigError`.
+    `stop_at` left empty keeps the model's default rule (parity)."""
     if not model_choice:
         raise ConfigError("no model chosen: pick one from the list or type a folder / hub id")
     values = {"method": method, "clreg": bool(clreg), "clreg_weight": clreg_weight}
+    if stop_at:
+        values["stop_at"] = stop_at
     if len(advanced) != len(ADVANCED_FIELDS):
         raise ConfigError(f"expected {len(ADVANCED_FIELDS)} advanced settings, got {len(advanced)}")
     for (name, label, whole), value in zip(ADVANCED_FIELDS, advanced, strict=True):

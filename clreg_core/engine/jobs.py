@@ -35,6 +35,7 @@ class Job:
     events: queue.Queue = field(default_factory=queue.Queue)
     result: RunResult | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    _paused: bool = False  # the pause after the first points has been taken
     _thread: threading.Thread | None = None
 
     def start(self) -> Job:
@@ -83,7 +84,9 @@ class Job:
 
     def _hand_over(self, event: Event) -> None:
         self.events.put(event)
-        if event.kind == "evaluation" and event.step == 0 and self.pause_after_first_points:
+        first_points = event.kind == "evaluation" and event.step == 0 and not self._paused
+        if first_points and self.pause_after_first_points:
+            self._paused = True  # once: step 0 is sent again with its parity measures
             self._stop.wait(self.pause_after_first_points)  # a Stop ends the pause at once
 
     def _fail(self, reason: str, trace: str = "") -> None:
