@@ -126,3 +126,16 @@ def test_pack_task_for_a_probed_model_keeps_known_items_in_its_own_words():
         assert short in item.accept  # the pack's answer still counts as right
         assert answer_matches(item.answer, item.accept)  # the model's sentence holds an answer
         assert len(item.answer) > len(short)
+
+
+def test_pack_questions_the_model_never_knew_are_the_holdout():
+    """A pretrained model's never-learned reference for parity: the pack's questions it got
+    wrong before unlearning, with the pack's own short answers (so no likelihood comparison)."""
+    task = build_task("pack:chemical_elements", model_key="smollm2-135m")
+    forget_questions = {i.question for i in task.forget}
+    assert task.holdout and not task.holdout_comparable
+    assert all(i.kind == "qa" for i in task.holdout)
+    assert not forget_questions & {i.question for i in task.holdout}
+    pack = {i.question: i.answer for i in load_pack("chemical_elements")}
+    assert all(pack[i.question] == i.answer for i in task.holdout)
+    assert build_task("pack:chemical_elements").holdout == ()  # no probe: no holdout

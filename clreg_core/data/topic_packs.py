@@ -77,12 +77,20 @@ def topic_pack_task(
     item's training answer becomes the model's own answer sentence, with the pack's short answer
     still accepted as correct. Training on the pack's terse answers ("Bangkok") would otherwise
     teach an instruct model a new answer style on the retain side and skew every likelihood.
+
+    The forget pack's questions the model got wrong become the holdout: facts of the same topic
+    it never learned, the reference for retrain parity (what it gets right there is guessing).
+    Their answers are the pack's short ones, not sentences in the model's own words, so their
+    likelihoods do not compare with the forget items' (`holdout_comparable=False`): parity on a
+    pack counts accuracy and fluency only.
     """
     if pack_id == RETAIN_PACK:
         raise UserInputError(f"{RETAIN_PACK!r} is the retain pack; pick a topic to forget")
     forget, retain = load_pack(pack_id), load_pack(RETAIN_PACK)
     known = known_answers(model_key) if (model_key and known_only) else None
+    holdout: tuple[Item, ...] = ()
     if known is not None:
+        holdout = tuple(i for i in forget if i.kind == "qa" and i.question not in known)
         forget = _own_answers(forget, known)
         retain = _own_answers(retain, known)
     if not passages:
@@ -93,7 +101,9 @@ def topic_pack_task(
         name=f"pack:{pack_id}",
         forget=forget,
         retain=retain,
+        holdout=holdout,
         description=f"Forget the {title} topic pack; keep general knowledge.",
+        holdout_comparable=False,
     )
 
 

@@ -65,6 +65,8 @@ class Assessment:
         self.forget = sample_items(task.forget, items_per_side, seed)
         self.retain = sample_items(task.retain, items_per_side, seed + 1)
         self.holdout = sample_items(task.holdout, items_per_side, seed + 2)
+        # Membership inference needs holdout answers phrased like the forget answers.
+        self.membership_measurable = bool(self.holdout) and task.holdout_comparable
         self._encoded = {name: measurer.encode(items) for name, items in self._sets().items()}
         self._truth_sets = _truth_ratio_sets(qa_only(self.forget), MAX_TRUTH_RATIO_FACTS)
         self._truth_encoded = {k: measurer.encode(v) for k, v in self._truth_sets.items()}
@@ -97,7 +99,7 @@ class Assessment:
             float(separation(f.features[layer], r.features[layer])["entanglement"])
             for layer in self.layers
         ]
-        if "holdout" in passes:
+        if self.membership_measurable:
             metrics.update(membership(f, passes["holdout"]))
         truth = _truth_ratios(m, self._truth_encoded, adapter)
         if truth is not None:
@@ -165,7 +167,7 @@ class Assessment:
                     {f"forget_{k}": v for k, v in answer_scores(questions, answers[side]).items()}
                 )
                 gold.update({f"forget_{k}": v for k, v in fluency(answers[side]).items()})
-        if self.holdout:
+        if self.membership_measurable:
             forget = gold_measurer.forced(gold_measurer.encode(self.forget), [], adapter=False)
             holdout = gold_measurer.forced(gold_measurer.encode(self.holdout), [], adapter=False)
             gold.update(membership(forget, holdout))

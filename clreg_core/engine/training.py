@@ -195,6 +195,7 @@ def run_unlearning(
         kept when it is the closest to parity so far)."""
         history["evaluations"].append(live_point(step))
         emit(Event("evaluation", step, history["evaluations"][-1]))
+        phases.setdefault("first_points", time.perf_counter() - started)
         if parity is None:
             return CONTINUE
         point = history["evaluations"][-1]
@@ -209,7 +210,7 @@ def run_unlearning(
     # A model already at parity before unlearning has nothing to forget here (it never learned
     # these items, or not beyond what it guesses for strangers): the parity rule trains no step.
     at_parity_already = evaluate(0) == REACHED
-    phases["first_points"] = time.perf_counter() - started
+    phases["parity_at_start"] = time.perf_counter() - started - phases["first_points"]
     # Built after the first points: encoding its item sets takes a moment a UI should not wait.
     assessment = Assessment(
         measurer, task, objective.feature_layer, config.final_eval_items, config.seed
