@@ -36,6 +36,8 @@ FLAG_HELP = {
     "parity_auc_tolerance": "parity band: |forget-vs-holdout membership AUC - 0.5| at most this",
     "parity_accuracy_tolerance": "parity band: forget accuracy at most the holdout's plus this",
     "parity_fluency_tolerance": "parity band: at most this share of degenerate forget answers",
+    "parity_retain_tolerance": "parity band: at most this share of the retain answer probability "
+    "lost",
 }
 
 

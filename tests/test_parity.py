@@ -183,6 +183,7 @@ def test_parity_accuracies_are_means_of_the_hits():
         "forget_accuracy": 0.5,
         "holdout_accuracy": pytest.approx(1 / 3),
         "forget_degenerate": 0.0,  # not given: no degenerate answers
+        "retain_kept": 1.0,  # not given: nothing lost
     }
     assert parity_measures([1.0], [0.0], [True], [True])["forget_accuracy"] == 1.0
 
@@ -377,6 +378,7 @@ def test_summary_contents():
         "auc_tolerance": 0.2,
         "accuracy_tolerance": 0.1,
         "fluency_tolerance": 0.1,
+        "retain_tolerance": 0.05,
         "uses_auc": True,
     }
     assert summary["reached"] is True
@@ -558,3 +560,14 @@ def test_degenerate_answers_keep_a_run_from_parity():
     assert parity_distance({**fluent, "forget_degenerate": 0.3}, band) == pytest.approx(3.0)
     with pytest.raises(ValueError):
         ParityBand(fluency_tolerance=0.0)
+
+
+def test_a_run_that_lost_the_retain_set_is_not_at_parity():
+    """A model retrained without the forget set still knows the rest."""
+    band = ParityBand(retain_tolerance=0.05)
+    forgotten = {"parity_auc": 0.5, "forget_accuracy": 0.05, "holdout_accuracy": 0.05}
+    assert parity_distance({**forgotten, "retain_kept": 0.98}, band) == pytest.approx(0.4)
+    assert parity_distance({**forgotten, "retain_kept": 0.8}, band) == pytest.approx(4.0)
+    assert parity_distance({**forgotten, "retain_kept": 1.1}, band) == 0.0  # gaining is fine
+    with pytest.raises(ValueError):
+        ParityBand(retain_tolerance=1.0)

@@ -51,10 +51,13 @@ class LiveView:
         self.holdout_questions = qa_only(holdout_items)
         self.chance: list[bool] | None = None  # holdout hits of the original model
         self._forget_scores: np.ndarray | None = None  # from the last `measure`, for `parity`
+        self._retain_prob: float | None = None  # likewise
+        self._retain_prob_at_start: float | None = None  # the original model's
         self.band = ParityBand(
             config.parity_auc_tolerance,
             config.parity_accuracy_tolerance,
             fluency_tolerance=config.parity_fluency_tolerance,
+            retain_tolerance=config.parity_retain_tolerance,
             use_auc=task.holdout_comparable,
         )
 
@@ -73,6 +76,9 @@ class LiveView:
         metrics["forget_answer_prob"] = memorisation_scores(f)["answer_prob"]
         metrics["retain_answer_prob"] = memorisation_scores(r)["answer_prob"]
         self._forget_scores = f.mean_token_logp
+        self._retain_prob = metrics["retain_answer_prob"]
+        if self._retain_prob_at_start is None:
+            self._retain_prob_at_start = self._retain_prob
         return {
             "metrics": metrics,
             "points": {
@@ -96,6 +102,7 @@ class LiveView:
             answer_hits(self.forget_questions, answers),
             self.chance,
             degenerate_share(answers),
+            retain_kept=self._retain_prob / max(self._retain_prob_at_start, 1e-12),
         )
         measures["parity_distance"] = parity_distance(measures, self.band)
         return measures

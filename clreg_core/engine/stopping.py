@@ -15,7 +15,7 @@ from clreg_core.metrics.parity import ParityBand, overshot, parity_distance
 
 CONTINUE, REACHED, OVERSHOT = "continue", "reached", "overshot"
 # what a check records
-MEASURES = ("parity_auc", "forget_accuracy", "holdout_accuracy", "forget_degenerate")
+MEASURES = ("parity_auc", "forget_accuracy", "holdout_accuracy", "forget_degenerate", "retain_kept")
 # A later state must be closer than this to replace the kept one: float noise in two equal
 # distances (3.0000000000000004 vs 2.9999999999999996) must not decide which state is kept.
 CLOSER_BY = 1e-9
@@ -65,6 +65,7 @@ class ParityStop:
                 "auc_tolerance": self.band.auc_tolerance,
                 "accuracy_tolerance": self.band.accuracy_tolerance,
                 "fluency_tolerance": self.band.fluency_tolerance,
+                "retain_tolerance": self.band.retain_tolerance,
                 "uses_auc": self.band.use_auc,
             },
             "reached": self.first_reached is not None,

@@ -9,7 +9,10 @@ items with a holdout the model never trained on:
 - the greedy-answer accuracy on forget items against the holdout's (chance: the model never
   learned those answers, so what it gets right there is guessing);
 - the share of forget answers that stutter or loop (metrics/fluency.py): a model that never saw
-  the forget set answers fluently and wrongly, so collapse is no parity, whatever the accuracy.
+  the forget set answers fluently and wrongly, so collapse is no parity, whatever the accuracy;
+- how much of its original probability of the retain answers the model keeps: a model retrained
+  without the forget set still knows everything else, so a run that bought its forgetting with
+  the retain set is not at parity either.
 
 A `ParityBand` says how close counts as "indistinguishable"; `parity_distance` is 1.0 on the
 band's edge, below it inside.
@@ -29,6 +32,7 @@ class ParityBand:
     auc_tolerance: float = 0.1  # |AUC - 0.5| at most this
     accuracy_tolerance: float = 0.05  # forget accuracy at most the holdout's plus this
     fluency_tolerance: float = 0.1  # at most this share of degenerate forget answers
+    retain_tolerance: float = 0.05  # retain answer probability at most this share below the start
     # False when holdout answers are not phrased like forget answers (a pack's short answers
     # against the model's own sentences): their likelihoods do not compare, so only the
     # accuracies count.
@@ -41,14 +45,22 @@ class ParityBand:
             raise ValueError(f"accuracy_tolerance must be in (0, 1), got {self.accuracy_tolerance}")
         if not 0 < self.fluency_tolerance < 1:
             raise ValueError(f"fluency_tolerance must be in (0, 1), got {self.fluency_tolerance}")
+        if not 0 < self.retain_tolerance < 1:
+            raise ValueError(f"retain_tolerance must be in (0, 1), got {self.retain_tolerance}")
 
 
 def parity_measures(
-    forget_scores, holdout_scores, forget_hits, holdout_hits, forget_degenerate: float = 0.0
+    forget_scores,
+    holdout_scores,
+    forget_hits,
+    holdout_hits,
+    forget_degenerate: float = 0.0,
+    retain_kept: float = 1.0,
 ) -> dict[str, float]:
     """The parity measures of one evaluation. Scores are per-item membership scores (higher =
     more familiar; mean token log-prob for LOSS), hits per-item right/wrong greedy answers,
-    `forget_degenerate` the share of degenerate forget answers."""
+    `forget_degenerate` the share of degenerate forget answers, `retain_kept` the retain answer
+    probability now over the original model's."""
     forget_hits = np.asarray(forget_hits, dtype=float)
     holdout_hits = np.asarray(holdout_hits, dtype=float)
     if forget_hits.size == 0 or holdout_hits.size == 0:
@@ -58,6 +70,7 @@ def parity_measures(
         "forget_accuracy": float(forget_hits.mean()),
         "holdout_accuracy": float(holdout_hits.mean()),
         "forget_degenerate": float(forget_degenerate),
+        "retain_kept": float(retain_kept),
     }
 
 
@@ -67,10 +80,13 @@ def parity_distance(measures: dict[str, float], band: ParityBand) -> float:
     Accuracy counts one way only: forget accuracy *below* the holdout's is the model guessing
     worse than chance on a few dozen items, which the AUC judges better; above it, the model
     still knows answers it should not. Fluency counts too: past `fluency_tolerance` degenerate
-    answers the model is not at parity, it is broken."""
+    answers the model is not at parity, it is broken; nor is it when it lost more than
+    `retain_tolerance` of its retain answer probability."""
     gap = measures["forget_accuracy"] - measures["holdout_accuracy"]
     distance = max(0.0, gap) / band.accuracy_tolerance
     distance = max(distance, measures.get("forget_degenerate", 0.0) / band.fluency_tolerance)
+    retain_lost = max(0.0, 1.0 - measures.get("retain_kept", 1.0))
+    distance = max(distance, retain_lost / band.retain_tolerance)
     if band.use_auc:
         distance = max(distance, abs(measures["parity_auc"] - 0.5) / band.auc_tolerance)
     return float(distance)
