@@ -396,7 +396,7 @@ def test_progress_says_where_training_stopped(summary, said):
 
 def test_free_prompt_has_a_gold_answer_only_for_a_model_with_a_gold_twin():
     assert SMOLLM2.gold_source is None
-    assert explore.ask_gold(SMOLLM2, "chat", "What is the symbol of gold?") is None  # no load
+    assert explore.ask_gold(SMOLLM2, "What is the symbol of gold?") is None  # no load
     assert explore.gold_label(EMBEDDED, "world:forget10") == GOLD_ANSWER_COLUMN
     assert explore.gold_label(EMBEDDED, "world:profession:baker") == (
         "gold model (never saw the forget10 split)"

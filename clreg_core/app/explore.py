@@ -106,22 +106,18 @@ def gold_label(spec: ModelSpec, task: str | None = None) -> str:
     return f"gold model (never saw the {spec.gold_split} split)"
 
 
-def ask_gold(
-    spec: ModelSpec, prompt_style: str, question: str, max_new_tokens: int = 48
-) -> str | None:
+def ask_gold(spec: ModelSpec, question: str, max_new_tokens: int = 48) -> str | None:
     """The gold model's greedy answer (the model's retrain-without-the-forget-set twin, loaded
-    from `spec.gold_source` through the shared cache), posed as the original model is asked;
-    None for a model without one. A gold model that cannot be loaded (a hub twin while offline)
-    answers with the reason instead: the other answers still count."""
+    from `spec.gold_source` through the shared cache, in its own prompt style); None for a model
+    without one. A gold model that cannot be loaded (a hub twin while offline) answers with the
+    reason instead: the other answers still count."""
     if not spec.gold_source:
         return None
-    question = _check_question(question)
+    question = _check_question(question)  # a bad question is the user's mistake, not gold's
     try:
-        gold = MODELS.get(spec.gold_source)
+        return ask(spec.gold_source, question, max_new_tokens)
     except UserInputError as error:
         return f"(the gold model is not available: {error})"
-    prompt = format_prompt(question, prompt_style, gold.tokenizer)
-    return greedy_answers(gold.model, gold.tokenizer, [prompt], max_new_tokens)[0]
 
 
 def probe_task(model_choice: str, task_name: str, per_side: int = 6, seed: int = 0) -> list[dict]:

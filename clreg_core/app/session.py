@@ -137,7 +137,7 @@ class Session:
             answer = explore.ask(model_choice, question)
             rows = [["original", answer], ["unlearned", "(run unlearning first)"]]
             loaded = explore.MODELS.get(model_choice)
-            return rows + self._gold_rows(loaded.spec, loaded.prompt_style, question, task)
+            return rows + self._gold_rows(loaded.spec, question, task)
         rows = []
         with self._ask_lock:
             for label, model, loaded in models:
@@ -149,11 +149,11 @@ class Session:
                 rows.append([f"after {label}", after])
         loaded = models[0][2]
         task = attempt.runs[0].config.task
-        return rows + self._gold_rows(loaded.spec, loaded.prompt_style, question, task)
+        return rows + self._gold_rows(loaded.spec, question, task)
 
     @staticmethod
-    def _gold_rows(spec, prompt_style: str, question: str, task: str | None) -> list[list[str]]:
-        answer = explore.ask_gold(spec, prompt_style, question)
+    def _gold_rows(spec, question: str, task: str | None) -> list[list[str]]:
+        answer = explore.ask_gold(spec, question)
         return [] if answer is None else [[explore.gold_label(spec, task), answer]]
 
 
