@@ -6,12 +6,9 @@ Every expected value below is worked out by hand in the comment next to it."""
 import math
 
 import pytest
-import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from tiny_models import loaded_tiny, small_config
 
 from clreg_core.config import default_config
-from clreg_core.data.items import UnlearningTask
-from clreg_core.data.sources import build_task
 from clreg_core.engine.stopping import CONTINUE, OVERSHOT, REACHED, ParityStop
 from clreg_core.engine.training import STAGES, parity_outcome, run_unlearning
 from clreg_core.metrics.fluency import (
@@ -22,8 +19,6 @@ from clreg_core.metrics.fluency import (
     mean_distinct_n,
 )
 from clreg_core.metrics.parity import ParityBand, overshot, parity_distance, parity_measures
-from clreg_core.models.loading import LoadedModel
-from clreg_core.models.registry import EMBEDDED_DIR, ModelSpec
 
 FLUENT = "Jaceth Tyvton was born in Caldera Bay."
 STUTTER = "Kousswick Kousswick Kousswick"
@@ -474,49 +469,18 @@ def test_outcome_at_the_step_ceiling_keeps_the_closest_step():
 # --- a real, tiny run --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_setup():
-    tokenizer = AutoTokenizer.from_pretrained(EMBEDDED_DIR)
-    full = build_task("world:forget01")
-    task = UnlearningTask("small", full.forget[:32], full.retain[:64], full.holdout[:32])
-    return tokenizer, task
-
-
-def tiny_run(tiny_setup, **changes):
-    tokenizer, task = tiny_setup
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=2048,  # the embedded tokenizer's vocabulary
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=3,
-            num_attention_heads=2,
-        )
-    )
-    spec = ModelSpec(key="tiny-llama", label="llama", kind="local", source="", prompt_style="qa")
-    loaded = LoadedModel(spec, model, tokenizer, "qa", 0.0)
-    settings = dict(
-        task="small",
-        steps=4,
-        eval_every=2,
-        eval_items=16,
-        final_eval_items=16,
-        forget_batch_size=4,
-        retain_batch_size=4,
-        max_length=48,
-        device="cpu",
-    )
-    config = default_config("embedded", **{**settings, **changes})
+def tiny_run(tokenizer, small_task, **changes):
+    config = small_config(steps=4, **changes)
     events = []
-    result = run_unlearning(config, on_event=events.append, task=task, loaded=loaded)
+    loaded = loaded_tiny("llama", tokenizer)
+    result = run_unlearning(config, on_event=events.append, task=small_task, loaded=loaded)
     assert result.status == "finished", result.reason
     return result, events
 
 
-def test_a_real_run_at_parity_from_the_start_trains_no_step(tiny_setup):
+def test_a_real_run_at_parity_from_the_start_trains_no_step(tokenizer, small_task):
     # A random model also stutters; the tolerance lets this test look at the stop rule alone.
-    result, events = tiny_run(tiny_setup, stop_at="parity", parity_fluency_tolerance=0.9)
+    result, events = tiny_run(tokenizer, small_task, stop_at="parity", parity_fluency_tolerance=0.9)
     evaluations = result.report["history"]["evaluations"]
     # a random model knows neither the forget nor the holdout answers: at parity at step 0
     assert [e["step"] for e in evaluations] == [0]
@@ -529,8 +493,8 @@ def test_a_real_run_at_parity_from_the_start_trains_no_step(tiny_setup):
     assert parity["reached_at"]["step"] == 0 and parity["measurable"] is True
 
 
-def test_a_real_run_under_the_steps_rule_reports_every_evaluation(tiny_setup):
-    result, events = tiny_run(tiny_setup, stop_at="steps")
+def test_a_real_run_under_the_steps_rule_reports_every_evaluation(tokenizer, small_task):
+    result, events = tiny_run(tokenizer, small_task, stop_at="steps")
     parity = result.report["parity"]
     assert parity["rule"] == "steps" and parity["stopped_because"] == "all steps done"
     assert parity["trained_steps"] == 4 and parity["kept_step"] == 4
