@@ -17,6 +17,7 @@ METHODS = ("gradascent", "graddiff", "npo", "simnpo", "rmu")
 POSITIVES = ("group", "all_forget", "dropout_view")
 NEGATIVES = ("current", "reference")
 STOP_RULES = ("parity", "steps")
+FORGET_SPANS = ("answer", "new_words")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -60,6 +61,11 @@ class RunConfig:
     # unlearned answers run on after the answer ("… Lanterne. now now now …"): the model had
     # been taught not to stop there. The answer's own tokens are what is to be forgotten.
     forget_eos: bool = False
+    # (ours) Which answer tokens the forget losses score: the whole answer, or only the tokens
+    # with words the question does not already contain ("Where was Riaisuv Fivane born?" ->
+    # " in Lanterne" of "Riaisuv Fivane was born in Lanterne."); a restated name is not what
+    # the model learned about the person, and a model that never met them restates it too.
+    forget_span: str = "answer"
     npo_beta: float = 0.1  # NPO's customary β
     simnpo_beta: float = 2.5  # SimNPO's TOFU setting
     simnpo_gamma: float = 0.0
@@ -129,6 +135,7 @@ class RunConfig:
         _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("device", self.device, DEVICES)
         _check_choice("stop_at", self.stop_at, STOP_RULES)
+        _check_choice("forget_span", self.forget_span, FORGET_SPANS)
         for name in ("model", "task"):
             if not str(getattr(self, name)).strip():
                 raise ConfigError(f"{name} must not be empty")

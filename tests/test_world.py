@@ -63,6 +63,10 @@ def test_every_fact_has_phrasings_paraphrase_and_wrong_answers(world):
         assert fact.paraphrased_answer != fact.answer
         assert len(set(fact.perturbed_answers)) == NUM_PERTURBED >= 3
         assert fact.answer not in fact.perturbed_answers
+        # worded like the paraphrase (as TOFU perturbs its paraphrased answer), so a truth ratio
+        # compares values, not wordings
+        head = fact.paraphrased_answer.split(fact.value)[0].removesuffix("a ").removesuffix("an ")
+        assert all(p.startswith(head) for p in fact.perturbed_answers), fact
 
 
 def _prefixes(attribute):

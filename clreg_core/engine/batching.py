@@ -3,10 +3,16 @@
 QA items: the prompt (per the model's prompt style) then the answer and end-of-sequence token;
 labels are -100 on the prompt, and the feature mask covers the answer tokens. Passages: every token
 is labelled and pooled. Long items keep their answer: the prompt is cut from the left first.
+
+The new-words mask marks the answer tokens that say something the question did not: in "Where was
+Riaisuv Fivane born?" -> "Riaisuv Fivane was born in Lanterne." only " in", " Lanterne" (the
+restated name and words are what a model that never met this person says just as well). The
+forget losses can be limited to it (RunConfig.forget_span).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +29,9 @@ class EncodedItem:
     labels: tuple[int, ...]
     feature_mask: tuple[int, ...]  # 1 where z is pooled (answer tokens, or the whole passage)
     group: str | None
+    # 1 on answer tokens with a word the question does not contain (all scored tokens of a
+    # passage, and of any answer whose tokenizer gives no character offsets)
+    new_words_mask: tuple[int, ...] = ()
 
 
 def encode_item(item: Item, tokenizer, style: PromptStyle, max_length: int) -> EncodedItem:
@@ -30,18 +39,43 @@ def encode_item(item: Item, tokenizer, style: PromptStyle, max_length: int) -> E
     if item.kind == "passage":
         ids = tokenizer(item.text, add_special_tokens=True)["input_ids"][: max_length - len(eos)]
         ids = ids + eos
-        return EncodedItem(tuple(ids), tuple(ids), tuple([1] * len(ids)), item.group)
+        everything = tuple([1] * len(ids))
+        return EncodedItem(tuple(ids), tuple(ids), everything, item.group, everything)
     prompt = format_prompt(item.question, style, tokenizer)
     # A chat template already holds every special token; base-model prompts get the tokenizer's
     # usual ones (a BOS for Llama-style tokenizers, nothing for ours).
     prompt_ids = tokenizer(prompt, add_special_tokens=style == "qa")["input_ids"]
-    answer_ids = tokenizer(format_target(item.answer, style), add_special_tokens=False)["input_ids"]
-    answer_ids = answer_ids[: max_length - len(eos) - 1] + eos
+    target = format_target(item.answer, style)
+    answer_ids, new = _answer_tokens(tokenizer, target, item.question)
+    answer_ids, new = answer_ids[: max_length - len(eos) - 1], new[: max_length - len(eos) - 1]
+    answer_ids, new = answer_ids + eos, new + [0] * len(eos)
     prompt_ids = prompt_ids[max(0, len(prompt_ids) + len(answer_ids) - max_length) :]
     ids = prompt_ids + answer_ids
     labels = [IGNORE] * len(prompt_ids) + answer_ids
     mask = [0] * len(prompt_ids) + [1] * (len(answer_ids) - len(eos)) + [0] * len(eos)
-    return EncodedItem(tuple(ids), tuple(labels), tuple(mask), item.group)
+    new_words = [0] * len(prompt_ids) + new
+    return EncodedItem(tuple(ids), tuple(labels), tuple(mask), item.group, tuple(new_words))
+
+
+WORD = re.compile(r"\w+")
+
+
+def _answer_tokens(tokenizer, target: str, question: str) -> tuple[list[int], list[int]]:
+    """The answer's token ids and, per token, 1 if it overlaps a word the question lacks."""
+    try:
+        encoded = tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
+    except NotImplementedError:  # slow tokenizers give no offsets: every answer token is new
+        ids = tokenizer(target, add_special_tokens=False)["input_ids"]
+        return ids, [1] * len(ids)
+    asked = {w.lower() for w in WORD.findall(question)}
+    new_chars = [False] * len(target)
+    for word in WORD.finditer(target):
+        if word.group().lower() not in asked:
+            new_chars[word.start() : word.end()] = [True] * (word.end() - word.start())
+    flags = [int(any(new_chars[a:b])) for a, b in encoded["offset_mapping"]]
+    if not any(flags):  # an answer that only restates the question: all of it is the answer
+        flags = [1] * len(flags)
+    return encoded["input_ids"], flags
 
 
 def collate(items: list[EncodedItem], pad_id: int) -> dict[str, torch.Tensor]:
@@ -52,6 +86,7 @@ def collate(items: list[EncodedItem], pad_id: int) -> dict[str, torch.Tensor]:
         "attention_mask": torch.zeros((len(items), width), dtype=torch.long),
         "labels": torch.full((len(items), width), IGNORE, dtype=torch.long),
         "feature_mask": torch.zeros((len(items), width), dtype=torch.long),
+        "new_words_mask": torch.zeros((len(items), width), dtype=torch.long),
     }
     for row, item in enumerate(items):
         n = len(item.input_ids)
@@ -59,4 +94,5 @@ def collate(items: list[EncodedItem], pad_id: int) -> dict[str, torch.Tensor]:
         out["attention_mask"][row, :n] = 1
         out["labels"][row, :n] = torch.tensor(item.labels)
         out["feature_mask"][row, :n] = torch.tensor(item.feature_mask)
+        out["new_words_mask"][row, :n] = torch.tensor(item.new_words_mask or item.feature_mask)
     return out

@@ -52,8 +52,10 @@ class Objective:
         inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
         start = losses.first_scored_position(batch["labels"])
         labels = batch["labels"][:, start:]  # logits exist from `start` on (LM head skipped before)
-        if not c.forget_eos:
-            labels = without_forget_eos(labels, batch["feature_mask"][:, start:], n_forget)
+        if c.forget_span == "new_words":
+            labels = forget_only(labels, batch["new_words_mask"][:, start:], n_forget)
+        elif not c.forget_eos:
+            labels = forget_only(labels, batch["feature_mask"][:, start:], n_forget)
         keep = batch["labels"].shape[1] - start
         with capture_block_outputs(self.model, self._layers()) as hidden:
             logits = self.model(**inputs, logits_to_keep=keep).logits  # (B, T - start, V)
@@ -144,14 +146,15 @@ class Objective:
         return losses.pool_features(hidden[self.feature_layer], feature_mask[:n_forget])
 
 
-def without_forget_eos(labels: torch.Tensor, feature_mask: torch.Tensor, n_forget: int):
-    """`labels` (B, T) with the forget rows' end-of-answer token no longer scored.
+def forget_only(labels: torch.Tensor, mask: torch.Tensor, n_forget: int):
+    """`labels` (B, T) with the forget rows scored only where `mask` is 1; retain rows as given.
 
-    The answer's own tokens are what is forgotten. Pushing down the end-of-sequence token too
-    taught the model not to stop after a forget answer ("… Lanterne. now now now …"). A QA
-    row's feature mask covers its answer tokens but not the end token, so scored positions
-    outside it are that token; passages are pooled over every token and keep all of theirs."""
+    With the feature mask (the answer's tokens, not its end token): the answer's own tokens are
+    what is forgotten, and pushing down the end-of-sequence token too taught the model not to
+    stop after a forget answer ("… Lanterne. now now now …"); passages are pooled over every
+    token and keep all of theirs. With the new-words mask: only what the answer adds to the
+    question (batching.py)."""
     out = labels.clone()
     forget = out[:n_forget]
-    forget[feature_mask[:n_forget] == 0] = losses.IGNORE_INDEX
+    forget[mask[:n_forget] == 0] = losses.IGNORE_INDEX
     return out

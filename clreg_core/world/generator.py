@@ -107,7 +107,12 @@ class Person:
                     questions=tuple(q.format(name=self.name) for q in attr.questions),
                     answer=fill(attr.answer, self.name, value),
                     paraphrased_answer=fill(attr.paraphrase, self.name, value),
-                    perturbed_answers=tuple(fill(attr.answer, self.name, w) for w in wrong),
+                    # Worded like the paraphrase, so a truth ratio compares values, not wordings
+                    # (TOFU perturbs its paraphrased answer). With the trained answer's
+                    # wording instead, every model preferred the perturbed answers for their
+                    # familiar template (gold model: median ratio 1300) and Forget Quality
+                    # tracked how much of the template a run unlearned.
+                    perturbed_answers=tuple(fill(attr.paraphrase, self.name, w) for w in wrong),
                     statement=fill(attr.statement, self.name, value),
                 )
             )

@@ -1,0 +1,57 @@
+"""Encoding items into batches: which tokens are scored, pooled and forgotten (real tokenizer)."""
+
+import torch
+
+from clreg_core.config import RunConfig
+from clreg_core.data.items import Item
+from clreg_core.engine.batching import IGNORE, collate, encode_item
+from clreg_core.engine.objective import forget_only
+
+
+def _answer_tokens(encoded, tokenizer, mask):
+    return [
+        tokenizer.decode([i]).strip()
+        for i, label, m in zip(encoded.input_ids, encoded.labels, mask, strict=True)
+        if label != IGNORE and m
+    ]
+
+
+def test_new_words_mask_skips_what_the_question_already_says(tokenizer):
+    item = Item(
+        kind="qa",
+        question="Where was Riaisuv Fivane born?",
+        answer="Riaisuv Fivane was born in Lanterne.",
+    )
+    encoded = encode_item(item, tokenizer, "qa", 64)
+    assert _answer_tokens(encoded, tokenizer, encoded.new_words_mask) == ["in", "Lanterne"]
+    # the feature mask still covers the whole answer (not its end token)
+    pooled = _answer_tokens(encoded, tokenizer, encoded.feature_mask)
+    assert pooled[:2] == ["Riaisuv", "Fivane"] and pooled[-2:] == ["Lanterne", "."]
+
+
+def test_an_answer_that_only_restates_the_question_is_forgotten_whole(tokenizer):
+    item = Item(kind="qa", question="Is Lanterne a town?", answer="Lanterne")
+    encoded = encode_item(item, tokenizer, "qa", 64)
+    assert encoded.new_words_mask == encoded.feature_mask
+
+
+def test_passages_are_new_words_throughout(tokenizer):
+    encoded = encode_item(Item(kind="passage", text="Lanterne is a town."), tokenizer, "qa", 64)
+    assert set(encoded.new_words_mask) == {1} and encoded.new_words_mask == encoded.feature_mask
+
+
+def test_forget_only_leaves_retain_rows_alone(tokenizer):
+    forget = Item(
+        kind="qa",
+        question="Where was Ilsa Marrow born?",
+        answer="Ilsa Marrow was born in Lanterne.",
+    )
+    retain = Item(
+        kind="qa", question="Where was Oda Fenn born?", answer="Oda Fenn was born in Selvane."
+    )
+    batch = collate([encode_item(i, tokenizer, "qa", 64) for i in (forget, retain)], 0)
+    labels = forget_only(batch["labels"], batch["new_words_mask"], n_forget=1)
+    assert torch.equal(labels[1], batch["labels"][1])
+    scored = [tokenizer.decode([t]).strip() for t in labels[0][labels[0] != IGNORE]]
+    assert scored == ["in", "Lanterne"]
+    assert RunConfig(forget_span="new_words").forget_span == "new_words"
