@@ -174,12 +174,18 @@ def main() -> None:
         rows = list(pool.map(run, *zip(*jobs, strict=True)))
     layers = [r for r in rows if r["task"] == "world:forget05"]
     held_out = [r for r in rows if r["task"] == "world:forget10"]
+    layers_run = {"date": time.strftime("%Y-%m-%d")}
+    if args.skip_layers and RESULTS.exists():  # keep the last layer measurements and their date
+        previous = json.loads(RESULTS.read_text())
+        layers = previous.get("layers", [])
+        layers_run = {"date": previous.get("layers_date", previous.get("date"))}
     out = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": describe_machine("cpu") + " (2 runs at once, 1 thread each)",
         "command": " ".join(["python", "benchmarks/parity.py", *sys.argv[1:]]),
         "seconds": time.perf_counter() - started,
         "layers": layers,
+        "layers_date": layers_run["date"],
         "forget10": held_out,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -193,7 +199,8 @@ def main() -> None:
     if layers:
         body += [
             "",
-            "### Feature layer (forget05, seeds 0-1, NPO + CLReg, medians)",
+            "### Feature layer (forget05, seeds 0-1, NPO + CLReg, medians; "
+            f"run {layers_run['date']})",
             "",
             table(
                 [

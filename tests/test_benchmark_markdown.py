@@ -48,3 +48,97 @@ def test_claims_merge_replaces_only_the_redone_methods(tmp_path):
     assert out["seconds"] == 120.0 and out["command"].endswith("--methods graddiff --merge")
     assert out["merged"] == ["graddiff redone on d2 (x86_64)"] and out["date"] == "d1"
     assert out["learning_rates"] == {"npo": 0.01, "graddiff": 0.0005}
+
+
+def test_claims_merge_can_redo_one_split_of_every_method(tmp_path):
+    from benchmarks.claims import merged
+
+    path = tmp_path / "claims.json"
+    rows = [{"method": m, "split": s, "v": 1} for m in ("npo", "rmu") for s in ("f01", "f10")]
+    old = {"date": "d1", "machine": "m", "learning_rates": {"npo": 0.01, "rmu": 0.003}}
+    path.write_text(json.dumps({**old, "rows": rows}))
+    new = {"date": "d2", "machine": "m", "learning_rates": {"npo": 0.01, "rmu": 0.003}}
+    redo = [{"method": m, "split": "f10", "v": 2} for m in ("npo", "rmu")]
+    out = merged(path, {**new, "rows": redo}, ["npo", "rmu"], "rows", ["f10"])
+    assert sorted((r["method"], r["split"], r["v"]) for r in out["rows"]) == [
+        ("npo", "f01", 1),
+        ("npo", "f10", 2),
+        ("rmu", "f01", 1),
+        ("rmu", "f10", 2),
+    ]
+    assert out["merged"] == ["npo, rmu on f10 redone on d2 (m)"]
+
+
+def test_a_claim_counts_only_beyond_the_seed_spread_or_in_every_seed():
+    from benchmarks.claims_report import compare
+
+    # the review's case: NPO forget01, 0.059 -> 0.045 with an sd of 0.10, one seed going the
+    # other way: not a difference
+    off, on = {0: 0.0, 1: 0.0, 2: 0.177}, {0: 0.03, 1: 0.0, 2: 0.105}
+    assert compare(off, on, better=-1) == "unclear"
+    # the same way in every seed counts, however small
+    assert compare({0: 0.30, 1: 0.31, 2: 0.29}, {0: 0.29, 1: 0.30, 2: 0.28}, -1) == "better"
+    # a gap beyond both spreads counts even with one seed tied
+    assert compare({0: 0.95, 1: 0.9, 2: 0.95}, {0: 0.1, 1: 0.9, 2: 0.1}, +1) == "worse"
+    # ... and does not within it
+    assert compare({0: 0.9, 1: 0.9, 2: 0.5}, {0: 0.1, 1: 0.9, 2: 0.1}, +1) == "unclear"
+    # distance from 0.5: an AUC falling from 0.62 to 0.30 is worse, not better
+    away = compare({0: 0.62, 1: 0.60}, {0: 0.30, 1: 0.32}, -1, lambda v: abs(v - 0.5))
+    assert away == "worse"
+    assert compare({0: 1.0}, {}, -1) == "unmeasured"
+
+
+def _row(split, variant, seed, **after):
+    return {
+        "split": split,
+        "method": "npo",
+        "clreg": variant != "base",
+        "variant": variant,
+        "seed": seed,
+        "status": "finished",
+        "before": {
+            "forget_accuracy": 1.0,
+            "retain_accuracy": 1.0,
+            "entanglement": 50.0,
+            "mia_auc": 1.0,
+        },
+        "after": {"forget_accuracy": 0.1, "retain_accuracy": 0.9, "mia_auc": 0.5, **after},
+        "parity": {"reached_at": {"step": 40} if variant != "base" else None, "kept_step": 90},
+    }
+
+
+def test_verdicts_name_every_metric_skip_the_tuning_split_and_mark_untuned_methods():
+    from benchmarks.claims_report import markdown
+
+    rows = [
+        _row(split, variant, seed, entanglement=es, relearn_heldout_after=relearn)
+        for split in ("forget05", "forget10")
+        for seed in (0, 1, 2)
+        for variant, es, relearn in (
+            ("base", 60.0 + seed, 0.4),
+            ("clreg", 15.0 + seed, 0.9),
+            ("anchor_only", 55.0 + seed, 0.5),
+        )
+    ]
+    out = {
+        "date": "d",
+        "machine": "m",
+        "seconds": 60.0,
+        "rows": rows,
+        "learning_rates": {"npo": 0.01},
+        "grid_settings": {"final_eval_items": 120},
+        "stop_at": "parity",
+        "tuning_split": "forget05",
+        "condition_unmet": ["npo"],
+    }
+    text = markdown(out, "claims-parity-test")
+    verdicts = [line for line in text.splitlines() if line.startswith("- **")]
+    clreg = next(line for line in verdicts if line.startswith("- **NPO + CLReg**"))
+    # the held-out split only, every claim named, the one against CLReg included
+    assert "entanglement better on 1/1" in clreg
+    assert "accuracy after the relearning attack worse on 1/1" in clreg
+    assert "retain accuracy unclear on 1/1" in clreg
+    assert "reached parity in 0/3 runs (NPO) and 3/3 (NPO + CLReg)" in clreg
+    assert any(line.startswith("- **NPO + anchor only (λ = 0)**") for line in verdicts)
+    assert "tuning split, not counted" in text and "NPO †" in text
+    assert "40, 40, 40" in text and "not reached (kept 90)" in text
