@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import html
 import inspect
+import logging
 
 import gradio as gr
 
@@ -56,11 +57,27 @@ CSS = """
 """
 
 
-def user_errors(handler):
-    """Show a user's mistake as a message in the page; the inputs stay as they were."""
+LOG = logging.getLogger("clreg_lab")
 
-    def shown(error: UserInputError) -> gr.Error:
-        return gr.Error(str(error), print_exception=False)
+
+def user_errors(handler):
+    """Show a user's mistake as a message in the page; the inputs stay as they were.
+
+    Messages are escaped: they may quote what the user typed (a model id, a file name), which
+    must show as text, never as HTML. Any other exception is a bug: its traceback goes to the
+    server log, and the page gets a plain message instead of Gradio's blank "Error"."""
+
+    def shown(error: Exception) -> gr.Error:
+        if isinstance(error, UserInputError):
+            return gr.Error(html.escape(str(error)), print_exception=False)
+        LOG.exception("handler %s failed", handler.__name__)
+        return gr.Error(
+            html.escape(
+                f"something went wrong on the server ({type(error).__name__}); it is logged "
+                "there. Your settings are unchanged: try again, or change a setting."
+            ),
+            print_exception=False,
+        )
 
     if inspect.isgeneratorfunction(handler):  # Gradio streams a generator only if it is one
 
@@ -68,7 +85,9 @@ def user_errors(handler):
         def streamed(*args, **kwargs):
             try:
                 yield from handler(*args, **kwargs)
-            except UserInputError as error:
+            except gr.Error:
+                raise
+            except Exception as error:
                 raise shown(error) from None
 
         return streamed
@@ -77,7 +96,9 @@ def user_errors(handler):
     def wrapped(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
-        except UserInputError as error:
+        except gr.Error:
+            raise
+        except Exception as error:
             raise shown(error) from None
 
     return wrapped
@@ -91,6 +112,7 @@ def progress_html(fraction: float, text: str) -> str:
     )
 
 
+@user_errors
 def on_model_change(picked: str, typed: str):
     model = chosen_model(picked, typed)
     choices, default = run_choices(model)
@@ -126,6 +148,7 @@ def run_handler(ab: bool):
     return start
 
 
+@user_errors
 def on_stop(request: gr.Request) -> str:
     session = SESSIONS.get(request.session_hash)
     session.stop()
@@ -166,6 +189,7 @@ def shared_widths(headers: list[str]) -> list[str]:
     return ["6%", *[f"{rest:.1f}%"] * (len(headers) - 1)]
 
 
+@user_errors
 def on_tick(request: gr.Request):
     """Redraw what changed since the last tick; stop ticking once the attempt is over."""
     return page_updates(SESSIONS.get(request.session_hash))
@@ -187,6 +211,7 @@ def on_probe(picked: str, typed: str, task: str):
     return [[r["set"], r["question"], r["expected"], r["answer"], mark[r["correct"]]] for r in rows]
 
 
+@user_errors
 def on_status(request: gr.Request) -> dict:
     return SESSIONS.get(request.session_hash).summary()
 

@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from clreg_core.data.custom_text import read_upload
+    from clreg_core.engine.budget import Limits, admit
     from clreg_core.engine.run_folder import write_run_folder
     from clreg_core.engine.tasks import task_for_model
     from clreg_core.engine.training import run_unlearning
@@ -141,8 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         task = None
         if args.custom_text_file:
             custom_text = read_upload(args.custom_text_file)  # size, binary and encoding checks
-            spec = resolve_model(config.model)  # what to keep depends on the model
-            task = task_for_model(config.task, spec, custom_text=custom_text)
+        spec = resolve_model(config.model)  # what to keep depends on the model
+        task = task_for_model(config.task, spec, custom_text=custom_text or "")
+        # the model's shape and the host's budget (only where CLREG_MAX_RUN_S / _MB are set)
+        estimated = admit(config, task, Limits.from_env(defaults=False))
+        print(f"estimated: {estimated.describe()} (an upper-side estimate)", file=sys.stderr)
         bar = tqdm(total=config.steps, desc="unlearning", unit="step")
 
         def on_event(event):

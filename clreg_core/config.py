@@ -139,41 +139,13 @@ class RunConfig:
         for name in ("model", "task"):
             if not str(getattr(self, name)).strip():
                 raise ConfigError(f"{name} must not be empty")
-        positive = (
-            "lora_rank",
-            "steps",
-            "forget_batch_size",
-            "items_per_group",
-            "retain_batch_size",
-            "max_length",
-            "eval_every",
-            "eval_items",
-            "final_eval_items",
-        )
-        for name in positive:
-            _check_range(name, getattr(self, name), low=1, integer=True)
-        for name in ("learning_rate", "temperature", "lora_alpha", "npo_beta", "simnpo_beta"):
-            _check_range(name, getattr(self, name), low=1e-12)
-        for name in (
-            "clreg_weight",
-            "anchor_weight",
-            "retain_weight",
-            "forget_weight",
-            "rmu_steering",
-            "simnpo_gamma",
-        ):
-            _check_range(name, getattr(self, name), low=0.0)
-        _check_range("lora_dropout", self.lora_dropout, low=0.0, high=0.9)
-        _check_range("parity_auc_tolerance", self.parity_auc_tolerance, low=0.01, high=0.45)
-        _check_range(
-            "parity_accuracy_tolerance", self.parity_accuracy_tolerance, low=0.01, high=0.9
-        )
-        _check_range("parity_fluency_tolerance", self.parity_fluency_tolerance, low=0.01, high=0.9)
-        _check_range("parity_retain_tolerance", self.parity_retain_tolerance, low=0.01, high=0.9)
-        _check_range("learning_rate", self.learning_rate, low=1e-12, high=1.0)
-        _check_range("steps", self.steps, low=1, high=100_000, integer=True)
-        _check_range("warmup_steps", self.warmup_steps, low=0, high=100_000, integer=True)
-        _check_range("max_length", self.max_length, low=8, high=4096, integer=True)
+        for name, (low, high, whole) in LIMITS.items():
+            _check_range(name, getattr(self, name), low=low, high=high, integer=whole)
+        if self.items_per_group > self.forget_batch_size:
+            raise ConfigError(
+                f"items_per_group={self.items_per_group} is more than forget_batch_size="
+                f"{self.forget_batch_size}; a forget batch holds whole groups"
+            )
         if self.positives == "dropout_view" and self.lora_dropout == 0.0:
             raise ConfigError(
                 "positives='dropout_view' needs lora_dropout > 0 (two dropout views of one item)"
@@ -212,6 +184,46 @@ class RunConfig:
         return replace(self, **changes)
 
 
+# The range of every numeric setting, for any model: (low, high, whole number). Checked when a
+# config is built, before anything is queued or loaded. The highs are far above what a run needs
+# (the defaults are in the first tenth of each) and stop values that would hold a shared host
+# hostage before its budget check (engine/budget.py) even runs: LoRA rank 100000 asked for tens
+# of GB. What a model allows on top (rank up to its width, a layer within its depth) is checked
+# against the model's own config (engine/budget.py).
+LIMITS: dict[str, tuple[float, float, bool]] = {
+    "lora_rank": (1, 1024, True),
+    "steps": (1, 20_000, True),
+    "warmup_steps": (0, 20_000, True),
+    "forget_batch_size": (1, 512, True),
+    "items_per_group": (1, 512, True),
+    "retain_batch_size": (1, 512, True),
+    "max_length": (8, 8192, True),
+    "eval_every": (1, 20_000, True),
+    "eval_items": (1, 1024, True),
+    "final_eval_items": (1, 5_000, True),
+    "seed": (0, 2**32 - 1, True),  # numpy's seeds are unsigned 32-bit
+    "feature_layer": (-1024, 1023, True),  # negative counts from the last block
+    "rmu_layer": (-1024, 1023, True),
+    "learning_rate": (1e-12, 1.0, False),
+    "temperature": (1e-3, 100.0, False),
+    "lora_alpha": (1e-6, 1e4, False),
+    "lora_dropout": (0.0, 0.9, False),
+    "npo_beta": (1e-6, 100.0, False),
+    "simnpo_beta": (1e-6, 100.0, False),
+    "simnpo_gamma": (0.0, 100.0, False),
+    "clreg_weight": (0.0, 1000.0, False),
+    "anchor_weight": (0.0, 1e4, False),
+    "retain_weight": (0.0, 1000.0, False),
+    "forget_weight": (0.0, 1000.0, False),
+    "rmu_steering": (0.0, 1e4, False),
+    "max_grad_norm": (0.0, 1e4, False),
+    "parity_auc_tolerance": (0.01, 0.45, False),
+    "parity_accuracy_tolerance": (0.01, 0.9, False),
+    "parity_fluency_tolerance": (0.01, 0.9, False),
+    "parity_retain_tolerance": (0.01, 0.9, False),
+}
+
+
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}")
@@ -223,8 +235,14 @@ def _check_range(name, value, low=None, high=None, integer=False) -> None:
     if integer and not isinstance(value, int):
         raise ConfigError(f"{name}={value!r} must be a whole number")
     if value != value or (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        bounds = (
+            f"at least {_show(low)}" if high is None else f"between {_show(low)} and {_show(high)}"
+        )
         raise ConfigError(f"{name}={value!r} is out of range; it must be {bounds}")
+
+
+def _show(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() and abs(bound) < 1e12 else f"{bound:g}"
 
 
 def _coerce(cls, name: str, value: Any) -> Any:

@@ -22,6 +22,7 @@ from clreg_core.app.run_queue import RUN_QUEUE, RunQueue
 from clreg_core.app.run_state import RunState
 from clreg_core.config import RunConfig
 from clreg_core.data.items import UnlearningTask
+from clreg_core.engine.budget import Limits, admit
 from clreg_core.engine.tasks import task_for_model
 from clreg_core.errors import UserInputError
 
@@ -48,6 +49,8 @@ class Session:
                     "a run is already going in this page; press Stop or wait for it to finish"
                 )
             task = self._build_task(config, custom_text)
+            # the model's shape and this host's budget, before queueing or loading anything
+            admit(config, task, Limits.from_env())
             configs = [config]
             if ab:
                 configs = [config.with_changes(clreg=False), config.with_changes(clreg=True)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from clreg_core.config import ConfigError, RunConfig, default_config
 from clreg_core.data.custom_text import read_upload
 from clreg_core.data.topic_packs import forget_pack_ids, pack_index
@@ -89,10 +91,22 @@ def advanced_defaults(model_choice: str) -> list:
     return [getattr(config, name) for name, _, _ in ADVANCED_FIELDS]
 
 
+def _number(name: str, value) -> float:
+    """A finite number from a form field (API callers can send NaN, inf or text)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}={value!r} must be a number") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{name}={value!r} must be a finite number")
+    return number
+
+
 def _whole(name: str, value) -> int:
-    if value is None or float(value) != int(value):
+    number = _number(name, value)
+    if number != int(number):
         raise ConfigError(f"{name}={value!r} must be a whole number")
-    return int(value)
+    return int(number)
 
 
 def config_from_form(
@@ -116,10 +130,10 @@ def config_from_form(
     for (name, label, whole), value in zip(ADVANCED_FIELDS, advanced, strict=True):
         if value is None or value == "":
             raise ConfigError(f"{label} is empty; type a number")
-        values[name] = _whole(label, value) if whole else float(value)
-    if values["clreg_weight"] is None:
+        values[name] = _whole(label, value) if whole else _number(label, value)
+    if values["clreg_weight"] is None or values["clreg_weight"] == "":
         raise ConfigError("λ (CLReg weight) is empty; type a number")
-    values["clreg_weight"] = float(values["clreg_weight"])
+    values["clreg_weight"] = _number("λ (CLReg weight)", values["clreg_weight"])
     return default_config(model_choice, task=task or "", **values)
 
 

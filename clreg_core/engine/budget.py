@@ -1,0 +1,197 @@
+"""Before a run is queued: do its settings fit the model, and does the run fit the host?
+
+`check_fits_model` holds the settings against the model's shape (read from its config, no
+weights): a feature layer within its depth, a LoRA rank within its width, items within its
+context. `estimate` gives a run's time and peak memory from the same shape, and `check_budget`
+refuses a run beyond the host's budget (`CLREG_MAX_RUN_S`, `CLREG_MAX_RUN_MB`) with a message
+that says what to lower. The estimate is arithmetic, not a measurement: matmul work at a rate
+calibrated on this project's two offline models on a 2-core CPU (the embedded default run,
+~45 s measured, and SmolLM2's ~2.4 s steps), plus per-call overheads. It is meant to catch the
+run that would take hours or tens of GB, not to predict seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from clreg_core.config import ConfigError, RunConfig
+from clreg_core.data.items import UnlearningTask
+from clreg_core.models.shape import ModelShape, model_shape
+
+# A 2-core CPU Space with 16 GB: a quarter of an hour on the shared slot, and memory that leaves
+# room for the app, its models and one more visitor's free questions.
+DEFAULT_MAX_RUN_S = 900.0
+DEFAULT_MAX_RUN_MB = 6000.0
+CPU_FLOPS_PER_THREAD = 50e9  # fp32, what the steps of both offline models reach on 2 threads
+GPU_FLOPS = 100e12  # bf16 on a recent data-centre GPU, well below peak (small batches)
+STEP_OVERHEAD_S = {"cpu": 0.02, "cuda": 0.3}  # Python, optimiser, kernel launches per step
+GENERATED_TOKENS = 32  # evaluation.MAX_ANSWER_TOKENS
+GOLD_PASSES = 1  # the gold model answers the forget questions once, where one exists
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float
+    megabytes: float
+    parts: dict[str, float]  # seconds per phase, for the message
+
+    def describe(self) -> str:
+        return f"about {_duration(self.seconds)} and {self.megabytes:,.0f} MB"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_seconds: float | None
+    max_megabytes: float | None
+
+    @classmethod
+    def from_env(cls, defaults: bool = True) -> Limits:
+        """The host's budget: `CLREG_MAX_RUN_S` and `CLREG_MAX_RUN_MB`, else the Space
+        defaults (`defaults=False`: no limit where the variable is unset, as for the CLI)."""
+        return cls(
+            _env_number("CLREG_MAX_RUN_S", DEFAULT_MAX_RUN_S if defaults else None),
+            _env_number("CLREG_MAX_RUN_MB", DEFAULT_MAX_RUN_MB if defaults else None),
+        )
+
+
+def _env_number(name: str, default: float | None) -> float | None:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} must be a number of {name[-1]}") from None
+    return value if value > 0 else None
+
+
+def admit(
+    config: RunConfig, task: UnlearningTask | None, limits: Limits, device: str | None = None
+) -> Estimate:
+    """Every check a run passes before it is queued (ConfigError naming what to change);
+    returns its estimate. Reads the model's config only: an offline hub fails in seconds."""
+    shape = model_shape(config.model)
+    check_fits_model(config, shape)
+    estimated = estimate(config, shape, task, device or _device(config))
+    check_budget(estimated, limits)
+    return estimated
+
+
+def _device(config: RunConfig) -> str:
+    import torch
+
+    if config.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return config.device
+
+
+def check_fits_model(config: RunConfig, shape: ModelShape) -> None:
+    """Settings the model's shape rules out, refused before loading its weights."""
+    for name in ("feature_layer", "rmu_layer"):
+        layer = getattr(config, name)
+        if not -shape.layers <= layer < shape.layers:
+            raise ConfigError(
+                f"{name}={layer} is outside this model's {shape.layers} decoder blocks; use "
+                f"0 to {shape.layers - 1}, or -1 to -{shape.layers} counting from the last"
+            )
+    if config.lora_rank > shape.hidden:
+        raise ConfigError(
+            f"lora_rank={config.lora_rank} is more than this model's width ({shape.hidden}); "
+            "a rank that large is no longer low-rank (8-64 is usual)"
+        )
+    if shape.max_positions and config.max_length > shape.max_positions:
+        raise ConfigError(
+            f"max_length={config.max_length} is more than this model's context "
+            f"({shape.max_positions} tokens)"
+        )
+
+
+def estimate(
+    config: RunConfig, shape: ModelShape, task: UnlearningTask | None = None, device="cpu"
+) -> Estimate:
+    """A run's time (training, live evaluations, the before/after measurement) and peak memory."""
+    device = "cuda" if str(device).startswith("cuda") else "cpu"
+    tokens = _tokens_per_item(config, task)
+    params = shape.parameters
+    rows = config.forget_batch_size + config.retain_batch_size
+    rate = GPU_FLOPS if device == "cuda" else CPU_FLOPS_PER_THREAD * _threads()
+    forward = 2 * params * tokens  # FLOPs of one item through the model
+
+    def seconds(flops: float, calls: float = 0) -> float:
+        return flops / rate + calls * STEP_OVERHEAD_S[device]
+
+    live_items = _capped(config.eval_items, task, "forget")
+    final_items = _capped(config.final_eval_items, task, "forget")
+    evaluations = config.steps // config.eval_every + 1
+    # training: forward, backward (activation gradients through the frozen base), the
+    # original model's pass for NPO and the anchor
+    train = seconds(config.steps * 4 * forward * rows, config.steps)
+    per_live = 3 * live_items * forward + live_items * GENERATED_TOKENS * 2 * params
+    live = seconds(evaluations * per_live, evaluations * GENERATED_TOKENS)
+    # before and after: forget, retain, holdout passes, truth ratios (5 answers a fact) and
+    # greedy answers on both sides
+    per_side = 8 * final_items * forward + 2 * final_items * GENERATED_TOKENS * 2 * params
+    final = seconds((2 + GOLD_PASSES) * per_side, 3 * 2 * GENERATED_TOKENS)
+    parts = {"training": train, "live evaluations": live, "before/after measurement": final}
+    return Estimate(sum(parts.values()), _megabytes(config, shape, rows, tokens), parts)
+
+
+def check_budget(estimated: Estimate, limits: Limits) -> None:
+    """Refuse a run beyond the host's budget, saying which part is big and what to lower."""
+    if limits.max_seconds and estimated.seconds > limits.max_seconds:
+        biggest = max(estimated.parts, key=estimated.parts.get)
+        raise ConfigError(
+            f"this run would take {estimated.describe()}, more than this host allows a run "
+            f"({_duration(limits.max_seconds)}, CLREG_MAX_RUN_S); most of it is {biggest}: "
+            "lower the steps, the batch sizes or the evaluation sizes"
+        )
+    if limits.max_megabytes and estimated.megabytes > limits.max_megabytes:
+        raise ConfigError(
+            f"this run would need {estimated.describe()}, more memory than this host allows a "
+            f"run ({limits.max_megabytes:,.0f} MB, CLREG_MAX_RUN_MB): lower the LoRA rank, the "
+            "batch sizes or max_length"
+        )
+
+
+def _megabytes(config: RunConfig, shape: ModelShape, rows: int, tokens: int) -> float:
+    """fp32 weights (and the gold twin), LoRA weights with their gradients and Adam moments,
+    the training step's activations and logits, and the evaluation's batch of logits."""
+    weights = 2 * shape.parameters * 4
+    lora = shape.lora_parameters(config.lora_rank) * 4 * 4
+    # per token and block, the usual transformer activation count (34 values per hidden unit
+    # plus the attention scores), in fp32
+    per_token = shape.layers * (34 * shape.hidden + 5 * shape.heads * tokens) * 4
+    activations = rows * tokens * per_token
+    logits = rows * tokens * shape.vocab * 4 * 3  # logits, log-softmax, their gradient
+    evaluation = 64 * tokens * (shape.vocab * 4 * 2 + shape.hidden * shape.layers * 4)
+    return (weights + lora + activations + logits + evaluation) / 2**20
+
+
+def _tokens_per_item(config: RunConfig, task: UnlearningTask | None) -> int:
+    """Tokens in an average item with its prompt: from the task's text where it is known
+    (about 4 characters a token, plus a prompt template), else half of max_length."""
+    if task is None or not (task.forget or task.retain):
+        return max(8, config.max_length // 2)
+    items = list(task.forget[:200]) + list(task.retain[:200])
+    chars = sum(len(i.question) + len(i.answer) + len(i.text) for i in items) / len(items)
+    return int(min(config.max_length, chars / 4 + 24))
+
+
+def _capped(count: int, task: UnlearningTask | None, side: str) -> int:
+    """Evaluation sets hold at most the task's items."""
+    return count if task is None else min(count, max(1, len(getattr(task, side))))
+
+
+def _threads() -> int:
+    import torch
+
+    return max(1, torch.get_num_threads())
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
