@@ -24,6 +24,8 @@ from clreg_core.app.ui_choices import (
     METHOD_CHOICES,
     STOP_AT_CHOICES,
     STOP_AT_INFO,
+    UPLOAD_CLEANUP,
+    UPLOAD_LIMIT_BYTES,
     advanced_defaults,
     chosen_model,
     config_from_form,
@@ -69,7 +71,7 @@ def user_errors(handler):
 
     def shown(error: Exception) -> gr.Error:
         if isinstance(error, UserInputError):
-            return gr.Error(html.escape(str(error)), print_exception=False)
+            return gr.Error(html.escape(str(error), quote=False), print_exception=False)
         LOG.exception("handler %s failed", handler.__name__)
         return gr.Error(
             html.escape(
@@ -151,7 +153,8 @@ def run_handler(ab: bool):
 @user_errors
 def on_stop(request: gr.Request) -> str:
     session = SESSIONS.get(request.session_hash)
-    session.stop()
+    if session.stop() == "nothing is running":  # Stop before Run, or a second time
+        gr.Info("Nothing is running: Stop ends a run that Run or A/B started.")
     return progress_html(*session.progress())
 
 
@@ -222,7 +225,7 @@ def on_unload(request: gr.Request) -> None:
 
 def build_demo() -> gr.Blocks:
     first_tasks, first_task = run_choices(DEFAULT_MODEL)
-    with gr.Blocks(title="CLReg Lab") as demo:
+    with gr.Blocks(title="CLReg Lab", delete_cache=UPLOAD_CLEANUP) as demo:
         gr.Markdown(INTRO)
         with gr.Row():
             model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model")
@@ -339,6 +342,7 @@ def launch(port: int | None = None, quiet: bool = False) -> gr.Blocks:
     demo.queue(default_concurrency_limit=4).launch(
         server_port=port,
         allowed_paths=[str(EXPORT_ROOT)],
+        max_file_size=UPLOAD_LIMIT_BYTES,  # refused at the server, before it is stored
         prevent_thread_lock=True,
         css=CSS,
         quiet=quiet,

@@ -3,6 +3,7 @@
 import json
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from gradio_client import Client
@@ -92,3 +93,39 @@ def test_user_mistakes_get_clear_messages_and_the_app_keeps_serving(url, monkeyp
     assert client.predict(api_name="/status")["runs"] == []  # nothing was queued
     rows = client.predict("embedded", "", "world:forget10", api_name="/probe")["data"]
     assert {r[0] for r in rows} == {"forget", "retain"}
+
+
+def test_hostile_values_through_the_api_are_refused_before_queueing(url):
+    client = Client(url, verbose=False)
+    mistakes = [
+        (form(lora_rank=100000), "lora_rank=100000 is out of range"),
+        (
+            form(seed=-1),
+            "seed=-1 is out of range",
+        ),  # (NaN: JSON cannot carry it; see test_bad_inputs)
+        (form(feature_layer=9), "outside this model's 4 decoder blocks"),
+        (form(steps=20000), "CLREG_MAX_RUN_S"),
+        (form(final_eval_items=1000000), "final_eval_items=1000000 is out of range"),
+        # what the user typed comes back as text: escaped, never markup
+        (form(typed='<img src="http://elsewhere.example/x.png">'), "&lt;img src="),
+    ]
+    for inputs, message in mistakes:
+        with pytest.raises(AppError, match=message):
+            client.predict(*inputs, api_name="/run")
+    assert client.predict(api_name="/status")["runs"] == []  # nothing was queued
+
+
+def test_the_server_refuses_big_uploads_before_storing_them(url):
+    import httpx
+    from gradio.utils import get_upload_folder
+
+    from clreg_core.app.ui_choices import UPLOAD_LIMIT_BYTES
+
+    name = f"too-big-{time.time_ns()}.txt"
+    big = b"x" * (UPLOAD_LIMIT_BYTES + 1)
+    answer = httpx.post(f"{url}gradio_api/upload", files={"files": (name, big)}, timeout=60)
+    assert answer.status_code == 413, answer.text
+    stored = [p for p in Path(get_upload_folder()).rglob(name)]
+    assert stored == []
+    small = httpx.post(f"{url}gradio_api/upload", files={"files": ("ok.txt", b"hello")}, timeout=60)
+    assert small.status_code == 200  # the limit is not a blanket refusal

@@ -1,5 +1,7 @@
 """The engine on small models built from configs: LoRA, one-pass features, events, cancel, NaN."""
 
+import json
+
 import pytest
 import torch
 from tiny_models import loaded_tiny, small_config, tiny_model
@@ -140,6 +142,22 @@ def test_bad_model_in_a_job_fails_with_a_message():
     job = Job(small_config(model="no-such-model!")).start()
     job.wait(30)
     assert job.result.status == "failed" and "unknown model" in job.result.reason
+
+
+def test_a_bug_in_a_job_goes_to_the_log_not_into_its_report(monkeypatch, caplog):
+    from clreg_core.engine import jobs
+
+    def broken(*args, **kwargs):  # stands in for a bug deep in a run
+        raise RuntimeError("exploded")
+
+    monkeypatch.setattr(jobs, "run_unlearning", broken)
+    with caplog.at_level("ERROR", logger="clreg_lab"):
+        job = Job(small_config()).start()
+        job.wait(30)
+    report = job.result.report
+    assert job.result.status == "failed" and "details in the server log" in job.result.reason
+    assert "traceback" not in report and "Traceback" not in json.dumps(report)
+    assert "Traceback" in caplog.text and "exploded" in caplog.text
 
 
 def test_original_model_is_measured_once_per_weights_and_items(tokenizer, small_task):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from clreg_core.config import ConfigError, RunConfig, default_config
-from clreg_core.data.custom_text import read_upload
+from clreg_core.data.custom_text import MAX_UPLOAD_BYTES, read_upload
 from clreg_core.data.topic_packs import forget_pack_ids, pack_index
 from clreg_core.data.world_source import FORGET_SPLITS, world_topics
 from clreg_core.models.registry import REGISTRY
@@ -53,6 +53,11 @@ STOP_AT_INFO = (
     "'after all steps' pushes past it, so you can see over-unlearning."
 )
 # The advanced panel, in display order: (RunConfig field, label, whole number?)
+# Gradio refuses larger uploads at the server, before storing them (app.launch).
+UPLOAD_LIMIT_BYTES = MAX_UPLOAD_BYTES
+# Uploads Gradio stored are deleted as the run downloads are: hourly, once two hours old.
+UPLOAD_CLEANUP = (3600, 7200)
+
 ADVANCED_FIELDS: tuple[tuple[str, str, bool], ...] = (
     ("steps", "steps", True),
     ("learning_rate", "learning rate", False),

@@ -7,6 +7,7 @@ step, so a cancel takes effect within one step (or after the evaluation in progr
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import traceback
@@ -20,6 +21,8 @@ from clreg_core.errors import UserInputError
 from clreg_core.models.loading import LoadedModel
 
 TERMINAL = ("finished", "failed", "cancelled")
+
+LOG = logging.getLogger("clreg_lab")
 
 
 @dataclass
@@ -79,8 +82,9 @@ class Job:
             )
         except UserInputError as error:  # a bad model, task or setting: say so plainly
             self._fail(str(error))
-        except Exception as error:  # a bug: keep the trace for the report, keep serving
-            self._fail(f"{type(error).__name__}: {error}", traceback.format_exc())
+        except Exception as error:  # a bug: the trace goes to the server log, keep serving
+            LOG.error("run failed: %s\n%s", self.config.to_json(), traceback.format_exc())
+            self._fail(f"{type(error).__name__}: {error} (details in the server log)")
 
     def _hand_over(self, event: Event) -> None:
         self.events.put(event)
@@ -89,9 +93,8 @@ class Job:
             self._paused = True  # once: step 0 is sent again with its parity measures
             self._stop.wait(self.pause_after_first_points)  # a Stop ends the pause at once
 
-    def _fail(self, reason: str, trace: str = "") -> None:
+    def _fail(self, reason: str) -> None:
+        # No traceback here: the report is a download, and a trace shows server paths.
         report = {"config": self.config.to_dict(), "status": "failed", "reason": reason}
-        if trace:
-            report["traceback"] = trace
         self.result = RunResult("failed", self.config, report, None, reason)
         self.events.put(Event("failed", 0, {"reason": reason, "report": report}))
