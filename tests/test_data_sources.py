@@ -1,5 +1,7 @@
 """Tasks from every source the app offers, and the messages for bad choices."""
 
+import json
+
 import pytest
 
 from clreg_core.data.sources import build_task
@@ -65,13 +67,43 @@ def test_pack_task_uses_general_knowledge_as_retain():
 
 
 def test_custom_task_from_jsonl_and_text():
-    jsonl = '{"question": "What is my cat called?", "answer": "Biscuit"}\n'
+    jsonl = (
+        '{"question": "What is my cat called?", "answer": "Biscuit"}\n'
+        '{"question": "What colour is my cat?", "answer": "Ginger"}\n'
+    )
     task = build_task("custom", custom_text=jsonl)
     assert task.forget[0].answer == "Biscuit" and len(task.retain) >= 200
     task = build_task(
-        "custom", custom_text="A paragraph about my garden. " * 5, custom_retain="world:retain90"
+        "custom", custom_text="A paragraph about my garden. " * 12, custom_retain="world:retain90"
     )
     assert task.forget[0].kind == "passage" and task.retain[0].group.startswith("person:")
+
+
+def test_one_pasted_paragraph_is_covered_whole_in_passages_that_fit_a_window():
+    paragraph = " ".join(f"Sentence number {i} says something about my garden." for i in range(20))
+    task = build_task("custom", custom_text=paragraph)
+    assert len(task.forget) >= 4 and all(len(i.text) <= 240 for i in task.forget)
+    assert " ".join(i.text for i in task.forget) == paragraph  # nothing is cut away
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x", "My cat is called Biscuit.", '{"question": "What is my cat called?", "answer": "B"}'],
+)
+def test_a_single_item_is_refused_at_once_saying_what_to_add(text):
+    with pytest.raises(UserInputError, match="add another sentence or paragraph, or another"):
+        build_task("custom", custom_text=text)
+
+
+def test_own_text_about_world_people_is_left_out_of_the_retain_set():
+    retain = build_task("world:forget10").retain
+    rows = [{"question": i.question, "answer": i.answer} for i in retain[:30] if i.kind == "qa"]
+    task = build_task(
+        "custom", custom_text="\n".join(json.dumps(r) for r in rows), custom_retain="world:retain90"
+    )
+    kept = {(i.question, i.answer) for i in task.retain}
+    assert not kept & {(r["question"], r["answer"]) for r in rows}
+    assert f"{len(rows)} of its items are in your text and were left out" in task.description
 
 
 @pytest.mark.parametrize(
@@ -80,7 +112,7 @@ def test_custom_task_from_jsonl_and_text():
 def test_custom_task_keeps_what_the_model_knows(model_key, retain_group):
     """The embedded model knows only its world, so own text there keeps the world's people."""
     spec = resolve_model(model_key)
-    task = task_for_model("custom", spec, custom_text="My cat is called Biscuit. " * 3)
+    task = task_for_model("custom", spec, custom_text="My cat is called Biscuit. " * 12)
     assert all(item.group.startswith(retain_group) for item in task.retain)
 
 

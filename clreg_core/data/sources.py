@@ -63,6 +63,12 @@ def custom_task(text: str, fmt: str = "auto", retain: str = "general_knowledge")
     retain split such as `world:retain90` (for the embedded model, which knows only its world).
     """
     forget = tuple(parse_custom_text(text, fmt))
+    if len(forget) < MIN_OWN_ITEMS:
+        raise UserInputError(
+            f"your text gives {len(forget)} item to forget; a run needs at least "
+            f"{MIN_OWN_ITEMS} (the measurements compare forget items with each other and with "
+            "retain ones): add another sentence or paragraph, or another JSONL line"
+        )
     if retain == "general_knowledge":
         kept = load_pack(RETAIN_PACK)
     elif retain.startswith("world:"):
@@ -71,9 +77,23 @@ def custom_task(text: str, fmt: str = "auto", retain: str = "general_knowledge")
         raise UserInputError(
             f"unknown retain source {retain!r}; use general_knowledge or world:retain90"
         )
+    # What is to be forgotten cannot also be kept: own JSONL about world people held most of
+    # retain90 verbatim, so the retain term trained the very answers the forget term removed.
+    forgotten = {_content(i) for i in forget}
+    kept_apart = tuple(i for i in kept if _content(i) not in forgotten)
+    removed = len(kept) - len(kept_apart)
+    note = f" ({removed} of its items are in your text and were left out)" if removed else ""
     return UnlearningTask(
         name="custom",
         forget=forget,
-        retain=kept,
-        description=f"Forget {len(forget)} items of your own text; keep {retain}.",
+        retain=kept_apart,
+        description=f"Forget {len(forget)} items of your own text; keep {retain}{note}.",
     )
+
+
+MIN_OWN_ITEMS = 2
+
+
+def _content(item) -> tuple[str, str, str]:
+    """An item's text, case and spacing aside: what makes two items the same fact."""
+    return tuple(" ".join(part.lower().split()) for part in (item.question, item.answer, item.text))
