@@ -1,14 +1,17 @@
 """The engine on small models built from configs: LoRA, one-pass features, events, cancel, NaN."""
 
 import json
+import threading
 
 import pytest
 import torch
 from tiny_models import loaded_tiny, small_config, tiny_model
 
+from clreg_core.config import RunConfig
 from clreg_core.engine.jobs import Job
 from clreg_core.engine.lora import attach_lora, capture_block_outputs, decoder_blocks
 from clreg_core.engine.training import STAGES, run_unlearning
+from clreg_core.models.loading import load_model
 
 
 @pytest.mark.parametrize("family", ["llama", "qwen2", "gpt2", "gpt_neox"])
@@ -215,3 +218,36 @@ def test_a_job_can_pause_after_its_first_points_and_a_stop_ends_the_pause(tokeni
         time.sleep(0.01)
     stopped.cancel()
     assert stopped.wait(timeout=10).status == "cancelled"  # not 30 s later
+
+
+@pytest.mark.parametrize(
+    ("stage", "has_before"),
+    [("measuring the original model", False), ("measuring the unlearned model", True)],
+)
+def test_a_stop_ends_a_measurement_and_keeps_what_was_measured(stage, has_before):
+    """The real embedded model: a Stop in a measuring phase ends the run there, not after it."""
+    stop = threading.Event()
+
+    def on_event(event):
+        if event.kind == "stage" and event.data["stage"] == stage:
+            stop.set()
+
+    config = RunConfig(
+        steps=4, eval_every=2, final_eval_items=400, stop_at="steps", seed=stage.count("o")
+    )  # a seed per case, so the original model's cached measurement is not reused
+    result = run_unlearning(config, on_event=on_event, should_stop=stop.is_set)
+    assert result.status == "cancelled" and result.reason == f"stopped by the user while {stage}"
+    metrics = result.report.get("metrics", {})
+    assert ("before" in metrics) == has_before and "after" not in metrics
+    assert result.report["history"]["evaluations"]  # the live points it had are kept
+
+
+def test_a_stop_halts_greedy_generation_between_tokens():
+    from clreg_core.engine.generation import greedy_answers
+
+    loaded = load_model("embedded")
+    prompts = ["Question: Where was Riaisuv Fivane born?\nAnswer:"] * 3
+    full = greedy_answers(loaded.model, loaded.tokenizer, prompts, 16)
+    assert all(full)
+    halted = greedy_answers(loaded.model, loaded.tokenizer, prompts, 16, should_stop=lambda: True)
+    assert halted == ["", "", ""]  # stopped before the first batch

@@ -8,6 +8,7 @@ evaluation adds generation, membership inference and, where a gold model exists,
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -47,6 +48,10 @@ class ForcedPass:
         return self.logp / np.maximum(self.lengths, 1)
 
 
+class RunStopped(Exception):
+    """A Stop arrived during a measurement (raised between batches, or once generation halts)."""
+
+
 def sample_items(items: tuple[Item, ...], count: int, seed: int) -> list[Item]:
     """A fixed, seeded subset (all items when there are fewer), in a stable order."""
     items = list(items)
@@ -64,6 +69,12 @@ class Measurer:
         self.batch_size = batch_size
         self.device = next(model.parameters()).device
         self.num_layers = len(decoder_blocks(model))
+        # Checked between batches: a Stop ends a measurement within one batch (RunStopped).
+        self.should_stop: Callable[[], bool] = lambda: False
+
+    def check_stop(self) -> None:
+        if self.should_stop():
+            raise RunStopped()
 
     def adapter(self, enabled: bool):
         """A context in which the model is the unlearned one (adapter on) or the original."""
@@ -86,6 +97,7 @@ class Measurer:
         try:
             with self.adapter(adapter):
                 for start in range(0, len(in_order), self.batch_size):
+                    self.check_stop()
                     chunk = in_order[start : start + self.batch_size]
                     batch = {
                         k: v.to(self.device)
@@ -147,9 +159,16 @@ class Measurer:
             max_new_tokens = min(MAX_ANSWER_TOKENS, longest + ANSWER_MARGIN_TOKENS)
         prompts = [format_prompt(i.question, self.style, self.tokenizer) for i in items]
         with self.adapter(adapter):
-            return greedy_answers(
-                self.model, self.tokenizer, prompts, max_new_tokens, batch_size=self.batch_size
+            answers = greedy_answers(
+                self.model,
+                self.tokenizer,
+                prompts,
+                max_new_tokens,
+                batch_size=self.batch_size,
+                should_stop=self.should_stop,
             )
+        self.check_stop()  # generation halted early for a Stop: its answers are cut short
+        return answers
 
 
 def qa_only(items) -> list[Item]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import torch
+from transformers import StoppingCriteria
 
 
 @torch.no_grad()
@@ -14,6 +16,7 @@ def greedy_answers(
     prompts: list[str],
     max_new_tokens: int = 24,
     batch_size: int = 64,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[str]:
     """Greedy continuations of `prompts`, decoded without special tokens.
 
@@ -25,7 +28,11 @@ def greedy_answers(
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     in_order = [prompts[i] for i in order]
     outputs: list[str] = []
+    # a Stop halts generation between tokens; the caller sees should_stop() and discards it
+    halt = [_Halt(should_stop)] if should_stop else None
     for start in range(0, len(in_order), batch_size):
+        if should_stop and should_stop():
+            break
         batch = tokenizer(
             in_order[start : start + batch_size],
             return_tensors="pt",
@@ -38,14 +45,25 @@ def greedy_answers(
             max_new_tokens=max_new_tokens,
             do_sample=False,
             pad_token_id=tokenizer.pad_token_id,
+            stopping_criteria=halt,
             eos_token_id=tokenizer.eos_token_id,
         )
         new_tokens = generated[:, batch["input_ids"].shape[1] :]
         outputs.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
-    answers = [""] * len(prompts)
-    for position, index in enumerate(order):
+    answers = [""] * len(prompts)  # rows a Stop left unanswered stay empty
+    for position, index in enumerate(order[: len(outputs)]):
         answers[index] = outputs[position].strip()
     return answers
+
+
+class _Halt(StoppingCriteria):
+    """Ends generation for every row once `should_stop()` says so (checked each new token)."""
+
+    def __init__(self, should_stop: Callable[[], bool]):
+        self.should_stop = should_stop
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.should_stop(), dtype=torch.bool)
 
 
 def normalize_answer(text: str) -> str:

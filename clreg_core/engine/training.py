@@ -29,7 +29,7 @@ import torch
 from clreg_core.config import ConfigError, RunConfig
 from clreg_core.data.items import UnlearningTask
 from clreg_core.engine.assessment import Assessment
-from clreg_core.engine.evaluation import Measurer, qa_only
+from clreg_core.engine.evaluation import Measurer, RunStopped, qa_only
 from clreg_core.engine.live import LiveView
 from clreg_core.engine.lora import (
     attach_lora,
@@ -144,6 +144,7 @@ def run_unlearning(
     task = task or task_for_model(config.task, loaded.spec)
     model = attach_lora(loaded.model, config)
     measurer = Measurer(model, loaded.tokenizer, loaded.prompt_style, config.max_length)
+    measurer.should_stop = stop  # measurements end within a batch of a Stop (RunStopped)
     objective = Objective(model, config, model.config.hidden_size)
     live = LiveView(measurer, task, config, objective.feature_layer)
     phases["load"] = time.perf_counter() - started
@@ -209,64 +210,72 @@ def run_unlearning(
 
     # A model already at parity before unlearning has nothing to forget here (it never learned
     # these items, or not beyond what it guesses for strangers): the parity rule trains no step.
-    at_parity_already = evaluate(0) == REACHED
-    phases["parity_at_start"] = time.perf_counter() - started - phases["first_points"]
-    # Built after the first points: encoding its item sets takes a moment a UI should not wait.
-    assessment = Assessment(
-        measurer, task, objective.feature_layer, config.final_eval_items, config.seed
-    )
-    emit(Event("stage", 0, {"stage": STAGES[0]}))
-    tick = time.perf_counter()
-    before = assessment.measure_original(base_weights_fingerprint(model))
-    phases["assess_before"] = time.perf_counter() - tick
-    batches = Batches(measurer, task, config)
-    trainable_params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable_params, lr=config.learning_rate)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s))
-    step_seconds = []
-    model.train()
-    emit(Event("stage", 0, {"stage": STAGES[1]}))
+    stage = {"now": "measuring the original model"}  # what a Stop interrupts, for the report
     try:
-        last_step = 0 if (at_parity_already and config.stop_at == "parity") else config.steps
-        for step in range(1, last_step + 1):
-            if stop():
-                return finish("cancelled", f"stopped by the user after {step - 1} steps")
-            tick = time.perf_counter()
-            out = train_step(objective, batches, optimizer, config, device, step)
-            scheduler.step()
-            step_seconds.append(time.perf_counter() - tick)
-            history["steps"].append({"step": step, **out.terms})
-            emit(Event("step", step, {"terms": out.terms, "seconds": step_seconds[-1]}))
-            evaluated = step % config.eval_every == 0 or step == config.steps
-            if evaluated and evaluate(step) != CONTINUE and config.stop_at == "parity":
-                break
-    except RunFailed as error:
-        return finish("failed", str(error))
-    trained = len(history["steps"])
-    if stop():
-        return finish("cancelled", f"stopped by the user after {trained} steps")
-    report["parity"] = parity_outcome(config, parity, trained)
-    if kept and report["parity"]["kept_step"] != trained:
-        load_trainable_state(model, kept)  # went past parity: back to the closest state
-    emit(Event("parity", trained, report["parity"]))
-    model.eval()
-    emit(Event("stage", trained, {"stage": STAGES[2]}))
-    tick = time.perf_counter()
-    after = assessment.measure(adapter=True)
-    assessment.compare(before, after)
-    phases["assess_after"] = time.perf_counter() - tick
-    snapshots = {"before": before, "after": after}
-    tick = time.perf_counter()
-    gold, gold_answers = _gold_metrics(assessment, loaded, device, config, snapshots)
-    phases["gold"] = time.perf_counter() - tick
-    report["metrics"] = {"before": before.metrics, "after": after.metrics, "gold": gold}
-    report["generations"] = _generations(assessment, before, after, gold_answers)
-    report["timing"] = {
-        "seconds_per_step": float(np.median(step_seconds)) if step_seconds else None,
-        "train_seconds": round(sum(step_seconds), 3),
-        **{f"{name}_seconds": round(value, 3) for name, value in phases.items()},
-    }
-    return finish("finished")
+        at_parity_already = evaluate(0) == REACHED
+        phases["parity_at_start"] = time.perf_counter() - started - phases["first_points"]
+        # Built after the first points: encoding its item sets takes a moment a UI should not wait.
+        assessment = Assessment(
+            measurer, task, objective.feature_layer, config.final_eval_items, config.seed
+        )
+        emit(Event("stage", 0, {"stage": STAGES[0]}))
+        tick = time.perf_counter()
+        before = assessment.measure_original(base_weights_fingerprint(model))
+        phases["assess_before"] = time.perf_counter() - tick
+        report["metrics"] = {"before": before.metrics}  # kept in a stopped run's report
+        batches = Batches(measurer, task, config)
+        trainable_params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable_params, lr=config.learning_rate)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s))
+        step_seconds = []
+        model.train()
+        stage["now"] = "training (at a live evaluation)"
+        emit(Event("stage", 0, {"stage": STAGES[1]}))
+        try:
+            last_step = 0 if (at_parity_already and config.stop_at == "parity") else config.steps
+            for step in range(1, last_step + 1):
+                if stop():
+                    return finish("cancelled", f"stopped by the user after {step - 1} steps")
+                tick = time.perf_counter()
+                out = train_step(objective, batches, optimizer, config, device, step)
+                scheduler.step()
+                step_seconds.append(time.perf_counter() - tick)
+                history["steps"].append({"step": step, **out.terms})
+                emit(Event("step", step, {"terms": out.terms, "seconds": step_seconds[-1]}))
+                evaluated = step % config.eval_every == 0 or step == config.steps
+                if evaluated and evaluate(step) != CONTINUE and config.stop_at == "parity":
+                    break
+        except RunFailed as error:
+            return finish("failed", str(error))
+        trained = len(history["steps"])
+        if stop():
+            return finish("cancelled", f"stopped by the user after {trained} steps")
+        report["parity"] = parity_outcome(config, parity, trained)
+        if kept and report["parity"]["kept_step"] != trained:
+            load_trainable_state(model, kept)  # went past parity: back to the closest state
+        emit(Event("parity", trained, report["parity"]))
+        model.eval()
+        stage["now"] = "measuring the unlearned model"
+        emit(Event("stage", trained, {"stage": STAGES[2]}))
+        tick = time.perf_counter()
+        after = assessment.measure(adapter=True)
+        assessment.compare(before, after)
+        phases["assess_after"] = time.perf_counter() - tick
+        snapshots = {"before": before, "after": after}
+        tick = time.perf_counter()
+        stage["now"] = "measuring the gold model"
+        gold, gold_answers = _gold_metrics(assessment, loaded, device, config, snapshots)
+        phases["gold"] = time.perf_counter() - tick
+        report["metrics"] = {"before": before.metrics, "after": after.metrics, "gold": gold}
+        report["generations"] = _generations(assessment, before, after, gold_answers)
+        report["timing"] = {
+            "seconds_per_step": float(np.median(step_seconds)) if step_seconds else None,
+            "train_seconds": round(sum(step_seconds), 3),
+            **{f"{name}_seconds": round(value, 3) for name, value in phases.items()},
+        }
+        return finish("finished")
+    except RunStopped:  # a Stop during a measurement: what was measured stays in the report
+        return finish("cancelled", f"stopped by the user while {stage['now']}")
 
 
 def parity_outcome(config: RunConfig, parity: ParityStop | None, trained: int) -> dict:
@@ -305,7 +314,9 @@ def _gold_metrics(assessment, loaded, device, config, snapshots) -> tuple[dict, 
 
     def load_gold() -> Measurer:
         gold = load_model(spec.gold_source, device=str(device))
-        return Measurer(gold.model, gold.tokenizer, gold.prompt_style, config.max_length)
+        measurer = Measurer(gold.model, gold.tokenizer, gold.prompt_style, config.max_length)
+        measurer.should_stop = assessment.measurer.should_stop
+        return measurer
 
     try:
         return assessment.against_gold(spec.gold_source, load_gold, snapshots)
