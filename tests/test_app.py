@@ -527,3 +527,18 @@ def test_session_rejects_bad_input_before_queueing():
     wait_until(lambda: session.attempt.over)
     run = session.runs()[0]
     assert run.status == "failed" and "layer 9 does not exist" in run.reason
+
+
+def test_a_run_past_the_hosts_time_cap_is_stopped_and_frees_the_slot(monkeypatch):
+    """A real embedded run whose settings passed admission but outlives the cap (2x budget)."""
+    from clreg_core.app.attempts import run_attempt
+    from clreg_core.engine.tasks import task_for_model
+    from clreg_core.models.registry import EMBEDDED
+
+    monkeypatch.setenv("CLREG_MAX_RUN_S", "1")  # after admission: a cap of 2 s
+    queue = RunQueue()
+    run = RunState(default_config("embedded", steps=2000, stop_at="steps"))
+    attempt = Attempt([run], task_for_model("world:forget10", EMBEDDED), None, queue.join())
+    run_attempt(attempt, queue)
+    assert run.status == "cancelled" and "time cap (0 min: twice CLREG_MAX_RUN_S)" in run.reason
+    assert attempt.over and queue.wait_turn(queue.join(), lambda: False)  # the slot is free

@@ -20,6 +20,7 @@ from clreg_core.app.run_export import commands_text, export_run, prune_exports
 from clreg_core.app.run_queue import RunQueue
 from clreg_core.app.run_state import RunState
 from clreg_core.data.items import UnlearningTask
+from clreg_core.engine.budget import Limits
 from clreg_core.errors import UserInputError
 from clreg_core.models.loading import load_model
 
@@ -110,8 +111,17 @@ def _train_all(attempt: Attempt) -> None:
 
 def _follow(job, run: RunState, attempt: Attempt) -> None:
     """Hand the job's events to the run state until the job ends; after a Stop, tell the job
-    to stop and let it wind down (the page already shows the run as stopped)."""
+    to stop and let it wind down (the page already shows the run as stopped). A run that
+    outlives the host's time cap is stopped the same way."""
+    cap = time_cap_s()
+    deadline = time.monotonic() + cap if cap else None
     while True:
+        if deadline and time.monotonic() > deadline and not attempt.stop.is_set():
+            attempt.stop.set()
+            run.mark_done(
+                "cancelled",
+                f"stopped at this host's time cap ({cap / 60:.0f} min: twice CLREG_MAX_RUN_S)",
+            )
         if attempt.stop.is_set():
             job.cancel()
         events = job.drain()
@@ -123,6 +133,13 @@ def _follow(job, run: RunState, attempt: Attempt) -> None:
         time.sleep(0 if events else POLL_S)
     if not run.done:  # the job thread ended without a final event: never leave it hanging
         run.mark_done("failed", "the run ended without a result")
+
+
+def time_cap_s() -> float | None:
+    """The longest a run may hold the slot: twice the budget its estimate was admitted under
+    (the estimate is arithmetic, not a promise), None where the host sets no budget."""
+    budget = Limits.from_env().max_seconds
+    return 2 * budget if budget else None
 
 
 def _write_exports(attempt: Attempt) -> None:
