@@ -18,6 +18,7 @@ import gradio as gr
 
 from clreg_core.app import explore, figures
 from clreg_core.app.attempts import EXPORT_ROOT
+from clreg_core.app.run_export import mark_interrupted
 from clreg_core.app.session import SESSIONS, warm_up
 from clreg_core.app.ui_choices import (
     ADVANCED_FIELDS,
@@ -52,6 +53,10 @@ forget, press **Run** (or **A/B** to compare the method with and without the CLR
 regularizer), and see the forget (red) and retain (blue) representations move while it trains.
 By default training stops at *parity*: when the forget people look like people the model never saw.
 """
+SESSION_LOST = (
+    "This page lost its run: the server restarted (or the page was idle for an hour). Your "
+    "settings are still in the form: press Run to start again."
+)
 CSS = """
 #progress .track {height: 10px; background: #eee; border-radius: 5px; overflow: hidden}
 #progress .fill {height: 100%; background: #6366f1; transition: width .4s}
@@ -194,8 +199,15 @@ def shared_widths(headers: list[str]) -> list[str]:
 
 @user_errors
 def on_tick(request: gr.Request):
-    """Redraw what changed since the last tick; stop ticking once the attempt is over."""
-    return page_updates(SESSIONS.get(request.session_hash))
+    """Redraw what changed since the last tick; stop ticking once the attempt is over.
+
+    The timer ticks only while a run of this page lasts, so a tick that finds no run means the
+    server restarted (or the page sat idle past its session): say so instead of freezing."""
+    session = SESSIONS.get(request.session_hash)
+    if session.attempt is None:
+        lost = [progress_html(0.0, SESSION_LOST), *[gr.skip()] * 9, gr.Timer(active=False)]
+        return lost
+    return page_updates(session)
 
 
 @user_errors
@@ -337,6 +349,8 @@ def launch(port: int | None = None, quiet: bool = False) -> gr.Blocks:
     built, before serving: startup takes ~4 s longer but the first Run draws within ~1-2 s
     instead of paying for the imports."""
     warming = warm_up()
+    for report in mark_interrupted(EXPORT_ROOT):  # runs a killed server left half done
+        LOG.warning("marked an interrupted run: %s", report)
     demo = build_demo()
     warming.join()
     demo.queue(default_concurrency_limit=4).launch(

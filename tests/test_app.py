@@ -10,6 +10,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 
@@ -542,3 +543,53 @@ def test_a_run_past_the_hosts_time_cap_is_stopped_and_frees_the_slot(monkeypatch
     run_attempt(attempt, queue)
     assert run.status == "cancelled" and "time cap (0 min: twice CLREG_MAX_RUN_S)" in run.reason
     assert attempt.over and queue.wait_turn(queue.join(), lambda: False)  # the slot is free
+
+
+def test_a_tick_from_a_page_whose_run_is_gone_says_so_and_stops_ticking():
+    """After a server restart an open tab still ticks; its session is new and holds no run."""
+    import app
+
+    out = app.on_tick(gr.Request(session_hash=f"restarted-{time.time_ns()}"))
+    assert "lost its run: the server restarted" in out[0] and "press Run" in out[0]
+    assert out[-1].active is False
+
+
+def test_a_killed_server_leaves_partial_reports_marked_interrupted_at_start(tmp_path):
+    from clreg_core.app.run_export import mark_interrupted, write_progress
+
+    folder = tmp_path / "attempt"
+    folder.mkdir()
+    run = RunState(default_config("embedded", steps=4))
+    points = {"forget": [[0.0, 1.0]], "retain": [[1.0, 0.0]], "forget_groups": ["person:A"]}
+    run.apply(Event("evaluation", 0, {"metrics": {"entanglement": 1.0}, "points": points}))
+    run.apply(Event("step", 1, {"terms": {"total": 0.5}, "seconds": 0.1}))
+    partial = write_progress(folder, run)
+    assert json.loads(partial.read_text())["status"] == "running"
+    (marked,) = mark_interrupted(tmp_path)  # what the next start does
+    report = json.loads(marked.read_text())
+    assert marked.name == "npo-clreg-interrupted-report.json" and not partial.exists()
+    assert report["status"] == "interrupted" and "server stopped" in report["reason"]
+    assert report["history"]["evaluations"][0]["points"] == points
+    assert report["history"]["steps"][0]["total"] == 0.5
+    assert mark_interrupted(tmp_path) == []  # once
+
+
+def test_a_run_writes_its_partial_report_while_it_runs_and_replaces_it_at_the_end():
+    """A real embedded attempt: the partial report exists mid-run, the final one replaces it."""
+    from clreg_core.app.attempts import run_attempt
+    from clreg_core.engine.tasks import task_for_model
+    from clreg_core.models.registry import EMBEDDED
+
+    queue = RunQueue()
+    run = RunState(default_config("embedded", steps=4, eval_every=2, final_eval_items=16))
+    attempt = Attempt([run], task_for_model("world:forget10", EMBEDDED), None, queue.join())
+    seen = []
+    worker = threading.Thread(target=run_attempt, args=(attempt, queue))
+    worker.start()
+    while worker.is_alive():
+        if attempt.folder is not None:
+            seen += [p.name for p in attempt.folder.glob("*-in-progress.json")]
+        time.sleep(0.05)
+    assert "npo-clreg-in-progress.json" in seen and run.status == "finished"
+    names = {p.name for p in attempt.folder.iterdir()}
+    assert "npo-clreg-report.json" in names and not any("in-progress" in n for n in names)

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clreg_core.app import figures
-from clreg_core.app.run_export import commands_text, export_run, prune_exports
+from clreg_core.app.run_export import (
+    IN_PROGRESS,
+    commands_text,
+    export_run,
+    prune_exports,
+    write_progress,
+)
 from clreg_core.app.run_queue import RunQueue
 from clreg_core.app.run_state import RunState
 from clreg_core.data.items import UnlearningTask
@@ -50,6 +56,7 @@ class Attempt:
     exports: list[Path] = field(default_factory=list)
     commands: str = ""
     over: bool = False  # the worker is done (exports written, queue slot released)
+    folder: Path | None = None  # its downloads, and the partial reports while it runs
 
     @property
     def active(self) -> bool:
@@ -61,6 +68,8 @@ def run_attempt(attempt: Attempt, queue: RunQueue, gpu: Callable | None = None) 
     try:
         if not queue.wait_turn(attempt.ticket, attempt.stop.is_set):
             return
+        EXPORT_ROOT.mkdir(parents=True, exist_ok=True)
+        attempt.folder = Path(tempfile.mkdtemp(dir=EXPORT_ROOT))
         train = gpu(_train_all) if gpu else _train_all
         train(attempt)
     except Exception as error:  # a bug must not kill the app: show it as the run's failure
@@ -115,7 +124,11 @@ def _follow(job, run: RunState, attempt: Attempt) -> None:
     outlives the host's time cap is stopped the same way."""
     cap = time_cap_s()
     deadline = time.monotonic() + cap if cap else None
+    written = None  # the evaluations and stage the partial report on disk holds
     while True:
+        if attempt.folder is not None and written != (len(run.evaluations), run.stage):
+            write_progress(attempt.folder, run)  # what a killed server leaves behind
+            written = (len(run.evaluations), run.stage)
         if deadline and time.monotonic() > deadline and not attempt.stop.is_set():
             attempt.stop.set()
             run.mark_done(
@@ -146,11 +159,14 @@ def _write_exports(attempt: Attempt) -> None:
     """The downloads of every run that left a report: a finished run's report and adapter, a
     stopped or failed run's report (history, points, reason); one page of their plots; the
     commands that rerun them."""
+    folder = attempt.folder
+    if folder is None:
+        return
+    for partial in folder.glob(f"*{IN_PROGRESS}"):  # the run ended: its report replaces them
+        partial.unlink()
     if not attempt.results:
         return
-    EXPORT_ROOT.mkdir(parents=True, exist_ok=True)
-    prune_exports(EXPORT_ROOT, EXPORT_KEEP_S)
-    folder = Path(tempfile.mkdtemp(dir=EXPORT_ROOT))
+    prune_exports(EXPORT_ROOT, EXPORT_KEEP_S, keep=folder)
     for run, result in attempt.results:
         attempt.exports += export_run(folder, run, result, attempt.custom_text)
     runs = [run for run, _ in attempt.results]

@@ -4,6 +4,8 @@ the app and the command line produce the same files."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
 import shutil
@@ -76,15 +78,59 @@ def commands_text(runs: list[RunState], custom_text: bool) -> str:
     return "\n".join(lines)
 
 
-def prune_exports(root: Path, max_age_s: float) -> int:
+def prune_exports(root: Path, max_age_s: float, keep: Path | None = None) -> int:
     """Delete the download folders under `root` older than `max_age_s` (a hosted app writes a
-    few MB per run and would otherwise fill its disk); returns how many went."""
+    few MB per run and would otherwise fill its disk), except `keep`; returns how many went."""
     if not root.is_dir():
         return 0
     cutoff = time.time() - max_age_s
     removed = 0
     for folder in root.iterdir():
+        if folder == keep:  # a long run's own folder, made when it started
+            continue
         if folder.is_dir() and folder.stat().st_mtime < cutoff:
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
+
+
+IN_PROGRESS = "-in-progress.json"
+INTERRUPTED_REASON = (
+    "the server stopped during this run (killed or restarted); what it had measured is kept"
+)
+
+
+def write_progress(folder: Path, state: RunState) -> Path:
+    """What a running run has so far (its config, losses and live evaluations), written
+    atomically beside its future downloads, so a killed server still leaves a partial report."""
+    path = folder / f"{slug(state.label)}{IN_PROGRESS}"
+    partial = {
+        "config": state.config.to_dict(),
+        "status": "running",
+        "stage": state.stage,
+        "history": {"steps": state.losses, "evaluations": state.evaluations},
+        "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(partial), encoding="utf-8")
+    os.replace(temporary, path)  # a reader never sees half a file
+    return path
+
+
+def mark_interrupted(root: Path) -> list[Path]:
+    """At start: a run that was in progress when the server died becomes an interrupted
+    report (`...-interrupted-report.json`, its content kept); returns those reports."""
+    if not root.is_dir():
+        return []
+    marked = []
+    for path in root.glob(f"*/*{IN_PROGRESS}"):
+        try:
+            partial = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue  # unreadable: left as it is, pruned with its folder later
+        partial.update(status="interrupted", reason=INTERRUPTED_REASON)
+        report = path.with_name(path.name.removesuffix(IN_PROGRESS) + "-interrupted-report.json")
+        report.write_text(json.dumps(partial, indent=1), encoding="utf-8")
+        path.unlink()
+        marked.append(report)
+    return marked
