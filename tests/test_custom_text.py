@@ -238,7 +238,7 @@ def test_decode_upload_handles_bom_and_newlines():
     "data",
     [
         b"looks like text\x00but has a NUL",
-        "utf-16 text".encode("utf-16"),
+        "utf-16 without its byte-order mark".encode("utf-16-le"),
         b"caf\xe9 in latin-1",
         bytes(random.Random(0).randbytes(4096)),
         b"\x01\x02\x03\x04 mostly control characters \x05\x06\x07\x08\x1b\x1b\x1b",
@@ -248,6 +248,13 @@ def test_decode_upload_handles_bom_and_newlines():
 def test_binary_uploads_are_rejected_by_name(data):
     with pytest.raises(UserInputError, match="upload.txt looks like a binary file, not text"):
         decode_upload(data, "upload.txt")
+
+
+def test_utf16_text_with_its_byte_order_mark_is_read_as_text():
+    text = "Notes saved by Windows Notepad, caf\u00e9.\r\nSecond line.\r\n"
+    for encoding in ("utf-16", "utf-16-be"):
+        data = (b"\xfe\xff" if encoding.endswith("be") else b"") + text.encode(encoding)
+        assert decode_upload(data, "notes.txt") == text.replace("\r\n", "\n")
 
 
 def test_oversized_or_empty_upload_is_rejected():

@@ -67,6 +67,14 @@ def decode_upload(data: bytes, filename: str = "upload") -> str:
     if not data:
         raise UserInputError(f"{filename} is empty (0 bytes)")
     binary = f"{filename} looks like a binary file, not text"
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte-order mark (Windows)
+        try:
+            return _normalise(bytes(data).decode("utf-16"))
+        except UnicodeDecodeError:
+            raise UserInputError(
+                f"{filename} starts like UTF-16 text but does not decode as UTF-16; "
+                "save it as UTF-8 text"
+            ) from None
     # Real UTF-8 text has no NUL bytes; UTF-16 text and nearly every binary format do.
     if b"\x00" in data:
         raise UserInputError(f"{binary} (it contains NUL bytes); save it as UTF-8 text")
