@@ -129,3 +129,14 @@ def test_stop_midway_and_mistakes_show_in_the_page(page):
     page.locator("#run").click()
     expect(page.get_by_text("unknown model 'no such model!'")).to_be_visible()
     expect(page.get_by_label("…or a local folder / hub id")).to_have_value("no such model!")
+
+
+def test_typed_markup_shows_as_literal_text_in_the_message(page):
+    typed = '<img src="http://elsewhere.example/x.png"><a href="http://elsewhere.example">link</a>'
+    page.get_by_label("…or a local folder / hub id").fill(typed)
+    page.locator("#run").click()
+    expect(
+        page.get_by_text('<img src="http://elsewhere.example/x.png">', exact=False)
+    ).to_be_visible()
+    assert page.locator('img[src*="elsewhere.example"]').count() == 0  # shown, not fetched
+    assert page.locator('a[href*="elsewhere.example"]').count() == 0
