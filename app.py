@@ -325,7 +325,10 @@ def build_demo() -> gr.Blocks:
                 api_name="ab" if ab_mode else "run",
                 show_progress="hidden",
             )
-        stop.click(on_stop, None, progress, api_name="stop")
+        # Cheap calls never wait behind slow ones (concurrency_limit=None); the calls that run a
+        # model (free questions, probes) share two slots, so under load they queue, with their
+        # place shown, instead of taking the CPU from the training run and from each other.
+        stop.click(on_stop, None, progress, api_name="stop", concurrency_limit=None)
         timer.tick(
             on_tick,
             None,
@@ -334,10 +337,14 @@ def build_demo() -> gr.Blocks:
             concurrency_limit=None,  # cheap, and must never wait behind a slow handler
             api_visibility="private",
         )
-        ask.click(on_ask, [model, typed_model, question, task], answers, api_name="ask")
-        question.submit(on_ask, [model, typed_model, question, task], answers, api_name=False)
-        probe.click(on_probe, [model, typed_model, task], probe_table, api_name="probe")
-        status_button.click(on_status, None, status, api_name="status")
+        asking = [model, typed_model, question, task]
+        model_calls = {"concurrency_limit": 2, "concurrency_id": "model-calls"}
+        ask.click(on_ask, asking, answers, api_name="ask", **model_calls)
+        question.submit(on_ask, asking, answers, api_name=False, **model_calls)
+        probe.click(
+            on_probe, [model, typed_model, task], probe_table, api_name="probe", **model_calls
+        )
+        status_button.click(on_status, None, status, api_name="status", concurrency_limit=None)
         demo.unload(on_unload)
     return demo
 
