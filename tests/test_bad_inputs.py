@@ -247,3 +247,13 @@ def test_any_cli_flags_give_a_config_or_a_message(flag, value):
 @functools.cache
 def world_task():
     return task_for_model("world:forget10", EMBEDDED)
+
+
+def test_free_questions_pass_the_same_memory_budget_before_loading(monkeypatch):
+    from clreg_core.app import explore
+
+    monkeypatch.setenv("CLREG_MAX_RUN_MB", "100")  # SmolLM2's fp32 weights are ~513 MB
+    cache = explore.ModelCache()
+    with pytest.raises(ConfigError, match="'smollm2-135m' has about 0.1B parameters .*pick a"):
+        cache.get("smollm2-135m")
+    assert cache.get("embedded").spec.key == "embedded"  # 15 MB: admitted

@@ -12,6 +12,7 @@ import random
 import threading
 from collections import OrderedDict
 
+from clreg_core.engine.budget import Limits, admit_model
 from clreg_core.engine.generation import answer_matches, greedy_answers
 from clreg_core.engine.tasks import task_for_model
 from clreg_core.errors import UserInputError
@@ -48,6 +49,7 @@ class ModelCache:
         loaded = self._cached(spec.key)
         if loaded is not None:
             return loaded
+        admit_model(spec, Limits.from_env())  # as for runs: it fits before it loads
         with self._lock:
             key_lock = self._loading.setdefault(spec.key, threading.Lock())
         with key_lock:  # one load per key; later callers find it cached

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from clreg_core.config import ConfigError, RunConfig
 from clreg_core.data.items import UnlearningTask
+from clreg_core.models.registry import ModelSpec
 from clreg_core.models.shape import ModelShape, model_shape
 
 # A 2-core CPU Space with 16 GB: a quarter of an hour on the shared slot, and memory that leaves
@@ -76,6 +77,19 @@ def admit(
     estimated = estimate(config, shape, task, device or _device(config))
     check_budget(estimated, limits)
     return estimated
+
+
+def admit_model(choice: str | ModelSpec, limits: Limits) -> None:
+    """What a free question or a probe must pass before it loads a model: the model resolves
+    (an offline hub fails in seconds) and its fp32 weights fit the host's memory budget."""
+    shape = model_shape(choice)
+    megabytes = shape.parameters * 4 / 2**20
+    if limits.max_megabytes and megabytes > limits.max_megabytes:
+        raise ConfigError(
+            f"{getattr(choice, 'key', choice)!r} has about {shape.parameters / 1e9:.1f}B "
+            f"parameters ({megabytes:,.0f} MB in fp32), more than this host allows "
+            f"({limits.max_megabytes:,.0f} MB, CLREG_MAX_RUN_MB); pick a smaller model"
+        )
 
 
 def _device(config: RunConfig) -> str:
