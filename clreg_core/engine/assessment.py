@@ -193,6 +193,12 @@ def fluency(answers: list[str]) -> dict[str, float]:
     return {"degenerate": degenerate_share(answers), "distinct_2": mean_distinct_n(answers, 2)}
 
 
+def truth_ratios_of(measurer: Measurer, items: list[Item], adapter: bool) -> np.ndarray | None:
+    """TOFU truth ratios of these QA items (one per distinct fact), for one model."""
+    sets = _truth_ratio_sets(items, MAX_TRUTH_RATIO_FACTS)
+    return _truth_ratios(measurer, {k: measurer.encode(v) for k, v in sets.items()}, adapter)
+
+
 def _truth_ratios(measurer: Measurer, encoded: dict, adapter: bool) -> np.ndarray | None:
     """TOFU truth ratios of the forget items that carry paraphrased and perturbed answers."""
     if not encoded:
