@@ -184,7 +184,7 @@ def markdown(out: dict, name: str) -> str:
         ]
     body += [
         f"Verdicts on the held-out splits ({', '.join(held_out) or 'none'}; the tuning split "
-        f"{tuning_split} is shown below but not counted). A difference counts only when it goes "
+        f"{tuning_split} is not counted{'; its rows are below' if tuning_split in splits else ''}). A difference counts only when it goes "
         "the same way in every seed or exceeds the seed spread; 'unclear' otherwise. Means "
         "without → with CLReg per split:",
         "",
