@@ -182,9 +182,10 @@ def markdown(out: dict, name: str) -> str:
             "uses the rate that forgot most anyway, and its rows are marked †.",
             "",
         ]
+    shown = "; its rows are below" if tuning_split in splits else ""
     body += [
         f"Verdicts on the held-out splits ({', '.join(held_out) or 'none'}; the tuning split "
-        f"{tuning_split} is not counted{'; its rows are below' if tuning_split in splits else ''}). A difference counts only when it goes "
+        f"{tuning_split} is not counted{shown}). A difference counts only when it goes "
         "the same way in every seed or exceeds the seed spread; 'unclear' otherwise. Means "
         "without → with CLReg per split:",
         "",
