@@ -3,9 +3,11 @@
     python benchmarks/load.py                    # 20 clients x 10 status calls, 4 free questions
     python benchmarks/load.py --clients 5 --calls 4
 
-Serves the app in this process on a loopback port, starts one default embedded run through the
+Serves the app in a separate process on a loopback port (clients in the same process would
+share its interpreter lock and time themselves), starts one default embedded run through the
 API, and while it trains sends `--clients` concurrent clients, each making `--calls` status
-calls, plus a few free questions. Everything is bounded: a fixed number of calls, each with a
+calls over Gradio's HTTP call API (POST, then read the event stream to its end, as a browser's
+call does), plus a few free questions. Everything is bounded: a fixed number of calls, each with a
 timeout, and the run is stopped at the end. Reports status latency (median, p95, max), errors,
 free-question latency, and the run's training speed with and without the load (steps/s before
 the clients start and while they run). Writes results/load.json and the "Load" section of
@@ -60,6 +62,23 @@ def steps_per_second(client, seconds: float) -> float:
     return (client.predict(api_name="/status")["runs"][0]["step"] - first) / seconds
 
 
+SERVE = "import sys, app; app.launch(port=int(sys.argv[1]), quiet=True).block_thread()"
+
+
+def call(http, url: str, api_name: str, data: list) -> None:
+    """One call through Gradio's HTTP API: post it, then read its event stream to the end."""
+    posted = http.post(f"{url}gradio_api/call/{api_name}", json={"data": data})
+    posted.raise_for_status()
+    event_id = posted.json()["event_id"]
+    with http.stream("GET", f"{url}gradio_api/call/{api_name}/{event_id}") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event: error"):
+                raise RuntimeError(f"{api_name} answered with an error")
+            if line.startswith("event: complete"):
+                return
+    raise RuntimeError(f"{api_name}: the stream ended without a result")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -68,13 +87,30 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--questions", type=int, default=4)
     args = parser.parse_args()
+    import subprocess
+
+    import httpx
     from gradio_client import Client
 
-    import app
-
     port = free_port()
-    demo = app.launch(port=port, quiet=True)
     url = f"http://127.0.0.1:{port}/"
+    root = Path(__file__).resolve().parents[1]
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVE, str(port)],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 180
+    while True:  # until the page answers
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise SystemExit("the app did not start")
+        time.sleep(0.5)
     trainer = Client(url, verbose=False)
     started = time.perf_counter()
     trainer.predict(*run_form(), api_name="/run")
@@ -88,11 +124,11 @@ def main() -> None:
     lock = threading.Lock()
 
     def status_client() -> None:
-        client = Client(url, verbose=False)
+        http = httpx.Client(timeout=CALL_TIMEOUT_S)
         for _ in range(args.calls):
             tick = time.perf_counter()
             try:
-                client.predict(api_name="/status")
+                call(http, url, "status", [])
                 with lock:
                     latencies.append(time.perf_counter() - tick)
             except Exception as error:  # counted, not raised: the figure is the error count
@@ -100,13 +136,11 @@ def main() -> None:
                     errors.append(f"status: {type(error).__name__}: {error}"[:200])
 
     def question_client(index: int) -> None:
-        client = Client(url, verbose=False)
+        http = httpx.Client(timeout=CALL_TIMEOUT_S)
         tick = time.perf_counter()
         try:
-            client.predict(
-                "embedded", "", f"Where was person {index} born?", "world:forget10",
-                api_name="/ask",
-            )  # fmt: skip
+            question = f"Where was person {index} born?"
+            call(http, url, "ask", ["embedded", "", question, "world:forget10"])
             with lock:
                 questions.append(time.perf_counter() - tick)
         except Exception as error:
@@ -125,7 +159,8 @@ def main() -> None:
         thread.join(CALL_TIMEOUT_S * args.calls)
     load_seconds = time.perf_counter() - load_started
     trainer.predict(api_name="/stop")
-    demo.close()
+    server.terminate()
+    server.wait(30)
 
     ms = [1000 * v for v in latencies]
     out = {
@@ -160,7 +195,7 @@ def main() -> None:
         "## Load",
         "",
         f"{out['date']}, {out['machine']}; `{out['command']}` took {out['seconds']:.0f} s. "
-        "The app served on loopback in the benchmark's process; one default embedded run "
+        "The app served on loopback by its own process; one default embedded run "
         f"training (400 steps) while {args.clients} clients made {args.calls} status calls "
         f"each and {args.questions} clients asked a free question. Raw figures in "
         "`benchmarks/results/load.json`.",
