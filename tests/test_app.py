@@ -522,12 +522,11 @@ def test_session_rejects_bad_input_before_queueing():
         session.start(default_config("embedded", task="custom"), custom_text="  \n")
     with pytest.raises(UserInputError, match="unknown model"):
         session.start(default_config("no such model!"))
-    assert session.attempt is None
+    # a layer the model does not have: refused from its config, before queueing or loading
     config = default_config("embedded", feature_layer=9, **SMALL)  # the model has 4 blocks
-    session.start(config)
-    wait_until(lambda: session.attempt.over)
-    run = session.runs()[0]
-    assert run.status == "failed" and "layer 9 does not exist" in run.reason
+    with pytest.raises(UserInputError, match="feature_layer=9 is outside this model's 4"):
+        session.start(config)
+    assert session.attempt is None
 
 
 def test_a_run_past_the_hosts_time_cap_is_stopped_and_frees_the_slot(monkeypatch):
