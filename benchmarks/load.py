@@ -2,6 +2,7 @@
 
     python benchmarks/load.py                    # 20 clients x 10 status calls, 4 free questions
     python benchmarks/load.py --clients 5 --calls 4
+    python benchmarks/load.py --idle             # the same calls with nothing training
 
 Serves the app in a separate process on a loopback port (clients in the same process would
 share its interpreter lock and time themselves), starts one default embedded run through the
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.markdown import describe_machine, table, write_section  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "load.json"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CALL_TIMEOUT_S = 120.0
 GOAL_P95_MS = 300.0
 
@@ -86,6 +87,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--questions", type=int, default=4)
+    parser.add_argument(
+        "--idle", action="store_true", help="no training run: the same calls on an idle app"
+    )
     args = parser.parse_args()
     import subprocess
 
@@ -113,10 +117,12 @@ def main() -> None:
         time.sleep(0.5)
     trainer = Client(url, verbose=False)
     started = time.perf_counter()
-    trainer.predict(*run_form(), api_name="/run")
-    while trainer.predict(api_name="/status")["runs"][0]["step"] < 1:  # training has begun
-        time.sleep(0.5)
-    alone = steps_per_second(trainer, 10.0)
+    alone = None
+    if not args.idle:
+        trainer.predict(*run_form(), api_name="/run")
+        while trainer.predict(api_name="/status")["runs"][0]["step"] < 1:  # training began
+            time.sleep(0.5)
+        alone = steps_per_second(trainer, 10.0)
 
     latencies: list[float] = []
     errors: list[str] = []
@@ -150,7 +156,9 @@ def main() -> None:
     threads = [threading.Thread(target=status_client) for _ in range(args.clients)]
     threads += [threading.Thread(target=question_client, args=(i,)) for i in range(args.questions)]
     speed_under_load: list[float] = []
-    meter = threading.Thread(target=lambda: speed_under_load.append(steps_per_second(trainer, 10)))
+    meter = threading.Thread(
+        target=lambda: args.idle or speed_under_load.append(steps_per_second(trainer, 10))
+    )
     load_started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -158,7 +166,8 @@ def main() -> None:
     for thread in [*threads, meter]:
         thread.join(CALL_TIMEOUT_S * args.calls)
     load_seconds = time.perf_counter() - load_started
-    trainer.predict(api_name="/stop")
+    if not args.idle:
+        trainer.predict(api_name="/stop")
     server.terminate()
     server.wait(30)
 
@@ -187,18 +196,20 @@ def main() -> None:
         "load_seconds": load_seconds,
         "seconds": time.perf_counter() - started,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=1) + "\n")
+    results = RESULTS_DIR / ("load-idle.json" if args.idle else "load.json")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(out, indent=1) + "\n")
     status = out["status_ms"]
     goal = "meets" if status["p95"] is not None and status["p95"] <= GOAL_P95_MS else "misses"
     body = [
-        "## Load",
+        "## Load" + (" on an idle app (no run training)" if args.idle else ""),
         "",
         f"{out['date']}, {out['machine']}; `{out['command']}` took {out['seconds']:.0f} s. "
-        "The app served on loopback by its own process; one default embedded run "
-        f"training (400 steps) while {args.clients} clients made {args.calls} status calls "
-        f"each and {args.questions} clients asked a free question. Raw figures in "
-        "`benchmarks/results/load.json`.",
+        "The app served on loopback by its own process; "
+        + ("nothing training, " if args.idle else "one default embedded run training, ")
+        + f"while {args.clients} clients made {args.calls} status calls each and "
+        f"{args.questions} clients asked a free question. Raw figures in "
+        f"`benchmarks/results/{results.name}`.",
         "",
         table(
             ["measure", "value"],
@@ -216,12 +227,14 @@ def main() -> None:
                 ],
                 [
                     "training steps/s alone / under load",
-                    f"{alone:.2f} / {out['steps_per_s_under_load'] or float('nan'):.2f}",
+                    "no run (--idle)"
+                    if args.idle
+                    else f"{alone:.2f} / {out['steps_per_s_under_load'] or float('nan'):.2f}",
                 ],
             ],
         ),
     ]
-    write_section("load", "\n".join(body))
+    write_section("load-idle" if args.idle else "load", "\n".join(body))
     print("\n".join(body))
 
 
