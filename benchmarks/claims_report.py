@@ -46,17 +46,13 @@ def variant_of(row: dict) -> str:
     return row.get("variant") or ("clreg" if row["clreg"] else "base")
 
 
-def metric(row: dict, key: str):
-    return row["after"].get(key)
-
-
 def by_seed(rows, split, method, variant, key) -> dict[int, float]:
     return {
-        r["seed"]: metric(r, key)
+        r["seed"]: r["after"][key]
         for r in rows
         if r["status"] == "finished"
         and (r["split"], r["method"], variant_of(r)) == (split, method, variant)
-        and metric(r, key) is not None
+        and r["after"].get(key) is not None
     }
 
 

@@ -224,26 +224,28 @@ def live_curves(runs: Sequence[RunState]) -> go.Figure:
 def _run_curve(fig, run: RunState, index: int, key: str, name: str, col: int):
     """One live measure of one run in the top row, in the run's dash and colour."""
     steps, values = _series(run, key)
+    _line(fig, run, index, steps, values, name, RUN_COLORS[index % len(RUN_COLORS)], 1, col)
+    return steps, values
+
+
+def _line(fig, run, index, steps, values, name, color, row, col, marker=None) -> None:
+    """A run's curve of one measure, dashed the run's way, in the given panel."""
     fig.add_trace(
         go.Scatter(
             x=steps,
             y=values,
             mode="lines+markers",
             name=f"{run.label}: {name}",
-            line={
-                "dash": RUN_DASHES[index % len(RUN_DASHES)],
-                "color": RUN_COLORS[index % len(RUN_COLORS)],
-            },
+            line={"dash": RUN_DASHES[index % len(RUN_DASHES)], "color": color},
+            marker=marker,
         ),
-        row=1,
+        row=row,
         col=col,
     )
-    return steps, values
 
 
 def _add_parity(fig, run: RunState, index: int) -> None:
     """One run's parity curves (right-hand column) and, once it stopped, the step it kept."""
-    dash = RUN_DASHES[index % len(RUN_DASHES)]
     steps, auc = _run_curve(fig, run, index, "parity_auc", "parity AUC", col=2)
     kept = (run.parity or {}).get("kept_step")
     if run.parity and run.parity.get("measurable") and kept in steps:
@@ -264,20 +266,8 @@ def _add_parity(fig, run: RunState, index: int) -> None:
         ("forget_degenerate", "forget answers that loop", LOOP_COLOR),
     ):
         steps, values = _series(run, key)
-        if not steps:
-            continue
-        fig.add_trace(
-            go.Scatter(
-                x=steps,
-                y=values,
-                mode="lines+markers",
-                name=f"{run.label}: {name}",
-                line={"dash": dash, "color": color},
-                marker={"size": 5},
-            ),
-            row=2,
-            col=2,
-        )
+        if steps:
+            _line(fig, run, index, steps, values, name, color, 2, 2, marker={"size": 5})
 
 
 def _add_parity_band(fig, runs: Sequence[RunState]) -> None:

@@ -31,7 +31,7 @@ class EncodedItem:
     group: str | None
     # 1 on answer tokens with a word the question does not contain (all scored tokens of a
     # passage, and of any answer whose tokenizer gives no character offsets)
-    new_words_mask: tuple[int, ...] = ()
+    new_words_mask: tuple[int, ...]
 
 
 def encode_item(item: Item, tokenizer, style: PromptStyle, max_length: int) -> EncodedItem:
@@ -94,5 +94,5 @@ def collate(items: list[EncodedItem], pad_id: int) -> dict[str, torch.Tensor]:
         out["attention_mask"][row, :n] = 1
         out["labels"][row, :n] = torch.tensor(item.labels)
         out["feature_mask"][row, :n] = torch.tensor(item.feature_mask)
-        out["new_words_mask"][row, :n] = torch.tensor(item.new_words_mask or item.feature_mask)
+        out["new_words_mask"][row, :n] = torch.tensor(item.new_words_mask)
     return out

@@ -93,11 +93,9 @@ def admit_model(choice: str | ModelSpec, limits: Limits) -> None:
 
 
 def _device(config: RunConfig) -> str:
-    import torch
+    from clreg_core.engine.training import resolve_device  # the loop's own rule
 
-    if config.device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return config.device
+    return resolve_device(config.device).type
 
 
 def check_fits_model(config: RunConfig, shape: ModelShape) -> None:

@@ -210,7 +210,7 @@ def run_unlearning(
 
     # A model already at parity before unlearning has nothing to forget here (it never learned
     # these items, or not beyond what it guesses for strangers): the parity rule trains no step.
-    stage = {"now": "measuring the original model"}  # what a Stop interrupts, for the report
+    stage = "measuring the original model"  # what a Stop interrupts, for the report
     try:
         at_parity_already = evaluate(0) == REACHED
         phases["parity_at_start"] = time.perf_counter() - started - phases["first_points"]
@@ -229,7 +229,7 @@ def run_unlearning(
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s))
         step_seconds = []
         model.train()
-        stage["now"] = "training (at a live evaluation)"
+        stage = "training (at a live evaluation)"
         emit(Event("stage", 0, {"stage": STAGES[1]}))
         try:
             last_step = 0 if (at_parity_already and config.stop_at == "parity") else config.steps
@@ -255,7 +255,7 @@ def run_unlearning(
             load_trainable_state(model, kept)  # went past parity: back to the closest state
         emit(Event("parity", trained, report["parity"]))
         model.eval()
-        stage["now"] = "measuring the unlearned model"
+        stage = "measuring the unlearned model"
         emit(Event("stage", trained, {"stage": STAGES[2]}))
         tick = time.perf_counter()
         after = assessment.measure(adapter=True)
@@ -263,7 +263,7 @@ def run_unlearning(
         phases["assess_after"] = time.perf_counter() - tick
         snapshots = {"before": before, "after": after}
         tick = time.perf_counter()
-        stage["now"] = "measuring the gold model"
+        stage = "measuring the gold model"
         gold, gold_answers = _gold_metrics(assessment, loaded, device, config, snapshots)
         phases["gold"] = time.perf_counter() - tick
         report["metrics"] = {"before": before.metrics, "after": after.metrics, "gold": gold}
@@ -275,7 +275,7 @@ def run_unlearning(
         }
         return finish("finished")
     except RunStopped:  # a Stop during a measurement: what was measured stays in the report
-        return finish("cancelled", f"stopped by the user while {stage['now']}")
+        return finish("cancelled", f"stopped by the user while {stage}")
 
 
 def parity_outcome(config: RunConfig, parity: ParityStop | None, trained: int) -> dict:
