@@ -592,3 +592,43 @@ def test_a_run_writes_its_partial_report_while_it_runs_and_replaces_it_at_the_en
     assert "npo-clreg-in-progress.json" in seen and run.status == "finished"
     names = {p.name for p in attempt.folder.iterdir()}
     assert "npo-clreg-report.json" in names and not any("in-progress" in n for n in names)
+
+
+def test_a_stop_during_the_end_view_ends_it_within_a_batch():
+    """The end view embeds features after training; a Stop there ends it at the next batch
+    instead of letting it run to completion (the attempt then writes its downloads)."""
+    from clreg_core.app.paper_view import paper_points
+    from clreg_core.engine.evaluation import RunStopped
+    from clreg_core.engine.tasks import task_for_model
+    from clreg_core.models.loading import load_model
+
+    loaded = load_model("embedded")
+    task = task_for_model("world:forget10", EMBEDDED)
+    run = RunState(default_config("embedded"))
+    original, points = paper_points(loaded.model, loaded, task, run, None)
+    assert len(points["after"]["forget"]) == len(original["forget"]) > 0
+    with pytest.raises(RunStopped):
+        paper_points(loaded.model, loaded, task, run, None, should_stop=lambda: True)
+
+
+def test_a_stop_while_the_model_loads_frees_the_slot_at_once(monkeypatch):
+    """Loading can take minutes (a hub download, a GGUF's dequantisation) and cannot be cut
+    short from outside; a Stop must free the slot without waiting for it. Slow loading is
+    injected here: no model in the offline registry takes long enough to stop it reliably."""
+    from clreg_core.app import attempts
+    from clreg_core.engine.tasks import task_for_model
+
+    released = threading.Event()
+    monkeypatch.setattr(attempts, "load_model", lambda *a, **k: released.wait(60))
+    queue = RunQueue()
+    run = RunState(default_config("embedded", steps=5))
+    attempt = Attempt([run], task_for_model("world:forget10", EMBEDDED), None, queue.join())
+    worker = threading.Thread(target=attempts.run_attempt, args=(attempt, queue))
+    worker.start()
+    wait_until(lambda: run.stage == "loading the model")
+    attempt.stop.set()
+    worker.join(10)
+    assert not worker.is_alive() and attempt.over  # well before the load would have ended
+    assert run.status == "cancelled" and run.reason == "stopped by the user while loading the model"
+    assert queue.wait_turn(queue.join(), lambda: False)  # the slot is free
+    released.set()

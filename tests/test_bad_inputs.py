@@ -261,3 +261,43 @@ def test_free_questions_pass_the_same_memory_budget_before_loading(monkeypatch):
     with pytest.raises(ConfigError, match="'smollm2-135m' has about 0.1B parameters .*pick a"):
         cache.get("smollm2-135m")
     assert cache.get("embedded").spec.key == "embedded"  # 15 MB: admitted
+
+
+# --- messages name no server path but what the user typed ---
+def test_a_broken_model_folder_is_named_as_typed_and_no_other_server_path(tmp_path):
+    import shutil
+
+    from clreg_core.errors import ModelUnavailableError
+    from clreg_core.models.loading import load_model
+    from clreg_core.models.registry import resolve_model
+
+    real = tmp_path / "real-folder"
+    real.mkdir()
+    (real / "config.json").write_text('{"model_type": "llama"}')  # and no weights
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(resolve_model("embedded").source + "/" + name, real)
+    typed = tmp_path / "typed-link"
+    typed.symlink_to(real)
+    with pytest.raises(ModelUnavailableError) as caught:
+        load_model(str(typed))
+    message = str(caught.value)
+    assert str(typed) in message and "no file named model.safetensors" in message
+    assert str(real) not in message  # the resolved folder on the server is not echoed
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("no file in /srv/app/models/x.bin here", "no file in <server path> here"),
+        ("see /usr/lib/python3/site-packages/t.py:3", "see <server path>:3"),
+        ("a/b/c is relative, http://host/a/b a link", "a/b/c is relative, http://host/a/b a link"),
+        ("C:\\Users\\me\\model failed", "<server path> failed"),
+    ],
+)
+def test_absolute_paths_are_redacted_and_nothing_else(text, said):
+    from clreg_core.errors import redact_paths
+
+    assert redact_paths(text) == said
+    assert redact_paths("bad /home/me/m/config.json", keep=("/home/me/m",)) == (
+        "bad /home/me/m/config.json"
+    )

@@ -8,6 +8,7 @@ widgets and never decides what the page shows (`page.py` does): it only fills ru
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import threading
 import time
@@ -27,9 +28,10 @@ from clreg_core.app.run_queue import RunQueue
 from clreg_core.app.run_state import RunState
 from clreg_core.data.items import UnlearningTask
 from clreg_core.engine.budget import Limits
-from clreg_core.errors import UserInputError
+from clreg_core.errors import UserInputError, redact_paths
 from clreg_core.models.loading import load_model
 
+LOG = logging.getLogger("clreg_lab")
 POLL_S = 0.05  # how often the worker hands a job's events to the run state
 FIRST_POINTS_PAUSE_S = 1.0  # room for the page to draw the first points (about one timer tick)
 # Downloads live here and nowhere else, so the app can allow serving exactly this folder.
@@ -73,9 +75,11 @@ def run_attempt(attempt: Attempt, queue: RunQueue, gpu: Callable | None = None) 
         train = gpu(_train_all) if gpu else _train_all
         train(attempt)
     except Exception as error:  # a bug must not kill the app: show it as the run's failure
+        LOG.exception("an attempt failed")
         for run in attempt.runs:
             if not run.done:
-                run.mark_done("failed", f"{type(error).__name__}: {error}")
+                said = redact_paths(f"{type(error).__name__}: {error}")
+                run.mark_done("failed", f"{said} (details in the server log)")
     finally:
         queue.release(attempt.ticket)
         attempt.over = True
@@ -83,6 +87,7 @@ def run_attempt(attempt: Attempt, queue: RunQueue, gpu: Callable | None = None) 
 
 def _train_all(attempt: Attempt) -> None:
     from clreg_core.app.paper_view import paper_points
+    from clreg_core.engine.evaluation import RunStopped
     from clreg_core.engine.jobs import Job
     from clreg_core.engine.training import resolve_device
 
@@ -93,9 +98,13 @@ def _train_all(attempt: Attempt) -> None:
         run.mark_loading()
         try:
             device = resolve_device(run.config.device)
-            loaded = load_model(run.config.model, device=str(device))
+            loaded = _load_unless_stopped(run.config.model, str(device), attempt.stop)
         except UserInputError as error:
             run.mark_done("failed", str(error))
+            break
+        if loaded is None:  # Stop (which marks the run) or the session went away
+            if not run.done:
+                run.mark_done("cancelled", "stopped by the user while loading the model")
             break
         job = Job(
             run.config,
@@ -108,14 +117,39 @@ def _train_all(attempt: Attempt) -> None:
             attempt.results.append((run, job.result))
         if job.result is None or job.result.status != "finished" or attempt.stop.is_set():
             break
-        original, run.paper_points = paper_points(
-            job.result.model, loaded, attempt.task, run, original
-        )
         attempt.models.append((run.label, job.result.model, loaded))
+        try:  # the end view's features: a Stop here skips it (and any run still to come)
+            original, run.paper_points = paper_points(
+                job.result.model, loaded, attempt.task, run, original, attempt.stop.is_set
+            )
+        except RunStopped:
+            break
     for run in attempt.runs:  # an A/B pair whose first run failed or was stopped
         if not run.done:
             run.mark_done("cancelled", "not run: the run before it did not finish")
     _write_exports(attempt)
+
+
+def _load_unless_stopped(model: str, device: str, stop: threading.Event):
+    """The loaded model, or None once `stop` is set. Loading cannot be interrupted from outside
+    (a hub download, a GGUF's dequantisation: seconds to minutes), so it runs in its own thread
+    and a Stop frees the slot at once; the abandoned load finishes and is dropped."""
+    outcome: dict[str, object] = {}
+
+    def load() -> None:
+        try:
+            outcome["loaded"] = load_model(model, device=device)
+        except Exception as error:  # handed to the caller's thread below
+            outcome["error"] = error
+
+    loader = threading.Thread(target=load, name="clreg-load", daemon=True)
+    loader.start()
+    while loader.is_alive():
+        if stop.wait(POLL_S):
+            return None
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["loaded"]
 
 
 def _follow(job, run: RunState, attempt: Attempt) -> None:

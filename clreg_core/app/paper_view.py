@@ -28,12 +28,16 @@ def _cloud(features: np.ndarray, n_forget: int, groups: list[str], seed: int) ->
     return {**cloud, "forget_groups": groups}, method
 
 
-def paper_points(model, loaded, task, run: RunState, original: dict | None) -> tuple[dict, dict]:
+def paper_points(
+    model, loaded, task, run: RunState, original: dict | None, should_stop=lambda: False
+) -> tuple[dict, dict]:
     """(the original model's cloud, this run's paper points). The items are the live view's
     (same seeded sample), so the end view shows the points the live plot showed. Pass the first
-    run's original cloud back in for the second run of an A/B pair: one "before" picture."""
+    run's original cloud back in for the second run of an A/B pair: one "before" picture.
+    Raises RunStopped within a batch of `should_stop()` turning true."""
     config = run.config
     measurer = Measurer(model, loaded.tokenizer, loaded.prompt_style, config.max_length)
+    measurer.should_stop = should_stop
     layer = resolve_layer(model, config.feature_layer)
     forget = sample_items(task.forget, config.eval_items, config.seed)
     retain = sample_items(task.retain, config.eval_items, config.seed + 1)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from clreg_core.config import RunConfig
 from clreg_core.data.items import UnlearningTask
 from clreg_core.engine.training import Event, RunResult, run_unlearning
-from clreg_core.errors import UserInputError
+from clreg_core.errors import UserInputError, redact_paths
 from clreg_core.models.loading import LoadedModel
 
 TERMINAL = ("finished", "failed", "cancelled")
@@ -84,7 +84,8 @@ class Job:
             self._fail(str(error))
         except Exception as error:  # a bug: the trace goes to the server log, keep serving
             LOG.error("run failed: %s\n%s", self.config.to_json(), traceback.format_exc())
-            self._fail(f"{type(error).__name__}: {error} (details in the server log)")
+            said = redact_paths(f"{type(error).__name__}: {error}")
+            self._fail(f"{said} (details in the server log)")
 
     def _hand_over(self, event: Event) -> None:
         self.events.put(event)

@@ -6,11 +6,12 @@ message rather than running code from the internet.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
 
-from clreg_core.errors import ModelUnavailableError
+from clreg_core.errors import ModelUnavailableError, redact_paths
 from clreg_core.hub import require_hub
 from clreg_core.models import smollm2
 from clreg_core.models.registry import ModelSpec, offline_model_names, resolve_model
@@ -52,6 +53,7 @@ def _hub_cache_folder(repo_id: str) -> str | None:
 
 # Two `from_pretrained` calls at once on different threads can fail with "Cannot copy out of meta
 # tensor" (the app's users, a run loading its gold model), so loads in one process take turns.
+LOG = logging.getLogger("clreg_lab")
 _LOADING = threading.RLock()
 
 
@@ -69,7 +71,11 @@ def load_model(choice: str | ModelSpec, device: str = "cpu", dtype=None) -> Load
                 folder, trust_remote_code=False, dtype=dtype or torch.float32
             )
     except (OSError, ValueError) as error:
-        raise ModelUnavailableError(f"could not load model {spec.key!r}: {error}") from error
+        # The library's message names files on this server: show the folder as the user gave
+        # it and no other path (the log keeps the original).
+        LOG.warning("could not load model %s: %s", spec.key, error)
+        said = redact_paths(str(error).replace(str(folder), spec.key), keep=(spec.key,))
+        raise ModelUnavailableError(f"could not load model {spec.key!r}: {said}") from error
     if tokenizer.pad_token is None:
         # Batched generation and padded training batches need a pad id; masks keep it inert.
         tokenizer.pad_token = tokenizer.eos_token
