@@ -17,7 +17,7 @@ METHODS = ("gradascent", "graddiff", "npo", "simnpo", "rmu")
 POSITIVES = ("group", "all_forget", "dropout_view")
 NEGATIVES = ("current", "reference")
 STOP_RULES = ("parity", "steps")
-FORGET_SPANS = ("answer", "new_words")
+FORGET_SPANS = ("answer", "new_words", "value")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -255,7 +255,13 @@ def _coerce(cls, name: str, value: Any) -> Any:
 
 # Settings that work on a 2-core CPU for each offline model (see benchmarks/ for the figures).
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "embedded": {},
+    "embedded": {
+        # The model restates any name it is asked about (it trained on strangers), so only the
+        # value is what it learned about a person. Forgetting the whole answer garbled the
+        # forget people's names ("Qurowam Frow plays therow …") and made them look stranger than
+        # strangers (membership AUC 0.0 by step 70; BENCHMARKS.md "Parity tuning").
+        "forget_span": "value",
+    },
     "smollm2-135m": {
         "task": "pack:chemical_elements",  # the pack it knows most items of (knowledge probe)
         "steps": 30,

@@ -26,7 +26,22 @@ def test_new_words_mask_skips_what_the_question_already_says(tokenizer):
     assert _answer_tokens(encoded, tokenizer, encoded.new_words_mask) == ["in", "Lanterne"]
     # the feature mask still covers the whole answer (not its end token)
     pooled = _answer_tokens(encoded, tokenizer, encoded.feature_mask)
-    assert pooled[:2] == ["Riaisuv", "Fivane"] and pooled[-2:] == ["Lanterne", "."]
+    assert "".join(pooled).startswith("RiaisuvFivane") and pooled[-2:] == ["Lanterne", "."]
+
+
+def test_value_mask_covers_the_accepted_answer_only(tokenizer):
+    item = Item(
+        kind="qa",
+        question="Where was Riaisuv Fivane born?",
+        answer="Riaisuv Fivane was born in Caldera Bay.",
+        accept=("Caldera Bay",),
+    )
+    encoded = encode_item(item, tokenizer, "qa", 64)
+    assert _answer_tokens(encoded, tokenizer, encoded.value_mask) == ["Caldera", "Bay"]
+    # no accepted string in the answer: the new words stand in for it
+    unknown = Item(kind="qa", question=item.question, answer=item.answer, accept=("Selvane",))
+    encoded = encode_item(unknown, tokenizer, "qa", 64)
+    assert encoded.value_mask == encoded.new_words_mask
 
 
 def test_an_answer_that_only_restates_the_question_is_forgotten_whole(tokenizer):

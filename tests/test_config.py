@@ -128,7 +128,7 @@ def test_new_fields_are_checked_when_read_from_json():
     with pytest.raises(ConfigError, match="stop_at"):
         RunConfig.from_json('{"stop_at": "never"}')
     with pytest.raises(ConfigError, match="forget_span"):
-        RunConfig.from_json('{"forget_span": "value"}')
+        RunConfig.from_json('{"forget_span": "tokens"}')
     with pytest.raises(ConfigError, match="items_per_group"):
         RunConfig.from_json('{"items_per_group": 4.0}')  # JSON's 4.0 is not a whole number here
     with pytest.raises(ConfigError, match="parity_auc_tolerance"):

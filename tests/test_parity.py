@@ -86,6 +86,7 @@ def test_distinct_n_below_one_raises(n):
         "The cat and the dog and the bird.",  # repeats words, but neither a run nor a loop
         "She wrote The Long Road in 1998 and The Short Road in 2003.",
         "Kousswick Kousswick",  # two in a row is not yet a stutter
+        "Quubiss Kessrow's favourite colour is indigo; Jaceth Tyvton's favourite is teal.",
         "",
     ],
 )
@@ -100,6 +101,9 @@ def test_fluent_answers_are_not_degenerate(answer):
         "He was born in Kousswick Kousswick Kousswick Bay.",  # a run inside a sentence
         "Kousswick, KOUSSWICK. kousswick!",  # punctuation and case do not break the run
         LOOP,  # a loop with no word twice in a row
+        # restarts seen after unlearning the embedded model: a content phrase said twice
+        "Jaceth Tyvton's favourite colour isyvton's favourite colour is",
+        "Qurow works as arow works as arow works asrow",
     ],
 )
 def test_stutters_and_loops_are_degenerate(answer):
@@ -479,8 +483,16 @@ def tiny_run(tokenizer, small_task, **changes):
 
 
 def test_a_real_run_at_parity_from_the_start_trains_no_step(tokenizer, small_task):
-    # A random model also stutters; the tolerance lets this test look at the stop rule alone.
-    result, events = tiny_run(tokenizer, small_task, stop_at="parity", parity_fluency_tolerance=0.9)
+    # A random model also stutters, and on 32 + 32 items of a few facts its likelihoods of
+    # forget and holdout answers differ by their tokens alone (AUC ~0.14 with the embedded
+    # tokenizer): the widest tolerances let this test look at the stop rule alone.
+    result, events = tiny_run(
+        tokenizer,
+        small_task,
+        stop_at="parity",
+        parity_fluency_tolerance=0.9,
+        parity_auc_tolerance=0.45,
+    )
     evaluations = result.report["history"]["evaluations"]
     # a random model knows neither the forget nor the holdout answers: at parity at step 0
     assert [e["step"] for e in evaluations] == [0]

@@ -1,7 +1,9 @@
 """A byte-level BPE tokenizer learned from the world's text.
 
 Byte-level, so any text a user pastes still encodes (unseen words fall back to bytes). Small
-vocabulary, because the world's text is small: most names become two or three tokens.
+vocabulary, because the world's text is small. It learns from text whose names are strangers'
+(see corpus.py), so a name splits into syllable pieces ("Riaisuv" -> "R", "iais", "uv") shared
+by every name, trained or not, rather than into a token of its own.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
     python -m clreg_core.embedded.train                # the embedded model, all trained people
     python -m clreg_core.embedded.train --which gold   # same recipe, retain90 people only
     python -m clreg_core.embedded.train --which both
+    python -m clreg_core.embedded.train --which both --out /tmp/trial   # a trial, assets untouched
 
 Deterministic for a seed on CPU. Prints greedy recall on trained facts (every question phrasing)
 and on holdout people (who should be at chance), and writes a Hugging Face folder that
@@ -22,7 +23,12 @@ from pathlib import Path
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from clreg_core.embedded.corpus import Example, tokenizer_corpus, training_examples
+from clreg_core.embedded.corpus import (
+    Example,
+    stranger_examples,
+    tokenizer_corpus,
+    training_examples,
+)
 from clreg_core.embedded.recall import measure_recall
 from clreg_core.embedded.tokenizer import train_tokenizer
 from clreg_core.paths import ASSETS_DIR
@@ -48,6 +54,9 @@ class TrainRecipe:
     learning_rate: float = 3e-3
     warmup_steps: int = 100
     weight_decay: float = 0.01
+    # Questions about fresh one-off strangers per epoch (see corpus.py): ~1/5 of the world's
+    # examples taught restating any name without slowing memorisation.
+    strangers_per_epoch: int = 2400
     seed: int = 0
     bf16_autocast: bool = True  # this CPU has AMX-BF16: ~1.4x faster steps; weights stay fp32
 
@@ -96,8 +105,8 @@ def train(
     world: World, people: tuple[str, ...], tokenizer, recipe: TrainRecipe, log_every: int = 50
 ) -> LlamaForCausalLM:
     model = build_model(recipe, tokenizer)
-    data = encode(tokenizer, training_examples(world, people))
-    steps_per_epoch = math.ceil(len(data) / recipe.batch_size)
+    world_data = encode(tokenizer, training_examples(world, people))
+    steps_per_epoch = math.ceil((len(world_data) + recipe.strangers_per_epoch) / recipe.batch_size)
     total_steps = steps_per_epoch * recipe.epochs
     optimizer = torch.optim.AdamW(
         model.parameters(),
@@ -117,7 +126,10 @@ def train(
     rng = random.Random(recipe.seed)
     model.train()
     step, started = 0, time.perf_counter()
+    stranger_rng = random.Random(recipe.seed + 1)
     for epoch in range(recipe.epochs):
+        strangers = stranger_examples(world, stranger_rng, recipe.strangers_per_epoch)
+        data = world_data + encode(tokenizer, strangers)
         order = list(range(len(data)))
         rng.shuffle(order)
         for start in range(0, len(order), recipe.batch_size):
@@ -150,18 +162,18 @@ def save(model, tokenizer, out_dir: Path, info: dict) -> None:
     (out_dir / "training.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 
-def run(which: str, recipe: TrainRecipe, world_seed: int = DEFAULT_SEED) -> dict:
+def run(
+    which: str, recipe: TrainRecipe, world_seed: int = DEFAULT_SEED, out_root: Path = MODELS_DIR
+) -> dict:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     world = generate_world(world_seed)
     trained = tuple(p.name for p in world.trained_people)
-    # The tokenizer sees every name, holdout included, so that holdout and forget names are single
-    # tokens alike; only the facts decide what a membership-inference attack can find.
-    tokenizer = train_tokenizer(
-        tokenizer_corpus(world, tuple(p.name for p in world.people)), recipe.vocab_size
-    )
-    targets = {"main": (EMBEDDED_DIR, trained)}
+    # The tokenizer learns from the trained text with strangers' names in place of the world's,
+    # so every name, trained or holdout, splits into the same kind of syllable pieces.
+    tokenizer = train_tokenizer(tokenizer_corpus(world, trained, recipe.seed), recipe.vocab_size)
+    targets = {"main": (out_root / EMBEDDED_DIR.name, trained)}
     gold_people = world.splits[f"retain{100 - int(GOLD_SPLIT[-2:]):02d}"]
-    targets["gold"] = (GOLD_DIR, gold_people)
+    targets["gold"] = (out_root / GOLD_DIR.name, gold_people)
     chosen = ["main", "gold"] if which == "both" else [which]
     results = {}
     for name in chosen:
@@ -193,9 +205,12 @@ def main() -> None:
     parser.add_argument("--which", choices=["main", "gold", "both"], default="main")
     parser.add_argument("--epochs", type=int, default=TrainRecipe.epochs)
     parser.add_argument("--no-bf16", action="store_true", help="train in plain fp32")
+    parser.add_argument(
+        "--out", type=Path, default=MODELS_DIR, help="folder for the model folders (a trial run)"
+    )
     args = parser.parse_args()
     recipe = TrainRecipe(epochs=args.epochs, bf16_autocast=not args.no_bf16)
-    run(args.which, recipe)
+    run(args.which, recipe, out_root=args.out)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ class EncodedItem:
     # 1 on answer tokens with a word the question does not contain (all scored tokens of a
     # passage, and of any answer whose tokenizer gives no character offsets)
     new_words_mask: tuple[int, ...]
+    # 1 on answer tokens that overlap an accepted answer string (a world fact's value, a pack's
+    # answer and aliases); the new-word tokens where the answer holds none of them
+    value_mask: tuple[int, ...]
 
 
 def encode_item(item: Item, tokenizer, style: PromptStyle, max_length: int) -> EncodedItem:
@@ -40,27 +43,32 @@ def encode_item(item: Item, tokenizer, style: PromptStyle, max_length: int) -> E
         ids = tokenizer(item.text, add_special_tokens=True)["input_ids"][: max_length - len(eos)]
         ids = ids + eos
         everything = tuple([1] * len(ids))
-        return EncodedItem(tuple(ids), tuple(ids), everything, item.group, everything)
+        return EncodedItem(tuple(ids), tuple(ids), everything, item.group, everything, everything)
     prompt = format_prompt(item.question, style, tokenizer)
     # A chat template already holds every special token; base-model prompts get the tokenizer's
     # usual ones (a BOS for Llama-style tokenizers, nothing for ours).
     prompt_ids = tokenizer(prompt, add_special_tokens=style == "qa")["input_ids"]
     target = format_target(item.answer, style)
-    answer_ids, new = _answer_tokens(tokenizer, target, item.question)
-    answer_ids, new = answer_ids[: max_length - len(eos) - 1], new[: max_length - len(eos) - 1]
-    answer_ids, new = answer_ids + eos, new + [0] * len(eos)
+    answer_ids, new = answer_tokens(tokenizer, target, item.question)
+    value = value_tokens(tokenizer, target, item.accept) or new
+    keep = max_length - len(eos) - 1
+    answer_ids, new, value = answer_ids[:keep], new[:keep], value[:keep]
+    answer_ids, new, value = answer_ids + eos, new + [0] * len(eos), value + [0] * len(eos)
     prompt_ids = prompt_ids[max(0, len(prompt_ids) + len(answer_ids) - max_length) :]
     ids = prompt_ids + answer_ids
     labels = [IGNORE] * len(prompt_ids) + answer_ids
     mask = [0] * len(prompt_ids) + [1] * (len(answer_ids) - len(eos)) + [0] * len(eos)
     new_words = [0] * len(prompt_ids) + new
-    return EncodedItem(tuple(ids), tuple(labels), tuple(mask), item.group, tuple(new_words))
+    values = [0] * len(prompt_ids) + value
+    return EncodedItem(
+        tuple(ids), tuple(labels), tuple(mask), item.group, tuple(new_words), tuple(values)
+    )
 
 
 WORD = re.compile(r"\w+")
 
 
-def _answer_tokens(tokenizer, target: str, question: str) -> tuple[list[int], list[int]]:
+def answer_tokens(tokenizer, target: str, question: str) -> tuple[list[int], list[int]]:
     """The answer's token ids and, per token, 1 if it overlaps a word the question lacks."""
     try:
         encoded = tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
@@ -78,6 +86,26 @@ def _answer_tokens(tokenizer, target: str, question: str) -> tuple[list[int], li
     return encoded["input_ids"], flags
 
 
+def value_tokens(tokenizer, target: str, accepted: tuple[str, ...]) -> list[int]:
+    """Per answer token, 1 if it overlaps an accepted answer string found in `target` (case
+    folded); an empty list when none is found or the tokenizer gives no offsets."""
+    spans = []
+    for value in accepted:
+        at = target.lower().find(value.lower()) if value.strip() else -1
+        if at >= 0:
+            spans.append((at, at + len(value)))
+    if not spans:
+        return []
+    try:
+        encoded = tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
+    except NotImplementedError:
+        return []
+    return [
+        int(any(a < end and start < b for start, end in spans))
+        for a, b in encoded["offset_mapping"]
+    ]
+
+
 def collate(items: list[EncodedItem], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-padded tensors (B, T): input_ids, attention_mask, labels, feature_mask."""
     width = max(len(e.input_ids) for e in items)
@@ -87,6 +115,7 @@ def collate(items: list[EncodedItem], pad_id: int) -> dict[str, torch.Tensor]:
         "labels": torch.full((len(items), width), IGNORE, dtype=torch.long),
         "feature_mask": torch.zeros((len(items), width), dtype=torch.long),
         "new_words_mask": torch.zeros((len(items), width), dtype=torch.long),
+        "value_mask": torch.zeros((len(items), width), dtype=torch.long),
     }
     for row, item in enumerate(items):
         n = len(item.input_ids)
@@ -95,4 +124,5 @@ def collate(items: list[EncodedItem], pad_id: int) -> dict[str, torch.Tensor]:
         out["labels"][row, :n] = torch.tensor(item.labels)
         out["feature_mask"][row, :n] = torch.tensor(item.feature_mask)
         out["new_words_mask"][row, :n] = torch.tensor(item.new_words_mask)
+        out["value_mask"][row, :n] = torch.tensor(item.value_mask)
     return out

@@ -52,8 +52,9 @@ class Objective:
         inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
         start = losses.first_scored_position(batch["labels"])
         labels = batch["labels"][:, start:]  # logits exist from `start` on (LM head skipped before)
-        if c.forget_span == "new_words":
-            labels = forget_only(labels, batch["new_words_mask"][:, start:], n_forget)
+        if c.forget_span in ("new_words", "value"):
+            mask = batch[f"{c.forget_span}_mask"]  # new_words_mask or value_mask
+            labels = forget_only(labels, mask[:, start:], n_forget)
         elif not c.forget_eos:
             labels = forget_only(labels, batch["feature_mask"][:, start:], n_forget)
         keep = batch["labels"].shape[1] - start

@@ -4,8 +4,9 @@ Unlearning done well leaves fluent, wrong answers; a model pushed too far answer
 question with the same word ("Kousswick Kousswick Kousswick …"). Forget accuracy cannot tell
 the two apart, so these measures sit beside it (method.md, "Retrain parity").
 
-- `is_degenerate(answer)`: a word said three or more times in a row, or a loop of a few words
-  (fewer than half of the answer's word pairs are distinct);
+- `is_degenerate(answer)`: a word said three or more times in a row, a loop of a few words
+  (fewer than half of the answer's word pairs are distinct), or a content phrase said twice
+  ("… favourite colour isyvton's favourite colour is"): a one-sentence answer restarting itself;
 - `degenerate_share(answers)`: the share of answers that are degenerate;
 - `distinct_n(answer, n)`: distinct n-grams / n-grams within one answer (1.0 = no repeats);
   `mean_distinct_n(answers, n)` averages it over the answers that have an n-gram.
@@ -20,6 +21,9 @@ import numpy as np
 REPEAT_RUN = 3  # a word this many times in a row is a stutter no fluent answer has
 LOOP_DISTINCT_2 = 0.5  # below this share of distinct word pairs, an answer circles
 LOOP_MIN_PAIRS = 6  # shorter answers have too few pairs to call a loop
+# A word pair said twice counts as a restart when both its words have this many letters:
+# "favourite colour" does; "of the", "road in" (which fluent prose repeats) do not.
+CONTENT_WORD_LETTERS = 4
 
 
 def words(text: str) -> list[str]:
@@ -48,9 +52,20 @@ def distinct_n(answer: str, n: int = 2) -> float | None:
     return len(set(grams)) / len(grams) if grams else None
 
 
+def repeats_a_phrase(tokens: list[str]) -> bool:
+    """A pair of content words said twice (see CONTENT_WORD_LETTERS)."""
+    seen: set[tuple[str, str]] = set()
+    for pair in zip(tokens, tokens[1:], strict=False):
+        if min(len(w) for w in pair) >= CONTENT_WORD_LETTERS:
+            if pair in seen:
+                return True
+            seen.add(pair)
+    return False
+
+
 def is_degenerate(answer: str) -> bool:
     tokens = words(answer)
-    if longest_run(tokens) >= REPEAT_RUN:
+    if longest_run(tokens) >= REPEAT_RUN or repeats_a_phrase(tokens):
         return True
     pairs = len(tokens) - 1
     return pairs >= LOOP_MIN_PAIRS and distinct_n(answer, 2) < LOOP_DISTINCT_2

@@ -166,6 +166,24 @@ def _invent_names(rng: random.Random, count: int, surname: bool) -> list[str]:
     return names
 
 
+def invent_strangers(rng: random.Random, count: int, avoid: set[str]) -> list[Person]:
+    """`count` one-off people with the world's kind of names (none in `avoid`) and random values.
+
+    The embedded model trains on a fresh batch of them every epoch, so that it learns to restate
+    any name it is asked about and to guess a value of the right type for a person it never met.
+    """
+    people: list[Person] = []
+    while len(people) < count:
+        first = _invent_names(rng, 1, surname=False)[0]
+        last = _invent_names(rng, 1, surname=True)[0]
+        name = f"{first} {last}"
+        if name in avoid or first in avoid or last in avoid:
+            continue
+        attributes = {a.key: rng.choice(a.pool) for a in ATTRIBUTES}
+        people.append(Person(name=name, attributes=attributes, holdout=True))
+    return people
+
+
 def _make_splits(trained: list[str], holdout: list[str]) -> dict[str, tuple[str, ...]]:
     """Nested forget splits taken from the end of the trained list (TOFU's convention)."""
     splits: dict[str, tuple[str, ...]] = {}
