@@ -261,6 +261,10 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         # forget people's names ("Qurowam Frow plays therow …") and made them look stranger than
         # strangers (membership AUC 0.0 by step 70; BENCHMARKS.md "Parity tuning").
         "forget_span": "value",
+        # With the value span, NPO at 3e-3 answers forget questions fluently and wrongly
+        # ("Riaisuv Fivane was born in Corvass.", Forget Quality 0.99 at step 40); at 1e-2 the
+        # value slot filled with name pieces ("was born ini Rivane's …").
+        "learning_rate": 3e-3,
     },
     "smollm2-135m": {
         "task": "pack:chemical_elements",  # the pack it knows most items of (knowledge probe)
