@@ -50,14 +50,16 @@ def summary() -> None:
                 f"{best['forget_accuracy']:.2f} / {best['holdout_accuracy']:.2f}",
                 f"{best['forget_degenerate']:.2f}",
                 f"{best['retain_kept']:.2f}",
-                f"{best['forget_quality']:.3f}",
+                f"{best['forget_quality']:.3f}" + (" †" if run.get("note") else ""),
             ]
         )
     body = [
         "## Parity tuning: how close each setting gets",
         "",
-        "`python benchmarks/parity_trajectory.py '<overrides>'` per row (embedded model, NPO, "
-        "defaults otherwise, all steps trained, seed 0); `--summary` writes this table from "
+        "`python benchmarks/parity_trajectory.py '<overrides>'` per row (the retrained embedded "
+        "model, NPO + CLReg unless clreg=False, its defaults otherwise, all steps trained, seed "
+        "0; the first model's rows are in `parity_trajectories_model1.jsonl`; † marks a Forget "
+        "Quality against the first gold model); `--summary` writes this table from "
         "`benchmarks/results/parity_trajectories.jsonl`. Each row is the live evaluation "
         "closest to parity by the stop rule's distance (max over its parts, 1.0 = the band's "
         "edge: AUC 0.5 ± 0.1, forget accuracy <= chance + 0.05, <= 10% degenerate, <= 5% of the "
