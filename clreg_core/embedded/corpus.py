@@ -27,12 +27,15 @@ class Example:
 
 
 def training_examples(world: World, people: tuple[str, ...]) -> list[Example]:
-    examples = []
-    for fact in world.facts_of(people):
-        for question in fact.questions:
-            examples.append(Example(format_prompt(question), format_target(fact.answer)))
-        examples.append(Example("", fact.statement))
-    return examples
+    return [e for fact in world.facts_of(people) for e in fact_examples(fact)]
+
+
+def fact_examples(fact: Fact) -> list[Example]:
+    """One QA example per question phrasing, then the statement."""
+    answer = format_target(fact.answer)
+    return [Example(format_prompt(q), answer) for q in fact.questions] + [
+        Example("", fact.statement)
+    ]
 
 
 def _world_names(world: World) -> set[str]:
@@ -62,12 +65,9 @@ def tokenizer_corpus(world: World, people: tuple[str, ...], seed: int = 0) -> li
     of rather than particular names, so a holdout name splits into the same kind of pieces as a
     trained one (and every piece is trained on, through the strangers)."""
     rng = random.Random(seed)
-    examples = [(f, e) for f in world.facts_of(people) for e in _fact_texts(f)]
+    examples = [(f, e) for f in world.facts_of(people) for e in fact_examples(f)]
     strangers = invent_strangers(rng, len(examples), _world_names(world))
     pairs = zip(examples, strangers, strict=True)
-    return [text.replace(fact.person, stranger.name) for (fact, text), stranger in pairs]
-
-
-def _fact_texts(fact: Fact) -> list[str]:
-    answer = format_target(fact.answer)
-    return [format_prompt(q) + answer for q in fact.questions] + [fact.statement]
+    return [
+        (e.prompt + e.target).replace(fact.person, stranger.name) for (fact, e), stranger in pairs
+    ]

@@ -53,7 +53,7 @@ def restated_logprob(model, tokenizer, facts, limit: int = 240) -> float:
     total, count = 0.0, 0
     for prompt, target, _ in qa_probes(facts)[:limit]:
         prompt_ids = tokenizer(prompt)["input_ids"]
-        ids, new = answer_tokens(tokenizer, target, prompt)
+        ids, new, _ = answer_tokens(tokenizer, target, prompt)
         logits = model(torch.tensor([prompt_ids + ids])).logits[0, len(prompt_ids) - 1 : -1]
         logp = torch.log_softmax(logits.float(), -1).gather(1, torch.tensor(ids)[:, None])[:, 0]
         restated = torch.tensor(new) == 0

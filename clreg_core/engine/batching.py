@@ -7,7 +7,8 @@ is labelled and pooled. Long items keep their answer: the prompt is cut from the
 The new-words mask marks the answer tokens that say something the question did not: in "Where was
 Riaisuv Fivane born?" -> "Riaisuv Fivane was born in Lanterne." only " in", " Lanterne" (the
 restated name and words are what a model that never met this person says just as well). The
-forget losses can be limited to it (RunConfig.forget_span).
+value mask marks the tokens of an accepted answer ("Lanterne"). The forget losses can be limited
+to either (RunConfig.forget_span).
 """
 
 from __future__ import annotations
@@ -49,8 +50,7 @@ def encode_item(item: Item, tokenizer, style: PromptStyle, max_length: int) -> E
     # usual ones (a BOS for Llama-style tokenizers, nothing for ours).
     prompt_ids = tokenizer(prompt, add_special_tokens=style == "qa")["input_ids"]
     target = format_target(item.answer, style)
-    answer_ids, new = answer_tokens(tokenizer, target, item.question)
-    value = value_tokens(tokenizer, target, item.accept) or new
+    answer_ids, new, value = answer_tokens(tokenizer, target, item.question, item.accept)
     keep = max_length - len(eos) - 1
     answer_ids, new, value = answer_ids[:keep], new[:keep], value[:keep]
     answer_ids, new, value = answer_ids + eos, new + [0] * len(eos), value + [0] * len(eos)
@@ -68,42 +68,36 @@ def encode_item(item: Item, tokenizer, style: PromptStyle, max_length: int) -> E
 WORD = re.compile(r"\w+")
 
 
-def answer_tokens(tokenizer, target: str, question: str) -> tuple[list[int], list[int]]:
-    """The answer's token ids and, per token, 1 if it overlaps a word the question lacks."""
+def answer_tokens(
+    tokenizer, target: str, question: str, accepted: tuple[str, ...] = ()
+) -> tuple[list[int], list[int], list[int]]:
+    """The answer's token ids (one encoding) and two flags per token: 1 if it overlaps a word
+    the question lacks; 1 if it overlaps an accepted answer string found in `target` (case
+    folded), or the first flags where the answer holds none of them."""
     try:
         encoded = tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
     except NotImplementedError:  # slow tokenizers give no offsets: every answer token is new
         ids = tokenizer(target, add_special_tokens=False)["input_ids"]
-        return ids, [1] * len(ids)
+        return ids, [1] * len(ids), [1] * len(ids)
+    offsets = encoded["offset_mapping"]
     asked = {w.lower() for w in WORD.findall(question)}
-    new_chars = [False] * len(target)
-    for word in WORD.finditer(target):
-        if word.group().lower() not in asked:
-            new_chars[word.start() : word.end()] = [True] * (word.end() - word.start())
-    flags = [int(any(new_chars[a:b])) for a, b in encoded["offset_mapping"]]
-    if not any(flags):  # an answer that only restates the question: all of it is the answer
-        flags = [1] * len(flags)
-    return encoded["input_ids"], flags
-
-
-def value_tokens(tokenizer, target: str, accepted: tuple[str, ...]) -> list[int]:
-    """Per answer token, 1 if it overlaps an accepted answer string found in `target` (case
-    folded); an empty list when none is found or the tokenizer gives no offsets."""
-    spans = []
-    for value in accepted:
-        at = target.lower().find(value.lower()) if value.strip() else -1
-        if at >= 0:
-            spans.append((at, at + len(value)))
-    if not spans:
-        return []
-    try:
-        encoded = tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
-    except NotImplementedError:
-        return []
-    return [
-        int(any(a < end and start < b for start, end in spans))
-        for a, b in encoded["offset_mapping"]
+    new_spans = [w.span() for w in WORD.finditer(target) if w.group().lower() not in asked]
+    new = _overlaps(offsets, new_spans)
+    if not any(new):  # an answer that only restates the question: all of it is the answer
+        new = [1] * len(new)
+    folded = target.lower()
+    value_spans = [
+        (at, at + len(value))
+        for value in accepted
+        if value.strip() and (at := folded.find(value.lower())) >= 0
     ]
+    value = _overlaps(offsets, value_spans) if value_spans else new
+    return encoded["input_ids"], new, value
+
+
+def _overlaps(offsets, spans) -> list[int]:
+    """Per token (start, end) offset, 1 if it overlaps any of the character spans."""
+    return [int(any(a < end and start < b for start, end in spans)) for a, b in offsets]
 
 
 def collate(items: list[EncodedItem], pad_id: int) -> dict[str, torch.Tensor]:

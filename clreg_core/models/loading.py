@@ -51,9 +51,9 @@ def _hub_cache_folder(repo_id: str) -> str | None:
         return None
 
 
+LOG = logging.getLogger("clreg_lab")
 # Two `from_pretrained` calls at once on different threads can fail with "Cannot copy out of meta
 # tensor" (the app's users, a run loading its gold model), so loads in one process take turns.
-LOG = logging.getLogger("clreg_lab")
 _LOADING = threading.RLock()
 
 
