@@ -619,7 +619,7 @@ def test_a_stop_while_the_model_loads_frees_the_slot_at_once(monkeypatch):
     from clreg_core.engine.tasks import task_for_model
 
     released = threading.Event()
-    monkeypatch.setattr(attempts, "load_model", lambda *a, **k: released.wait(60))
+    monkeypatch.setattr(attempts, "load_model", lambda *a, **k: released.wait(600))
     queue = RunQueue()
     run = RunState(default_config("embedded", steps=5))
     attempt = Attempt([run], task_for_model("world:forget10", EMBEDDED), None, queue.join())
@@ -627,7 +627,7 @@ def test_a_stop_while_the_model_loads_frees_the_slot_at_once(monkeypatch):
     worker.start()
     wait_until(lambda: run.stage == "loading the model")
     attempt.stop.set()
-    worker.join(10)
+    worker.join(60)  # a bound for a busy machine; the load would take 600 s
     assert not worker.is_alive() and attempt.over  # well before the load would have ended
     assert run.status == "cancelled" and run.reason == "stopped by the user while loading the model"
     assert queue.wait_turn(queue.join(), lambda: False)  # the slot is free
