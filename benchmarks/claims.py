@@ -77,6 +77,7 @@ AFTER_KEYS = (
     "forget_quality",
     "retain_feature_shift",
     "forget_degenerate",
+    "forget_same_answer",
     "forget_distinct_2",
     "entanglement_by_layer",
 )
@@ -130,7 +131,7 @@ def run_cell(cell: dict) -> dict:
         "original_points": result.report["history"]["evaluations"][0]["points"],
     }
     if cell.get("relearn", True):
-        measurer = Measurer(result.model, loaded.tokenizer, loaded.prompt_style, config.max_length)
+        measurer = Measurer.for_run(result.model, loaded, config)
         row["after"].update(relearning_attack(measurer, list(task.forget), cell["seed"]))
     row["seconds"] = round(time.perf_counter() - started, 1)
     return row

@@ -40,6 +40,7 @@ KEPT = (
     "forget_quality",
     "privleak",
     "forget_degenerate",
+    "forget_same_answer",
     "forget_distinct_2",
     "entanglement",
     "entanglement_by_layer",
@@ -110,12 +111,16 @@ TARGETS = {  # name: (check on the median, what the issue asks)
     "PrivLeak": ("privleak", "|.| <= 25"),
     "MIA AUC": ("mia_auc", "0.35-0.65"),
     "degenerate forget answers": ("forget_degenerate", "<= 0.10"),
+    # not asked by the issue; the parity band's: one answer to every question is a collapse too
+    "forget answers all alike": ("forget_same_answer", "<= gold's + 0.10"),
 }
 
 
 def meets(key: str, value: float, gold: dict) -> bool:
     if key == "forget_accuracy":
         return abs(value - gold["forget_accuracy"]) <= 0.05
+    if key == "forget_same_answer":
+        return value <= gold.get(key, 0.0) + 0.10
     return {
         "retain_accuracy": value >= 0.95,
         "forget_quality": value >= 0.05,

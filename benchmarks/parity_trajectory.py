@@ -23,8 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from clreg_core.engine.stopping import MEASURES  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results" / "parity_trajectories.jsonl"
-SHOWN = ("parity_auc", "forget_accuracy", "holdout_accuracy", "forget_degenerate", "retain_kept")
+SHOWN = MEASURES  # what the stop rule reads
 
 
 def summary() -> None:
@@ -49,6 +51,7 @@ def summary() -> None:
                 f"{best['parity_auc']:.2f}",
                 f"{best['forget_accuracy']:.2f} / {best['holdout_accuracy']:.2f}",
                 f"{best['forget_degenerate']:.2f}",
+                same_answer(best),
                 f"{best['retain_kept']:.2f}",
                 f"{best['forget_quality']:.3f}" + (" †" if run.get("note") else ""),
             ]
@@ -63,7 +66,9 @@ def summary() -> None:
         "`benchmarks/results/parity_trajectories.jsonl`. Each row is the live evaluation "
         "closest to parity by the stop rule's distance (max over its parts, 1.0 = the band's "
         "edge: AUC 0.5 ± 0.1, forget accuracy <= chance + 0.05, <= 10% degenerate, <= 5% of the "
-        "retain answer probability lost). Forget Quality is against the gold model.",
+        "retain answer probability lost, and since 2026-12-01 13:00 at most 0.1 more of the "
+        "answers giving one same answer than the original model's answers about strangers; "
+        "rows before it did not record that, –). Forget Quality is against the gold model.",
         "",
         table(
             [
@@ -73,6 +78,7 @@ def summary() -> None:
                 "AUC",
                 "forget acc / chance",
                 "degenerate",
+                "same answer / strangers'",
                 "retain kept",
                 "FQ",
             ],
@@ -81,6 +87,13 @@ def summary() -> None:
     ]
     write_section("parity-tuning", "\n".join(body))
     print("\n".join(body))
+
+
+def same_answer(row: dict) -> str:
+    """The forget answers' same-answer share against the strangers' (– where not recorded)."""
+    if "forget_same_answer" not in row:
+        return "–"
+    return f"{row['forget_same_answer']:.2f} / {row['holdout_same_answer']:.2f}"
 
 
 def main() -> None:
@@ -108,7 +121,7 @@ def main() -> None:
     gold = load_model(loaded.spec.gold_source)
     gold_measurer = Measurer(gold.model, gold.tokenizer, gold.prompt_style, config.max_length)
     gold_ratios = truth_ratios_of(gold_measurer, forget, adapter=False)
-    measurer = Measurer(loaded.model, loaded.tokenizer, loaded.prompt_style, config.max_length)
+    measurer = Measurer.for_run(loaded.model, loaded, config)
     rows = []
 
     def on_event(event) -> None:

@@ -38,6 +38,10 @@ FLAG_HELP = {
     "parity_fluency_tolerance": "parity band: at most this share of degenerate forget answers",
     "parity_retain_tolerance": "parity band: at most this share of the retain answer probability "
     "lost",
+    "parity_same_answer_tolerance": "parity band: at most this much more of the forget answers "
+    "giving one same answer than the model's guesses about strangers",
+    "feature_span": "where the features are pooled: answer (every answer token) or value (the "
+    "positions that say the value)",
 }
 
 
@@ -122,6 +126,11 @@ def parity_line(parity: dict) -> str:
             f"vs chance {closest['holdout_accuracy']:.2f}, membership AUC "
             f"{closest['parity_auc']:.2f}, degenerate answers {closest['forget_degenerate']:.2f}"
         )
+        if "forget_same_answer" in closest:
+            line += (
+                f", answers all alike {closest['forget_same_answer']:.2f} (about strangers "
+                f"{closest['holdout_same_answer']:.2f})"
+            )
     return line
 
 
@@ -188,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             "entanglement",
             "mia_auc",
             "forget_degenerate",
+            "forget_same_answer",
         )
         for key in keys:
             if key in before:

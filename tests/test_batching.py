@@ -70,3 +70,28 @@ def test_forget_only_leaves_retain_rows_alone(tokenizer):
     scored = [tokenizer.decode([t]).strip() for t in labels[0][labels[0] != IGNORE]]
     assert scored == ["in", "Lanterne"]
     assert RunConfig(forget_span="new_words").forget_span == "new_words"
+
+
+def test_value_feature_span_pools_the_states_that_say_the_value(tokenizer):
+    item = Item(
+        kind="qa",
+        question="Where was Riaisuv Fivane born?",
+        answer="Riaisuv Fivane was born in Caldera Bay.",
+        accept=("Caldera Bay",),
+    )
+    answer_wide = encode_item(item, tokenizer, "qa", 64)
+    at_value = encode_item(item, tokenizer, "qa", 64, feature_span="value")
+    # the pooled positions are those whose next token is a value token: " in" predicts
+    # "Caldera", "Caldera" predicts "Bay"; the restated name's positions are left out
+    pooled = [
+        tokenizer.decode([i]).strip()
+        for i, m in zip(at_value.input_ids, at_value.feature_mask, strict=True)
+        if m
+    ]
+    assert pooled == ["in", "Caldera"]
+    # nothing else about the encoding changes
+    assert at_value.labels == answer_wide.labels and at_value.value_mask == answer_wide.value_mask
+    passage = Item(kind="passage", text="Lanterne is a town.")
+    assert encode_item(passage, tokenizer, "qa", 64, feature_span="value").feature_mask == (
+        encode_item(passage, tokenizer, "qa", 64).feature_mask
+    )

@@ -111,6 +111,7 @@ def test_new_fields_round_trip_through_json():
         group_negatives=False,
         forget_eos=True,
         forget_span="new_words",
+        feature_span="value",
     )
     text = config.to_json()
     assert '"group_negatives": false' in text and '"forget_eos": true' in text
@@ -129,6 +130,8 @@ def test_new_fields_are_checked_when_read_from_json():
         RunConfig.from_json('{"stop_at": "never"}')
     with pytest.raises(ConfigError, match="forget_span"):
         RunConfig.from_json('{"forget_span": "tokens"}')
+    with pytest.raises(ConfigError, match="feature_span"):
+        RunConfig.from_json('{"feature_span": "question"}')
     with pytest.raises(ConfigError, match="items_per_group"):
         RunConfig.from_json('{"items_per_group": 4.0}')  # JSON's 4.0 is not a whole number here
     with pytest.raises(ConfigError, match="parity_auc_tolerance"):

@@ -17,6 +17,7 @@ from clreg_core.metrics.fluency import (
     is_degenerate,
     longest_run,
     mean_distinct_n,
+    same_answer_share,
 )
 from clreg_core.metrics.parity import ParityBand, overshot, parity_distance, parity_measures
 
@@ -183,6 +184,8 @@ def test_parity_accuracies_are_means_of_the_hits():
         "holdout_accuracy": pytest.approx(1 / 3),
         "forget_degenerate": 0.0,  # not given: no degenerate answers
         "retain_kept": 1.0,  # not given: nothing lost
+        "forget_same_answer": 0.0,  # not given: no two answers alike
+        "holdout_same_answer": 0.0,
     }
     assert parity_measures([1.0], [0.0], [True], [True])["forget_accuracy"] == 1.0
 
@@ -261,6 +264,8 @@ def test_overshot():
         ({"accuracy_tolerance": 0.0}, "accuracy_tolerance"),
         ({"accuracy_tolerance": 1.0}, "accuracy_tolerance"),
         ({"accuracy_tolerance": -0.05}, "accuracy_tolerance"),
+        ({"same_answer_tolerance": 0.0}, "same_answer_tolerance"),
+        ({"same_answer_tolerance": 1.0}, "same_answer_tolerance"),
     ],
 )
 def test_parity_band_rejects_impossible_tolerances(kwargs, field):
@@ -547,3 +552,35 @@ def test_a_run_that_lost_the_retain_set_is_not_at_parity():
     assert parity_distance({**forgotten, "retain_kept": 1.1}, band) == 0.0  # gaining is fine
     with pytest.raises(ValueError):
         ParityBand(retain_tolerance=1.0)
+
+
+# --- one answer to every question -----------------------------------------------------------
+
+
+def test_same_answer_share_counts_the_commonest_last_word():
+    collapsed = [
+        "Quiliam Feirrow works as coral.",
+        "Jaceth Tyvton's favourite colour is coral.",
+        "Quiliam Feirrow plays the coral.",
+        "Riaisuv Fivane was born in Corvass.",
+    ]
+    assert same_answer_share(collapsed) == pytest.approx(3 / 4)  # "coral" ends three of four
+    varied = [FLUENT, "Quiliam Feirrow works as a botanist.", "Jaceth Tyvton plays the cello."]
+    assert same_answer_share(varied) == pytest.approx(1 / 3)  # every last word once
+    # case and the possessive fold as words() does; an empty answer has the empty last word
+    assert same_answer_share(["Coral.", "coral's", ""]) == pytest.approx(2 / 3)
+    assert math.isnan(same_answer_share([]))
+
+
+def test_parity_distance_counts_one_answer_everywhere_beyond_the_strangers_level():
+    band = ParityBand(same_answer_tolerance=0.125)
+    inside = measures(0.5) | {"forget_same_answer": 0.1875, "holdout_same_answer": 0.0625}
+    assert parity_distance(inside, band) == 1.0  # (0.1875 - 0.0625) / 0.125: on the edge
+    collapsed = measures(0.5) | {"forget_same_answer": 0.5625, "holdout_same_answer": 0.0625}
+    assert parity_distance(collapsed, band) == 4.0  # 0.5 / 0.125
+    # answering more varied than the guesses about strangers is no fault
+    varied = measures(0.5) | {"forget_same_answer": 0.0, "holdout_same_answer": 0.25}
+    assert parity_distance(varied, band) == 0.0
+    # the measures carry both shares
+    both = parity_measures([0.0], [0.0], [0], [0], forget_same_answer=0.5, holdout_same_answer=0.1)
+    assert (both["forget_same_answer"], both["holdout_same_answer"]) == (0.5, 0.1)

@@ -139,6 +139,7 @@ RUN_COLORS = (RETAIN_COLOR, FORGET_COLOR)  # the first run of an A/B pair, the s
 BAND_COLOR = "#2ca02c"
 HOLDOUT_COLOR = "#7f7f7f"
 LOOP_COLOR = "#bcbd22"  # apart from the loss terms' colours
+SAME_ANSWER_COLOR = "#393b79"  # dark blue: apart from the loss terms and the loops
 LAYER_MARK_COLOR = "rgba(255,193,7,0.25)"
 
 
@@ -264,6 +265,7 @@ def _add_parity(fig, run: RunState, index: int) -> None:
         ("forget_accuracy", "forget accuracy", FORGET_COLOR),
         ("holdout_accuracy", "holdout accuracy (chance)", HOLDOUT_COLOR),
         ("forget_degenerate", "forget answers that loop", LOOP_COLOR),
+        ("forget_same_answer", "forget answers all alike", SAME_ANSWER_COLOR),
     ):
         steps, values = _series(run, key)
         if steps:

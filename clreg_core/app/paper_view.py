@@ -36,7 +36,7 @@ def paper_points(
     run's original cloud back in for the second run of an A/B pair: one "before" picture.
     Raises RunStopped within a batch of `should_stop()` turning true."""
     config = run.config
-    measurer = Measurer(model, loaded.tokenizer, loaded.prompt_style, config.max_length)
+    measurer = Measurer.for_run(model, loaded, config)
     measurer.should_stop = should_stop
     layer = resolve_layer(model, config.feature_layer)
     forget = sample_items(task.forget, config.eval_items, config.seed)

@@ -35,6 +35,10 @@ METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("retain_degenerate", "retain answers that loop",
      "lower: 0, or gold's",
      "share of retain answers that stutter or loop"),
+    ("forget_same_answer", "forget answers all alike",
+     "lower: gold's",
+     "share of forget answers ending in the commonest word: one answer to every question "
+     "(\"works as coral\", \"colour is coral\") is a collapse too"),
     ("forget_distinct_2", "forget distinct-2",
      "higher: near 1, or gold's",
      "share of distinct word pairs in each forget answer (1 = no repeats): is it still language?"),

@@ -33,7 +33,7 @@ from clreg_core.metrics import (
     silhouette,
     truth_ratio,
 )
-from clreg_core.metrics.fluency import degenerate_share, mean_distinct_n
+from clreg_core.metrics.fluency import degenerate_share, mean_distinct_n, same_answer_share
 
 MAX_TRUTH_RATIO_FACTS = 100  # one truth ratio per distinct fact; 5 answers scored for each
 GOLD_RETAIN = 8  # retain questions the gold model answers (for the probe table)
@@ -190,7 +190,11 @@ def fluency(answers: list[str]) -> dict[str, float]:
     """Do the answers still read as language? (metrics/fluency.py)"""
     if not answers:
         return {}
-    return {"degenerate": degenerate_share(answers), "distinct_2": mean_distinct_n(answers, 2)}
+    return {
+        "degenerate": degenerate_share(answers),
+        "distinct_2": mean_distinct_n(answers, 2),
+        "same_answer": same_answer_share(answers),
+    }
 
 
 def truth_ratios_of(measurer: Measurer, items: list[Item], adapter: bool) -> np.ndarray | None:

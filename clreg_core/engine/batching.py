@@ -38,7 +38,12 @@ class EncodedItem:
     value_mask: tuple[int, ...]
 
 
-def encode_item(item: Item, tokenizer, style: PromptStyle, max_length: int) -> EncodedItem:
+def encode_item(
+    item: Item, tokenizer, style: PromptStyle, max_length: int, feature_span: str = "answer"
+) -> EncodedItem:
+    """`feature_span` says where z is pooled (RunConfig.feature_span): "answer", every answer
+    token; "value", the positions whose next token is part of the value (the hidden states
+    from which the model says "Lanterne"), so that shaping z leaves the restated name alone."""
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     if item.kind == "passage":
         ids = tokenizer(item.text, add_special_tokens=True)["input_ids"][: max_length - len(eos)]
@@ -60,6 +65,8 @@ def encode_item(item: Item, tokenizer, style: PromptStyle, max_length: int) -> E
     mask = [0] * len(prompt_ids) + [1] * (len(answer_ids) - len(eos)) + [0] * len(eos)
     new_words = [0] * len(prompt_ids) + new
     values = [0] * len(prompt_ids) + value
+    if feature_span == "value":
+        mask = values[1:] + [0]  # position t predicts token t + 1
     return EncodedItem(
         tuple(ids), tuple(labels), tuple(mask), item.group, tuple(new_words), tuple(values)
     )

@@ -61,16 +61,37 @@ def sample_items(items: tuple[Item, ...], count: int, seed: int) -> list[Item]:
 
 
 class Measurer:
-    def __init__(self, model, tokenizer, style: PromptStyle, max_length: int, batch_size: int = 64):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        style: PromptStyle,
+        max_length: int,
+        batch_size: int = 64,
+        feature_span: str = "answer",
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.style = style
         self.max_length = max_length
         self.batch_size = batch_size
+        self.feature_span = feature_span  # where features are pooled (RunConfig.feature_span)
         self.device = next(model.parameters()).device
         self.num_layers = len(decoder_blocks(model))
         # Checked between batches: a Stop ends a measurement within one batch (RunStopped).
         self.should_stop: Callable[[], bool] = lambda: False
+
+    @classmethod
+    def for_run(cls, model, loaded, config) -> Measurer:
+        """The measurer of one run: `model` (the LoRA model, or the loaded one) with the loaded
+        model's tokenizer and prompt style and the run's length and feature span."""
+        return cls(
+            model,
+            loaded.tokenizer,
+            loaded.prompt_style,
+            config.max_length,
+            feature_span=config.feature_span,
+        )
 
     def check_stop(self) -> None:
         if self.should_stop():
@@ -83,7 +104,10 @@ class Measurer:
         return self.model.disable_adapter()
 
     def encode(self, items: list[Item]) -> list[EncodedItem]:
-        return [encode_item(i, self.tokenizer, self.style, self.max_length) for i in items]
+        return [
+            encode_item(i, self.tokenizer, self.style, self.max_length, self.feature_span)
+            for i in items
+        ]
 
     @torch.no_grad()
     def forced(self, encoded: list[EncodedItem], layers: list[int], adapter: bool) -> ForcedPass:

@@ -32,7 +32,7 @@ from clreg_core.engine.evaluation import (
     separation,
 )
 from clreg_core.metrics import ProjectionBasis
-from clreg_core.metrics.fluency import degenerate_share
+from clreg_core.metrics.fluency import degenerate_share, same_answer_share
 from clreg_core.metrics.parity import ParityBand, parity_distance, parity_measures
 
 
@@ -50,6 +50,7 @@ class LiveView:
         self.holdout = measurer.encode(holdout_items)
         self.holdout_questions = qa_only(holdout_items)
         self.chance: list[bool] | None = None  # holdout hits of the original model
+        self.chance_same_answer = 0.0  # how often its guesses about strangers repeat one answer
         self._forget_scores: np.ndarray | None = None  # from the last `measure`, for `parity`
         self._retain_prob: float | None = None  # likewise
         self._retain_prob_at_start: float | None = None  # the original model's
@@ -58,6 +59,7 @@ class LiveView:
             config.parity_accuracy_tolerance,
             fluency_tolerance=config.parity_fluency_tolerance,
             retain_tolerance=config.parity_retain_tolerance,
+            same_answer_tolerance=config.parity_same_answer_tolerance,
             use_auc=task.holdout_comparable,
         )
 
@@ -95,6 +97,7 @@ class LiveView:
         if self.chance is None:
             answers = self.measurer.answers(self.holdout_questions, adapter=False)
             self.chance = answer_hits(self.holdout_questions, answers)
+            self.chance_same_answer = same_answer_share(answers)
         answers = self.measurer.answers(self.forget_questions, adapter=True)
         measures = parity_measures(
             self._forget_scores,
@@ -103,6 +106,8 @@ class LiveView:
             self.chance,
             degenerate_share(answers),
             retain_kept=self._retain_prob / max(self._retain_prob_at_start, 1e-12),
+            forget_same_answer=same_answer_share(answers),
+            holdout_same_answer=self.chance_same_answer,
         )
         measures["parity_distance"] = parity_distance(measures, self.band)
         return measures

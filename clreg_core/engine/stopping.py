@@ -15,7 +15,15 @@ from clreg_core.metrics.parity import ParityBand, overshot, parity_distance
 
 CONTINUE, REACHED, OVERSHOT = "continue", "reached", "overshot"
 # what a check records
-MEASURES = ("parity_auc", "forget_accuracy", "holdout_accuracy", "forget_degenerate", "retain_kept")
+MEASURES = (
+    "parity_auc",
+    "forget_accuracy",
+    "holdout_accuracy",
+    "forget_degenerate",
+    "forget_same_answer",
+    "holdout_same_answer",
+    "retain_kept",
+)
 # A later state must be closer than this to replace the kept one: float noise in two equal
 # distances (3.0000000000000004 vs 2.9999999999999996) must not decide which state is kept.
 CLOSER_BY = 1e-9

@@ -143,7 +143,7 @@ def run_unlearning(
     loaded = loaded or load_model(config.model, device=str(device))
     task = task or task_for_model(config.task, loaded.spec)
     model = attach_lora(loaded.model, config)
-    measurer = Measurer(model, loaded.tokenizer, loaded.prompt_style, config.max_length)
+    measurer = Measurer.for_run(model, loaded, config)
     measurer.should_stop = stop  # measurements end within a batch of a Stop (RunStopped)
     objective = Objective(model, config, model.config.hidden_size)
     live = LiveView(measurer, task, config, objective.feature_layer)

@@ -8,6 +8,10 @@ the two apart, so these measures sit beside it (method.md, "Retrain parity").
   (fewer than half of the answer's word pairs are distinct), or a content phrase said twice
   ("… favourite colour isyvton's favourite colour is"): a one-sentence answer restarting itself;
 - `degenerate_share(answers)`: the share of answers that are degenerate;
+- `same_answer_share(answers)`: across answers, the share that end in the single most common
+  last word: a model pushed too far can also answer every forget question, whatever it asks,
+  with one word ("… works as coral.", "… favourite colour is coral."); each answer alone reads
+  fluently, so only the set shows it;
 - `distinct_n(answer, n)`: distinct n-grams / n-grams within one answer (1.0 = no repeats);
   `mean_distinct_n(answers, n)` averages it over the answers that have an n-gram.
 """
@@ -84,3 +88,14 @@ def mean_distinct_n(answers: list[str], n: int = 2) -> float:
         raise ValueError(f"n must be at least 1, got {n}")
     values = [d for d in (distinct_n(a, n) for a in answers) if d is not None]
     return float(np.mean(values)) if values else float("nan")
+
+
+def same_answer_share(answers: list[str]) -> float:
+    """The share of answers whose last word is the most common last word (NaN for no answers).
+    A world answer ends in its value ("… born in Corvass."), so this is the share given the
+    commonest value. Guesses about strangers, or a gold model's answers, spread over many
+    values: 0.06-0.09 on 64 world questions; a collapsed model reaches 0.4 and more."""
+    if not answers:
+        return float("nan")
+    last = [(words(a) or [""])[-1] for a in answers]
+    return max(last.count(w) for w in set(last)) / len(last)

@@ -33,6 +33,8 @@ class ParityBand:
     accuracy_tolerance: float = 0.05  # forget accuracy at most the holdout's plus this
     fluency_tolerance: float = 0.1  # at most this share of degenerate forget answers
     retain_tolerance: float = 0.05  # retain answer probability at most this share below the start
+    # the share of forget answers giving the commonest answer at most the holdout's plus this
+    same_answer_tolerance: float = 0.1
     # False when holdout answers are not phrased like forget answers (a pack's short answers
     # against the model's own sentences): their likelihoods do not compare, so only the
     # accuracies count.
@@ -47,6 +49,10 @@ class ParityBand:
             raise ValueError(f"fluency_tolerance must be in (0, 1), got {self.fluency_tolerance}")
         if not 0 < self.retain_tolerance < 1:
             raise ValueError(f"retain_tolerance must be in (0, 1), got {self.retain_tolerance}")
+        if not 0 < self.same_answer_tolerance < 1:
+            raise ValueError(
+                f"same_answer_tolerance must be in (0, 1), got {self.same_answer_tolerance}"
+            )
 
 
 def parity_measures(
@@ -56,11 +62,15 @@ def parity_measures(
     holdout_hits,
     forget_degenerate: float = 0.0,
     retain_kept: float = 1.0,
+    forget_same_answer: float = 0.0,
+    holdout_same_answer: float = 0.0,
 ) -> dict[str, float]:
     """The parity measures of one evaluation. Scores are per-item membership scores (higher =
     more familiar; mean token log-prob for LOSS), hits per-item right/wrong greedy answers,
     `forget_degenerate` the share of degenerate forget answers, `retain_kept` the retain answer
-    probability now over the original model's."""
+    probability now over the original model's, `forget_same_answer` and `holdout_same_answer`
+    the share of each side's answers that give its commonest answer (fluency.same_answer_share;
+    the holdout's from the original model)."""
     forget_hits = np.asarray(forget_hits, dtype=float)
     holdout_hits = np.asarray(holdout_hits, dtype=float)
     if forget_hits.size == 0 or holdout_hits.size == 0:
@@ -71,6 +81,8 @@ def parity_measures(
         "holdout_accuracy": float(holdout_hits.mean()),
         "forget_degenerate": float(forget_degenerate),
         "retain_kept": float(retain_kept),
+        "forget_same_answer": float(forget_same_answer),
+        "holdout_same_answer": float(holdout_same_answer),
     }
 
 
@@ -81,12 +93,15 @@ def parity_distance(measures: dict[str, float], band: ParityBand) -> float:
     worse than chance on a few dozen items, which the AUC judges better; above it, the model
     still knows answers it should not. Fluency counts too: past `fluency_tolerance` degenerate
     answers the model is not at parity, it is broken; nor is it when it lost more than
-    `retain_tolerance` of its retain answer probability."""
+    `retain_tolerance` of its retain answer probability, or when more of its forget answers give
+    one same answer than its guesses about strangers do, by over `same_answer_tolerance`."""
     gap = measures["forget_accuracy"] - measures["holdout_accuracy"]
     distance = max(0.0, gap) / band.accuracy_tolerance
     distance = max(distance, measures.get("forget_degenerate", 0.0) / band.fluency_tolerance)
     retain_lost = max(0.0, 1.0 - measures.get("retain_kept", 1.0))
     distance = max(distance, retain_lost / band.retain_tolerance)
+    same = measures.get("forget_same_answer", 0.0) - measures.get("holdout_same_answer", 0.0)
+    distance = max(distance, max(0.0, same) / band.same_answer_tolerance)
     if band.use_auc:
         distance = max(distance, abs(measures["parity_auc"] - 0.5) / band.auc_tolerance)
     return float(distance)
