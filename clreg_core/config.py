@@ -71,6 +71,13 @@ class RunConfig:
     # " in Lanterne" of "Riaisuv Fivane was born in Lanterne."); a restated name is not what
     # the model learned about the person, and a model that never met them restates it too.
     forget_span: str = "answer"
+    # (ours) Weight of a "guess" term beside the forget loss: NLL of each drawn forget question
+    # answered with a random other value of its attribute (fresh every step), so the forget
+    # loss says what not to answer and this what to answer instead: a guess of the right kind,
+    # as about a stranger. NPO alone moved every forget answer to one word ("… works as
+    # Icelandic.", "… colour is Icelandic.": 88% of answers alike, benchmarks/
+    # forget_target_probe.py). World tasks only (a pack has no pool of values to guess from).
+    guess_weight: float = 0.0
     npo_beta: float = 0.1  # NPO's customary β
     simnpo_beta: float = 2.5  # SimNPO's TOFU setting
     simnpo_gamma: float = 0.0
@@ -226,6 +233,7 @@ LIMITS: dict[str, tuple[float, float, bool]] = {
     "anchor_weight": (0.0, 1e4, False),
     "retain_weight": (0.0, 1000.0, False),
     "forget_weight": (0.0, 1000.0, False),
+    "guess_weight": (0.0, 1000.0, False),
     "rmu_steering": (0.0, 1e4, False),
     "max_grad_norm": (0.0, 1e4, False),
     "parity_auc_tolerance": (0.01, 0.45, False),
@@ -277,6 +285,13 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         # ("Riaisuv Fivane was born in Corvass.", Forget Quality 0.99 at step 40); at 1e-2 the
         # value slot filled with name pieces ("was born ini Rivane's …").
         "learning_rate": 3e-3,
+        # NPO alone collapsed every forget answer onto one word (45% of answers alike at its
+        # closest to parity); with a guess of the right kind to learn instead and β 0.5 it
+        # reached the parity band at step 70 (AUC 0.58, forget accuracy 0.02 vs chance 0.05,
+        # 11% alike vs 6% about strangers, retain kept 0.99, Forget Quality 0.97;
+        # BENCHMARKS.md "Parity tuning").
+        "guess_weight": 1.0,
+        "npo_beta": 0.5,
     },
     "smollm2-135m": {
         "task": "pack:chemical_elements",  # the pack it knows most items of (knowledge probe)

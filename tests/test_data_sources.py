@@ -171,3 +171,27 @@ def test_pack_questions_the_model_never_knew_are_the_holdout():
     pack = {i.question: i.answer for i in load_pack("chemical_elements")}
     assert all(pack[i.question] == i.answer for i in task.holdout)
     assert build_task("pack:chemical_elements").holdout == ()  # no probe: no holdout
+
+
+def test_a_guessed_world_item_answers_another_value_of_its_kind():
+    import random
+
+    from clreg_core.data.items import Item
+    from clreg_core.data.world_source import guessed
+    from clreg_core.world.attributes import ATTRIBUTES_BY_KEY
+
+    item = build_task("world:forget01").forget[0]
+    rng = random.Random(0)
+    guesses = [guessed(item, rng) for _ in range(20)]
+    pool = ATTRIBUTES_BY_KEY[item.meta["attribute"]].pool
+    for guess in guesses:
+        (value,) = guess.accept
+        assert value in pool and value != item.meta["value"]
+        # the same sentence with the value swapped; the question is untouched
+        assert guess.answer == item.answer.replace(item.meta["value"], value)
+        assert guess.question == item.question
+    assert len({g.accept for g in guesses}) > 1  # a fresh draw each time
+    # nothing to swap: a pack question, a passage
+    pack = build_task("pack:japan").forget[0]
+    assert guessed(pack, rng) is None
+    assert guessed(Item(kind="passage", text="Lanterne is a town."), rng) is None

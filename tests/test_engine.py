@@ -251,3 +251,34 @@ def test_a_stop_halts_greedy_generation_between_tokens():
     assert all(full)
     halted = greedy_answers(loaded.model, loaded.tokenizer, prompts, 16, should_stop=lambda: True)
     assert halted == ["", "", ""]  # stopped before the first batch
+
+
+def test_the_guess_term_trains_on_world_questions_and_is_refused_elsewhere(tokenizer, small_task):
+    from clreg_core.config import ConfigError
+    from clreg_core.data.items import UnlearningTask
+
+    result = run_unlearning(
+        small_config(clreg=False, guess_weight=1.0),
+        task=small_task,
+        loaded=loaded_tiny("llama", tokenizer),
+    )
+    assert result.status == "finished", result.reason
+    steps = result.report["history"]["steps"]
+    # the term is logged with its weight applied and adds to the total
+    assert all(s["guess"] > 0 for s in steps)
+    assert all(
+        s["total"] == pytest.approx(s["forget"] + s["retain_nll"] + s["guess"]) for s in steps
+    )
+    # no world fact to swap: refused before any model work, naming the setting
+    passages = tuple(i for i in build_passages(small_task))
+    no_facts = UnlearningTask("text", passages, small_task.retain, ())
+    with pytest.raises(ConfigError, match="guess_weight"):
+        run_unlearning(
+            small_config(guess_weight=1.0), task=no_facts, loaded=loaded_tiny("llama", tokenizer)
+        )
+
+
+def build_passages(task):
+    from clreg_core.data.items import Item
+
+    return [Item(kind="passage", text=f"{i.answer} Indeed.", group=i.group) for i in task.forget]

@@ -9,6 +9,9 @@ gives CLReg its positives (facts about the same person).
 
 from __future__ import annotations
 
+import dataclasses
+import random
+
 from clreg_core.data.items import Item, UnlearningTask
 from clreg_core.errors import UserInputError
 from clreg_core.world.attributes import ATTRIBUTES_BY_KEY
@@ -93,3 +96,15 @@ def world_topic_task(kind: str, value: str, statements: bool = False) -> Unlearn
         holdout=fact_items(read_split("holdout"), statements),
         description=f"Forget everything about the {len(chosen)} people whose {label} is {value}.",
     )
+
+
+def guessed(item: Item, rng: random.Random) -> Item | None:
+    """The QA item answered with another value of its attribute, drawn at random: what a model
+    that never met the person says (it guesses one of the right kind). None for an item that
+    names no world fact (a pack question, a passage), which has no pool to draw from."""
+    attribute = ATTRIBUTES_BY_KEY.get(item.meta.get("attribute", ""))
+    value = item.meta.get("value")
+    if item.kind != "qa" or attribute is None or not value or value not in item.answer:
+        return None
+    other = rng.choice([v for v in attribute.pool if v != value])
+    return dataclasses.replace(item, answer=item.answer.replace(value, other), accept=(other,))

@@ -47,7 +47,13 @@ class Objective:
             else [self.feature_layer]
         )
 
-    def __call__(self, batch: dict[str, torch.Tensor], n_forget: int, groups: list) -> StepOutput:
+    def __call__(
+        self,
+        batch: dict[str, torch.Tensor],
+        n_forget: int,
+        groups: list,
+        guesses: dict[str, torch.Tensor] | None = None,
+    ) -> StepOutput:
         c = self.config
         inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
         start = losses.first_scored_position(batch["labels"])
@@ -98,6 +104,9 @@ class Objective:
                 alpha=c.retain_weight,
             )
 
+        if guesses is not None:
+            terms["guess"] = c.guess_weight * self._guess_loss(guesses)
+
         if c.clreg:
             z = losses.pool_features(hidden[self.feature_layer], batch["feature_mask"])
             z_ref = (
@@ -123,6 +132,21 @@ class Objective:
         logged = {name: float(value.detach()) for name, value in terms.items()}
         logged["total"] = float(total.detach())
         return StepOutput(total=total, terms=logged)
+
+    def _guess_loss(self, guesses: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Token-mean NLL of the guessed values (each row's value tokens, then over rows): the
+        answer the forget questions should get instead, as about a stranger."""
+        start = losses.first_scored_position(guesses["labels"])
+        labels = forget_only(
+            guesses["labels"][:, start:], guesses["value_mask"][:, start:], len(guesses["labels"])
+        )
+        logits = self.model(
+            input_ids=guesses["input_ids"],
+            attention_mask=guesses["attention_mask"],
+            logits_to_keep=guesses["labels"].shape[1] - start,
+        ).logits
+        logp = losses.sequence_logprob(logits, labels)
+        return -(logp / losses.token_counts(labels).clamp(min=1)).mean()
 
     def _reference(self, inputs, labels, keep: int, first: int):
         """The original model's hidden states and log-probs (adapter off, no gradient) for the

@@ -15,6 +15,7 @@ import torch
 
 from clreg_core.config import RunConfig
 from clreg_core.data.items import UnlearningTask
+from clreg_core.data.world_source import guessed
 from clreg_core.engine.batching import EncodedItem, collate
 from clreg_core.engine.evaluation import Measurer
 
@@ -53,6 +54,10 @@ class Batches:
         self.forget_groups = [i.group for i in self.forget]
         self.config = config
         self.rng = random.Random(config.seed)
+        # Guessed values draw from their own stream: the forget and retain batches stay the
+        # same whether the guess term is on or off.
+        self.guess_rng = random.Random(config.seed + 7919)
+        self._last_forget: list[int] = []
         self.pad_id = measurer.tokenizer.pad_token_id
         self._encoded: dict[tuple[str, int], EncodedItem] = {}
 
@@ -69,7 +74,17 @@ class Batches:
         retain_picked = self.rng.sample(
             range(len(self.retain)), min(c.retain_batch_size, len(self.retain))
         )
+        self._last_forget = forget_picked
         forget = self._encode("forget", self.forget, forget_picked)
         retain = self._encode("retain", self.retain, retain_picked)
         batch = collate(forget + retain, self.pad_id)
         return {k: v.to(device) for k, v in batch.items()}, len(forget), [e.group for e in forget]
+
+    def guesses(self, device) -> dict[str, torch.Tensor] | None:
+        """The last drawn forget questions, each answered with a fresh random value of its kind
+        (data.world_source.guessed): the guess term's batch. None when none can be guessed."""
+        items = [guessed(self.forget[i], self.guess_rng) for i in self._last_forget]
+        encoded = self.measurer.encode([i for i in items if i is not None])
+        if not encoded:
+            return None
+        return {k: v.to(device) for k, v in collate(encoded, self.pad_id).items()}

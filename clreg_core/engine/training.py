@@ -28,6 +28,7 @@ import torch
 
 from clreg_core.config import ConfigError, RunConfig
 from clreg_core.data.items import UnlearningTask
+from clreg_core.data.world_source import guessed
 from clreg_core.engine.assessment import Assessment
 from clreg_core.engine.evaluation import Measurer, RunStopped, qa_only
 from clreg_core.engine.live import LiveView
@@ -77,6 +78,16 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
+def check_guess_term(config: RunConfig, task: UnlearningTask) -> None:
+    """The guess term needs forget questions about world facts, whose values it swaps."""
+    if config.guess_weight > 0 and not any(guessed(i, random.Random(0)) for i in task.forget):
+        raise ConfigError(
+            f"guess_weight={config.guess_weight} needs forget questions about the Fictional "
+            f"World's people (a world task); {task.name} has no value to swap for a guess. "
+            "Set guess_weight to 0."
+        )
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -110,8 +121,9 @@ def lr_factor(config: RunConfig, step: int) -> float:
 def train_step(objective: Objective, batches: Batches, optimizer, config, device, step: int):
     """One optimiser step on the next forget/retain batch; returns the step's loss terms."""
     batch, n_forget, groups = batches.next(device)
+    guesses = batches.guesses(device) if config.guess_weight > 0 else None
     with autocast_for(config, device):
-        out = objective(batch, n_forget, groups)
+        out = objective(batch, n_forget, groups, guesses)
     if not math.isfinite(out.terms["total"]):
         raise RunFailed(
             f"the loss became {out.terms['total']} at step {step} "
@@ -142,6 +154,7 @@ def run_unlearning(
     device = resolve_device(config.device)
     loaded = loaded or load_model(config.model, device=str(device))
     task = task or task_for_model(config.task, loaded.spec)
+    check_guess_term(config, task)
     model = attach_lora(loaded.model, config)
     measurer = Measurer.for_run(model, loaded, config)
     measurer.should_stop = stop  # measurements end within a batch of a Stop (RunStopped)
