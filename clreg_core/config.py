@@ -292,6 +292,12 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         # BENCHMARKS.md "Parity tuning").
         "guess_weight": 1.0,
         "npo_beta": 0.5,
+        # With the guess term no answer collapses, and contrast with retain features alone
+        # (the paper's form) separates more than supervised contrast over groups, which spreads
+        # the forget people apart and so raises the entanglement score by its definition (one
+        # forget class): ES at the last block 15.9 vs NPO's 19.3, lower in each of 3 seeds, vs
+        # 42.0 with other groups as negatives (benchmarks/parity.py, forget10, 2026-12-01).
+        "group_negatives": False,
     },
     "smollm2-135m": {
         "task": "pack:chemical_elements",  # the pack it knows most items of (knowledge probe)
