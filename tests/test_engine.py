@@ -253,8 +253,7 @@ def test_a_stop_halts_greedy_generation_between_tokens():
     assert halted == ["", "", ""]  # stopped before the first batch
 
 
-def test_the_guess_term_trains_on_world_questions_and_is_refused_elsewhere(tokenizer, small_task):
-    from clreg_core.config import ConfigError
+def test_the_guess_term_trains_on_world_questions_and_is_off_elsewhere(tokenizer, small_task):
     from clreg_core.data.items import UnlearningTask
 
     result = run_unlearning(
@@ -269,13 +268,17 @@ def test_the_guess_term_trains_on_world_questions_and_is_refused_elsewhere(token
     assert all(
         s["total"] == pytest.approx(s["forget"] + s["retain_nll"] + s["guess"]) for s in steps
     )
-    # no world fact to swap: refused before any model work, naming the setting
+    assert result.report["guess_term"] == "on (weight 1)"
+    # no world fact to swap (own text): the run goes on without the term and says so, since
+    # the embedded model's default weight must not refuse such a task
     passages = tuple(i for i in build_passages(small_task))
     no_facts = UnlearningTask("text", passages, small_task.retain, ())
-    with pytest.raises(ConfigError, match="guess_weight"):
-        run_unlearning(
-            small_config(guess_weight=1.0), task=no_facts, loaded=loaded_tiny("llama", tokenizer)
-        )
+    result = run_unlearning(
+        small_config(guess_weight=1.0), task=no_facts, loaded=loaded_tiny("llama", tokenizer)
+    )
+    assert result.status == "finished", result.reason
+    assert "guess" not in result.report["history"]["steps"][0]
+    assert result.report["guess_term"].startswith("off: text has no world facts")
 
 
 def build_passages(task):

@@ -78,14 +78,15 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
-def check_guess_term(config: RunConfig, task: UnlearningTask) -> None:
-    """The guess term needs forget questions about world facts, whose values it swaps."""
-    if config.guess_weight > 0 and not any(guessed(i, random.Random(0)) for i in task.forget):
-        raise ConfigError(
-            f"guess_weight={config.guess_weight} needs forget questions about the Fictional "
-            f"World's people (a world task); {task.name} has no value to swap for a guess. "
-            "Set guess_weight to 0."
-        )
+def guess_term(config: RunConfig, task: UnlearningTask) -> str:
+    """Whether the guess term trains in this run, in words for the report. It needs forget
+    questions about world facts, whose values it swaps; elsewhere (own text, a pack) it is off,
+    and the report says so: the embedded model's default weight must not refuse those tasks."""
+    if config.guess_weight <= 0:
+        return "off (guess_weight 0)"
+    if any(guessed(i, random.Random(0)) for i in task.forget):
+        return f"on (weight {config.guess_weight:g})"
+    return f"off: {task.name} has no world facts to guess a value for (guess_weight ignored)"
 
 
 def seed_everything(seed: int) -> None:
@@ -154,7 +155,6 @@ def run_unlearning(
     device = resolve_device(config.device)
     loaded = loaded or load_model(config.model, device=str(device))
     task = task or task_for_model(config.task, loaded.spec)
-    check_guess_term(config, task)
     model = attach_lora(loaded.model, config)
     measurer = Measurer.for_run(model, loaded, config)
     measurer.should_stop = stop  # measurements end within a batch of a Stop (RunStopped)
@@ -178,6 +178,7 @@ def run_unlearning(
     report: dict[str, Any] = {
         "config": config.to_dict(),
         "task": task.summary(),
+        "guess_term": guess_term(config, task),
         "history": history,
     }
 
