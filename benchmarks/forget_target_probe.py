@@ -39,6 +39,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clreg_core.config import default_config  # noqa: E402
+from clreg_core.engine import losses  # noqa: E402
 from clreg_core.engine.batching import collate, encode_item  # noqa: E402
 from clreg_core.engine.evaluation import Measurer, answer_hits, qa_only, sample_items  # noqa: E402
 from clreg_core.engine.lora import attach_lora  # noqa: E402
@@ -54,11 +55,8 @@ BATCH = 16
 
 
 def answer_logprob(logits, labels, mask):
-    """Per row, the summed log-prob of the labelled tokens where `mask` is 1 (position t-1
-    predicts token t)."""
-    logp = F.log_softmax(logits[:, :-1].float(), -1)
-    tokens = logp.gather(-1, labels[:, 1:].clamp(min=0)[..., None])[..., 0]
-    return (tokens * mask[:, 1:]).sum(-1)
+    """Per row, the summed log-prob of the labelled tokens where `mask` is 1."""
+    return losses.sequence_logprob(logits, labels.masked_fill(mask == 0, losses.IGNORE_INDEX))
 
 
 def relabelled(item, rng):

@@ -98,13 +98,23 @@ def world_topic_task(kind: str, value: str, statements: bool = False) -> Unlearn
     )
 
 
-def guessed(item: Item, rng: random.Random) -> Item | None:
-    """The QA item answered with another value of its attribute, drawn at random: what a model
-    that never met the person says (it guesses one of the right kind). None for an item that
-    names no world fact (a pack question, a passage), which has no pool to draw from."""
+def guess_pool(item: Item) -> list[str]:
+    """The other values of the item's attribute, to guess from; empty for an item that states
+    no world fact in its answer (a pack question, a passage)."""
     attribute = ATTRIBUTES_BY_KEY.get(item.meta.get("attribute", ""))
     value = item.meta.get("value")
     if item.kind != "qa" or attribute is None or not value or value not in item.answer:
+        return []
+    return [v for v in attribute.pool if v != value]
+
+
+def guessed(item: Item, rng: random.Random) -> Item | None:
+    """The QA item answered with another value of its attribute, drawn at random: what a model
+    that never met the person says (it guesses one of the right kind). None where there is no
+    pool to draw from (`guess_pool`)."""
+    pool = guess_pool(item)
+    if not pool:
         return None
-    other = rng.choice([v for v in attribute.pool if v != value])
-    return dataclasses.replace(item, answer=item.answer.replace(value, other), accept=(other,))
+    other = rng.choice(pool)
+    answer = item.answer.replace(item.meta["value"], other)
+    return dataclasses.replace(item, answer=answer, accept=(other,))

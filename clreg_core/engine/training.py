@@ -28,7 +28,7 @@ import torch
 
 from clreg_core.config import ConfigError, RunConfig
 from clreg_core.data.items import UnlearningTask
-from clreg_core.data.world_source import guessed
+from clreg_core.data.world_source import guess_pool
 from clreg_core.engine.assessment import Assessment
 from clreg_core.engine.evaluation import Measurer, RunStopped, qa_only
 from clreg_core.engine.live import LiveView
@@ -84,7 +84,7 @@ def guess_term(config: RunConfig, task: UnlearningTask) -> str:
     and the report says so: the embedded model's default weight must not refuse those tasks."""
     if config.guess_weight <= 0:
         return "off (guess_weight 0)"
-    if any(guessed(i, random.Random(0)) for i in task.forget):
+    if any(guess_pool(i) for i in task.forget):
         return f"on (weight {config.guess_weight:g})"
     return f"off: {task.name} has no world facts to guess a value for (guess_weight ignored)"
 
