@@ -176,8 +176,8 @@ def test_pack_questions_the_model_never_knew_are_the_holdout():
 def test_a_guessed_world_item_answers_another_value_of_its_kind():
     import random
 
+    from clreg_core.data.guesses import guessed
     from clreg_core.data.items import Item
-    from clreg_core.data.world_source import guessed
     from clreg_core.world.attributes import ATTRIBUTES_BY_KEY
 
     item = build_task("world:forget01").forget[0]
@@ -191,7 +191,31 @@ def test_a_guessed_world_item_answers_another_value_of_its_kind():
         assert guess.answer == item.answer.replace(item.meta["value"], value)
         assert guess.question == item.question
     assert len({g.accept for g in guesses}) > 1  # a fresh draw each time
-    # nothing to swap: a pack question, a passage
-    pack = build_task("pack:japan").forget[0]
-    assert guessed(pack, rng) is None
+    # nothing to swap: a passage, a question whose answer states no value
     assert guessed(Item(kind="passage", text="Lanterne is a town."), rng) is None
+    assert guessed(Item(kind="qa", question="Who?", answer="Nobody."), rng) is None
+
+
+def test_a_guessed_pack_question_names_another_answer_of_its_pack():
+    import random
+
+    from clreg_core.data.guesses import guessed, stated_value
+    from clreg_core.data.topic_packs import load_pack
+
+    pack_answers = {i.answer for i in load_pack("chemical_elements") if i.kind == "qa"}
+    # SmolLM2's own sentences (its knowledge probe is on file): the element is swapped in place
+    task = build_task("pack:chemical_elements", model_key="smollm2-135m")
+    rng = random.Random(0)
+    swapped = 0
+    for item in (i for i in task.forget if i.kind == "qa"):
+        guess = guessed(item, rng)
+        assert guess is not None, item.answer  # every kept answer names its element
+        (other,) = guess.accept
+        assert other in pack_answers and other.lower() not in {a.lower() for a in item.accept}
+        assert guess.question == item.question
+        value = stated_value(item)  # the pack's answer or an accepted spelling of it
+        at = item.answer.lower().find(value.lower())
+        assert guess.answer == item.answer[:at] + other + item.answer[at + len(value) :]
+        swapped += 1
+    assert swapped >= 10
+    assert all(guessed(i, rng) is None for i in task.forget if i.kind == "passage")

@@ -74,6 +74,49 @@ def test_features_come_from_the_loss_forward_pass(tokenizer, small_task):
     assert calls == [True, False]
 
 
+def test_guess_rows_share_the_forward_pass_and_score_as_alone(tokenizer, small_task):
+    """The guess rows ride in the batch's forward pass (one block call with gradient per
+    step), padded to a common width; every term is the number a separate pass gives."""
+    from clreg_core.engine.evaluation import Measurer
+    from clreg_core.engine.losses import first_scored_position
+    from clreg_core.engine.objective import Objective, guess_loss
+    from clreg_core.engine.sampling import Batches
+
+    config = small_config(method="npo", guess_weight=1.0)
+    model = attach_lora(tiny_model("llama"), config)
+    with torch.no_grad():  # a non-zero adapter, so the adapter-on and -off passes differ
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(0)) * 0.1)
+    model.eval()  # no dropout: the two ways must see the same network
+    batches = Batches(Measurer(model, tokenizer, "qa", 48), small_task, config)
+    batch, n_forget, groups = batches.next("cpu")
+    # five more padding columns on the guesses, so the batch is padded in the joint pass
+    guesses = {
+        key: torch.nn.functional.pad(value, (0, 5), value=-100 if key == "labels" else 0)
+        for key, value in batches.guesses("cpu").items()
+    }
+    objective = Objective(model, config, hidden_size=32)
+    calls, handle = _count_forwards(decoder_blocks(model)[0])
+    joint = objective(batch, n_forget, groups, guesses).terms
+    handle.remove()
+    assert calls == [True, False]  # one pass with gradient (batch + guesses), one reference
+    alone = objective(batch, n_forget, groups).terms
+    for name in alone:
+        if name != "total":
+            assert joint[name] == pytest.approx(alone[name], rel=1e-4, abs=1e-5), name
+    start = first_scored_position(guesses["labels"])
+    logits = model(
+        input_ids=guesses["input_ids"],
+        attention_mask=guesses["attention_mask"],
+        logits_to_keep=guesses["labels"].shape[1] - start,
+    ).logits
+    separate = guess_loss(
+        logits, guesses["labels"][:, start:], guesses["value_mask"][:, start:]
+    ).item()
+    assert joint["guess"] == pytest.approx(config.guess_weight * separate, rel=1e-4)
+
+
 def test_block_hook_matches_hidden_states(tokenizer):
     model = tiny_model("llama").eval()
     ids = torch.tensor([tokenizer("Question: Who?\nAnswer:")["input_ids"]])
@@ -278,7 +321,7 @@ def test_the_guess_term_trains_on_world_questions_and_is_off_elsewhere(tokenizer
     )
     assert result.status == "finished", result.reason
     assert "guess" not in result.report["history"]["steps"][0]
-    assert result.report["guess_term"].startswith("off: text has no world facts")
+    assert result.report["guess_term"].startswith("off: text has no answers with a value to guess")
 
 
 def build_passages(task):

@@ -86,7 +86,7 @@ def topic_pack_task(
     """
     if pack_id == RETAIN_PACK:
         raise UserInputError(f"{RETAIN_PACK!r} is the retain pack; pick a topic to forget")
-    forget, retain = load_pack(pack_id), load_pack(RETAIN_PACK)
+    forget, retain = with_guess_pools(load_pack(pack_id)), load_pack(RETAIN_PACK)
     known = known_answers(model_key) if (model_key and known_only) else None
     holdout: tuple[Item, ...] = ()
     if known is not None:
@@ -105,6 +105,22 @@ def topic_pack_task(
         description=f"Forget the {title} topic pack; keep general knowledge.",
         holdout_comparable=False,
     )
+
+
+def with_guess_pools(items: tuple[Item, ...]) -> tuple[Item, ...]:
+    """The pack's QA items, each marked with its short answer (`meta["value"]`) and the pack's
+    other answers to guess from (`meta["guesses"]`; data/guesses.py): about an element it never
+    learned, a model names another element. Answers the item accepts are never guesses."""
+    answers = sorted({i.answer for i in items if i.kind == "qa"})
+    out = []
+    for item in items:
+        if item.kind != "qa":
+            out.append(item)
+            continue
+        own = {a.lower() for a in (item.answer, *item.accept)}
+        guesses = tuple(a for a in answers if a.lower() not in own)
+        out.append(replace(item, meta={**item.meta, "value": item.answer, "guesses": guesses}))
+    return tuple(out)
 
 
 def _own_answers(items: tuple[Item, ...], known: dict[str, str]) -> tuple[Item, ...]:

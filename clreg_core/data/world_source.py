@@ -9,9 +9,6 @@ gives CLReg its positives (facts about the same person).
 
 from __future__ import annotations
 
-import dataclasses
-import random
-
 from clreg_core.data.items import Item, UnlearningTask
 from clreg_core.errors import UserInputError
 from clreg_core.world.attributes import ATTRIBUTES_BY_KEY
@@ -96,25 +93,3 @@ def world_topic_task(kind: str, value: str, statements: bool = False) -> Unlearn
         holdout=fact_items(read_split("holdout"), statements),
         description=f"Forget everything about the {len(chosen)} people whose {label} is {value}.",
     )
-
-
-def guess_pool(item: Item) -> list[str]:
-    """The other values of the item's attribute, to guess from; empty for an item that states
-    no world fact in its answer (a pack question, a passage)."""
-    attribute = ATTRIBUTES_BY_KEY.get(item.meta.get("attribute", ""))
-    value = item.meta.get("value")
-    if item.kind != "qa" or attribute is None or not value or value not in item.answer:
-        return []
-    return [v for v in attribute.pool if v != value]
-
-
-def guessed(item: Item, rng: random.Random) -> Item | None:
-    """The QA item answered with another value of its attribute, drawn at random: what a model
-    that never met the person says (it guesses one of the right kind). None where there is no
-    pool to draw from (`guess_pool`)."""
-    pool = guess_pool(item)
-    if not pool:
-        return None
-    other = rng.choice(pool)
-    answer = item.answer.replace(item.meta["value"], other)
-    return dataclasses.replace(item, answer=answer, accept=(other,))

@@ -55,18 +55,29 @@ class Objective:
         guesses: dict[str, torch.Tensor] | None = None,
     ) -> StepOutput:
         c = self.config
-        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-        start = losses.first_scored_position(batch["labels"])
-        labels = batch["labels"][:, start:]  # logits exist from `start` on (LM head skipped before)
+        rows = batch["input_ids"].shape[0]
+        # The guess rows ride in the same forward pass as the batch (one pass instead of two:
+        # on a small model, per-pass overhead is most of a step); they are scored apart below.
+        joint = batch if guesses is None else stack_rows(batch, guesses)
+        batch = {key: value[:rows] for key, value in joint.items()}  # padded as wide as joint
+        start = losses.first_scored_position(joint["labels"])
+        labels = joint["labels"][:rows, start:]  # logits exist from `start` on (no LM head before)
         if c.forget_span in ("new_words", "value"):
             mask = batch[f"{c.forget_span}_mask"]  # new_words_mask or value_mask
             labels = forget_only(labels, mask[:, start:], n_forget)
         elif not c.forget_eos:
             labels = forget_only(labels, batch["feature_mask"][:, start:], n_forget)
-        keep = batch["labels"].shape[1] - start
-        with capture_block_outputs(self.model, self._layers()) as hidden:
-            logits = self.model(**inputs, logits_to_keep=keep).logits  # (B, T - start, V)
+        keep = joint["labels"].shape[1] - start
+        with capture_block_outputs(self.model, self._layers()) as captured:
+            all_logits = self.model(
+                input_ids=joint["input_ids"],
+                attention_mask=joint["attention_mask"],
+                logits_to_keep=keep,
+            ).logits  # (B+G, T - start, V)
+        hidden = {layer: h[:rows] for layer, h in captured.items()}
+        logits = all_logits[:rows]
         logp = losses.sequence_logprob(logits, labels)  # (B,)
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
         lengths = losses.token_counts(labels)
         # Only NPO compares forget rows with the original model; every other use of the reference
         # (RMU's retain term, CLReg's anchor and reference negatives) needs the retain rows alone.
@@ -105,7 +116,11 @@ class Objective:
             )
 
         if guesses is not None:
-            terms["guess"] = c.guess_weight * self._guess_loss(guesses)
+            guess_labels = joint["labels"][rows:, start:]
+            guess_mask = joint["value_mask"][rows:, start:]
+            terms["guess"] = c.guess_weight * guess_loss(
+                all_logits[rows:], guess_labels, guess_mask
+            )
 
         if c.clreg:
             z = losses.pool_features(hidden[self.feature_layer], batch["feature_mask"])
@@ -133,21 +148,6 @@ class Objective:
         logged["total"] = float(total.detach())
         return StepOutput(total=total, terms=logged)
 
-    def _guess_loss(self, guesses: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Token-mean NLL of the guessed values (each row's value tokens, then over rows): the
-        answer the forget questions should get instead, as about a stranger."""
-        start = losses.first_scored_position(guesses["labels"])
-        labels = forget_only(
-            guesses["labels"][:, start:], guesses["value_mask"][:, start:], len(guesses["labels"])
-        )
-        logits = self.model(
-            input_ids=guesses["input_ids"],
-            attention_mask=guesses["attention_mask"],
-            logits_to_keep=guesses["labels"].shape[1] - start,
-        ).logits
-        logp = losses.sequence_logprob(logits, labels)
-        return -(logp / losses.token_counts(labels).clamp(min=1)).mean()
-
     def _reference(self, inputs, labels, keep: int, first: int):
         """The original model's hidden states and log-probs (adapter off, no gradient) for the
         batch rows from `first` on; log-probs only when NPO needs them."""
@@ -169,6 +169,33 @@ class Objective:
         with capture_block_outputs(self.model, [self.feature_layer]) as hidden:
             self.model(**forget_inputs, logits_to_keep=1)  # only the features are needed
         return losses.pool_features(hidden[self.feature_layer], feature_mask[:n_forget])
+
+
+def guess_loss(logits: torch.Tensor, labels: torch.Tensor, value_mask: torch.Tensor):
+    """Token-mean NLL of the guessed values (each row's value tokens, then over rows): the
+    answer the forget questions should get instead, as about a stranger."""
+    labels = forget_only(labels, value_mask, len(labels))
+    logp = losses.sequence_logprob(logits, labels)
+    return -(logp / losses.token_counts(labels).clamp(min=1)).mean()
+
+
+def stack_rows(batch: dict[str, torch.Tensor], extra: dict[str, torch.Tensor]):
+    """`batch` with `extra`'s rows below it, both right-padded to the wider one: padding is
+    masked out of attention, ignored by the labels and outside every mask, so each row's
+    numbers are the ones it gets alone."""
+    width = max(batch["input_ids"].shape[1], extra["input_ids"].shape[1])
+    fill = {"labels": losses.IGNORE_INDEX}  # input_ids take 0 (masked), masks 0
+    return {
+        key: torch.cat(
+            [
+                torch.nn.functional.pad(
+                    part[key], (0, width - part[key].shape[1]), value=fill.get(key, 0)
+                )
+                for part in (batch, extra)
+            ]
+        )
+        for key in batch
+    }
 
 
 def forget_only(labels: torch.Tensor, mask: torch.Tensor, n_forget: int):

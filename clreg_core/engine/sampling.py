@@ -14,8 +14,8 @@ from collections import defaultdict
 import torch
 
 from clreg_core.config import RunConfig
+from clreg_core.data.guesses import guessed
 from clreg_core.data.items import UnlearningTask
-from clreg_core.data.world_source import guessed
 from clreg_core.engine.batching import EncodedItem, collate
 from clreg_core.engine.evaluation import Measurer
 
@@ -82,7 +82,7 @@ class Batches:
 
     def guesses(self, device) -> dict[str, torch.Tensor] | None:
         """The last drawn forget questions, each answered with a fresh random value of its kind
-        (data.world_source.guessed): the guess term's batch. None when none can be guessed
+        (data.guesses.guessed): the guess term's batch. None when none can be guessed
         (the term is then off for the step; the report's `guess_term` says so for the run)."""
         items = [guessed(self.forget[i], self.guess_rng) for i in self._last_forget]
         encoded = self.measurer.encode([i for i in items if i is not None])

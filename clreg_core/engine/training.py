@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from clreg_core.config import ConfigError, RunConfig
+from clreg_core.data.guesses import guess_pool
 from clreg_core.data.items import UnlearningTask
-from clreg_core.data.world_source import guess_pool
 from clreg_core.engine.assessment import Assessment
 from clreg_core.engine.evaluation import Measurer, RunStopped, qa_only
 from clreg_core.engine.live import LiveView
@@ -80,13 +80,14 @@ def resolve_device(choice: str) -> torch.device:
 
 def guess_term(config: RunConfig, task: UnlearningTask) -> str:
     """Whether the guess term trains in this run, in words for the report. It needs forget
-    questions about world facts, whose values it swaps; elsewhere (own text, a pack) it is off,
-    and the report says so: the embedded model's default weight must not refuse those tasks."""
+    questions whose answers state a value it can swap (a world fact, a pack answer); elsewhere
+    (own text, passages only) it is off, and the report says so: a model's default weight must
+    not refuse those tasks."""
     if config.guess_weight <= 0:
         return "off (guess_weight 0)"
     if any(guess_pool(i) for i in task.forget):
         return f"on (weight {config.guess_weight:g})"
-    return f"off: {task.name} has no world facts to guess a value for (guess_weight ignored)"
+    return f"off: {task.name} has no answers with a value to guess (guess_weight ignored)"
 
 
 def seed_everything(seed: int) -> None:
@@ -104,9 +105,19 @@ def native_bf16(device: torch.device) -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
+def computes_in_bf16(config: RunConfig, device: torch.device) -> bool:
+    """bf16 when asked for, or by default where bf16 is native."""
+    return config.precision == "bf16" or (config.precision == "auto" and native_bf16(device))
+
+
+def precision_name(config: RunConfig, device: torch.device) -> str:
+    """What a run's numbers were computed in, for caches and the report."""
+    return "bf16" if computes_in_bf16(config, device) else "fp32"
+
+
 def autocast_for(config: RunConfig, device: torch.device):
-    """bf16 autocast when asked for, or by default where bf16 is native; weights stay fp32."""
-    if config.precision == "bf16" or (config.precision == "auto" and native_bf16(device)):
+    """bf16 autocast where the run computes in bf16 (`computes_in_bf16`); weights stay fp32."""
+    if computes_in_bf16(config, device):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
 
@@ -190,8 +201,13 @@ def run_unlearning(
 
     # The first points go out before the slower "before" assessment, so a UI can draw at once
     # (at step 0 the LoRA update is zero: the adapter-on model is the original).
-    # The live view is for plots and curves, so it runs at the training precision (bf16 is
-    # 1.4x faster on this CPU); the before/after metrics stay in fp32.
+    # Every measurement runs at the training precision. Where bf16 is native it made the
+    # embedded model's before assessment 1.3-1.6x faster than fp32 and moved its metrics by at
+    # most 0.004 (kNN separability 0.827 vs 0.823, entanglement 177.6 vs 177.5, truth ratio
+    # 0.862 vs 0.862; accuracies and AUCs equal). Snapshots are cached per precision.
+    precision = precision_name(config, device)
+    report["computed_in"] = precision  # training, live view and before/after metrics alike
+
     def live_point(step: int) -> dict[str, Any]:
         with autocast_for(config, device):
             return {"step": step, **live.measure(step)}
@@ -234,7 +250,8 @@ def run_unlearning(
         )
         emit(Event("stage", 0, {"stage": STAGES[0]}))
         tick = time.perf_counter()
-        before = assessment.measure_original(base_weights_fingerprint(model))
+        with autocast_for(config, device):
+            before = assessment.measure_original(f"{base_weights_fingerprint(model)}/{precision}")
         phases["assess_before"] = time.perf_counter() - tick
         report["metrics"] = {"before": before.metrics}  # kept in a stopped run's report
         batches = Batches(measurer, task, config)
@@ -272,13 +289,15 @@ def run_unlearning(
         stage = "measuring the unlearned model"
         emit(Event("stage", trained, {"stage": STAGES[2]}))
         tick = time.perf_counter()
-        after = assessment.measure(adapter=True)
+        with autocast_for(config, device):
+            after = assessment.measure(adapter=True)
         assessment.compare(before, after)
         phases["assess_after"] = time.perf_counter() - tick
         snapshots = {"before": before, "after": after}
         tick = time.perf_counter()
         stage = "measuring the gold model"
-        gold, gold_answers = _gold_metrics(assessment, loaded, device, config, snapshots)
+        with autocast_for(config, device):
+            gold, gold_answers = _gold_metrics(assessment, loaded, device, config, snapshots)
         phases["gold"] = time.perf_counter() - tick
         report["metrics"] = {"before": before.metrics, "after": after.metrics, "gold": gold}
         report["generations"] = _generations(assessment, before, after, gold_answers)
@@ -328,12 +347,13 @@ def _gold_metrics(assessment, loaded, device, config, snapshots) -> tuple[dict, 
 
     def load_gold() -> Measurer:
         gold = load_model(spec.gold_source, device=str(device))
-        measurer = Measurer(gold.model, gold.tokenizer, gold.prompt_style, config.max_length)
+        measurer = Measurer.for_run(gold.model, gold, config)
         measurer.should_stop = assessment.measurer.should_stop
         return measurer
 
     try:
-        return assessment.against_gold(spec.gold_source, load_gold, snapshots)
+        cache_key = f"{spec.gold_source}/{precision_name(config, device)}"
+        return assessment.against_gold(cache_key, load_gold, snapshots)
     except UserInputError as error:  # a missing gold model costs its metrics, not the run
         return {"unavailable": str(error)}, {}
 
