@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from benchmarks.markdown import mean_spread, table, write_section
 
 
@@ -142,3 +144,17 @@ def test_verdicts_name_every_metric_skip_the_tuning_split_and_mark_untuned_metho
     assert any(line.startswith("- **NPO + anchor only (λ = 0)**") for line in verdicts)
     assert "tuning split, not counted" in text and "NPO †" in text
     assert "40, 40, 40" in text and "not reached (kept 90)" in text
+
+
+def test_end_view_shares_count_neighbours_with_the_same_label():
+    import numpy as np
+
+    from benchmarks.end_view import chance_same_person, same_label_share
+
+    # two tight pairs far apart: each point's nearest neighbour shares its label
+    points = np.array([[0.0, 0.0], [0.0, 0.1], [5.0, 5.0], [5.0, 5.1]])
+    assert same_label_share(points, ["a", "a", "b", "b"], k=1) == 1.0
+    assert same_label_share(points, ["a", "b", "a", "b"], k=1) == 0.0
+    # with k=3 every point's neighbours are the other three: one of them shares its label
+    assert same_label_share(points, ["a", "a", "b", "b"], k=3) == pytest.approx(1 / 3)
+    assert chance_same_person(["a", "a", "b", "b"]) == pytest.approx(1 / 3)
