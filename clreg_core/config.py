@@ -76,7 +76,8 @@ class RunConfig:
     # loss says what not to answer and this what to answer instead: a guess of the right kind,
     # as about a stranger. NPO alone moved every forget answer to one word ("… works as
     # Icelandic.", "… colour is Icelandic.": 88% of answers alike, benchmarks/
-    # forget_target_probe.py). World tasks only (a pack has no pool of values to guess from).
+    # forget_target_probe.py). World facts and pack questions (another answer of the pack);
+    # off on own text, which states no value to swap (data/guesses.py).
     guess_weight: float = 0.0
     npo_beta: float = 0.1  # NPO's customary β
     simnpo_beta: float = 2.5  # SimNPO's TOFU setting
