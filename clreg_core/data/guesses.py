@@ -21,8 +21,11 @@ def guess_pool(item: Item) -> list[str]:
     """The values this item's answer could guess instead of its own; empty where the item
     states no value in its answer (a passage, own text, a pack answer not in the sentence)."""
     value = stated_value(item)
-    if value is None:
-        return []
+    return _pool(item, value) if value is not None else []
+
+
+def _pool(item: Item, value: str) -> list[str]:
+    """`guess_pool` for an item whose answer states `value`."""
     if "guesses" in item.meta:
         pool = item.meta["guesses"]
     else:
@@ -35,11 +38,11 @@ def guess_pool(item: Item) -> list[str]:
 def guessed(item: Item, rng: random.Random) -> Item | None:
     """The QA item answered with another value from its pool, drawn at random: the same sentence
     with the value swapped. None where there is no pool (`guess_pool`)."""
-    pool = guess_pool(item)
+    value = stated_value(item)  # found once: the pool and the swap both need it
+    pool = _pool(item, value) if value is not None else []
     if not pool:
         return None
     other = rng.choice(pool)
-    value = stated_value(item)
     at = _find(item.answer, value)
     answer = item.answer[:at] + other + item.answer[at + len(value) :]
     return dataclasses.replace(item, answer=answer, accept=(other,))
