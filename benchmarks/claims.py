@@ -22,7 +22,12 @@ without CLReg ends where its forget items look like never-trained ones (or at th
 to that), so the pairs are compared at equal forgetting; it adds the steps to parity and, for
 NPO, an ablation of CLReg's two terms (λ = 0 with the anchor; μ = 0 without it). The default,
 `--stop-at steps`, trains every step: the over-unlearning contrast. Results of the parity grid go
-to results/claims-parity[-tag].json and their own section.
+to results/claims-parity[-tag].json and their own section. With `--tune` it tunes its own rates
+(results/claims_tuning-parity[-tag].json): per method, the rate on PARITY_LR_GRID whose runs
+reached parity in most tuning seeds, closest to the band.
+
+    python benchmarks/claims.py --stop-at parity --tune --splits forget01 forget10 \
+        --workers 2 --threads 1
 
 `--merge` with `--methods` redoes only those methods (their tuning with `--tune`, and their
 grid cells) and keeps every other method's results in the files, with a note of what was redone:
@@ -56,6 +61,17 @@ LR_GRID = {
     "npo": (6e-3, 1e-2, 1.5e-2, 2e-2),
     "simnpo": (3e-3, 6e-3, 1e-2, 1.5e-2),
     "rmu": (1e-3, 3e-3, 6e-3, 1e-2),
+}
+# Under the parity rule a run stops where it reaches parity, so the rate sets how fast it gets
+# there and whether it overshoots, not how far it goes; the embedded defaults (forget span
+# "value", the guess term, NPO β 0.5) reach parity at 3e-3 in 60-80 steps (BENCHMARKS.md
+# "Retrain parity"), and the rates above were tuned without them. Each method's grid spans
+# that default and the rates on either side of it.
+PARITY_LR_GRID = {
+    "graddiff": (3e-4, 1e-3, 3e-3),
+    "npo": (1.5e-3, 3e-3, 6e-3),
+    "simnpo": (1.5e-3, 3e-3, 6e-3),
+    "rmu": (1e-3, 3e-3, 6e-3),
 }
 # The grid measures the after-state once, at the end: no live evaluations in between, and 120
 # items a side for the final metrics (±4% on accuracy) to keep the CPU grid within 30 minutes.
@@ -125,7 +141,7 @@ def run_cell(cell: dict) -> dict:
         "after": {k: metrics["after"].get(k) for k in AFTER_KEYS},
         "parity": {
             k: result.report["parity"].get(k)
-            for k in ("stopped_because", "kept_step", "trained_steps", "reached_at")
+            for k in ("stopped_because", "kept_step", "trained_steps", "reached_at", "closest")
         },
         "points": result.report["history"]["evaluations"][-1]["points"],
         "original_points": result.report["history"]["evaluations"][0]["points"],
@@ -165,7 +181,10 @@ def run_cells(cells: list[dict], workers: int) -> list[dict]:
 
 
 def tune(args) -> dict:
-    """Per base method, the learning rate that forgets most on forget05 while keeping retain."""
+    """Per base method, the learning rate that forgets most on forget05 while keeping retain;
+    under `--stop-at parity`, the rate whose runs reached parity in most seeds, closest."""
+    parity = args.stop_at == "parity"
+    grid = PARITY_LR_GRID if parity else LR_GRID
     cells = [
         {
             "split": TUNING_SPLIT,
@@ -177,43 +196,71 @@ def tune(args) -> dict:
             "relearn": False,
             "threads": args.threads,
             "steps": args.steps,
+            "stop_at": args.stop_at,
         }
         for m in args.methods
-        for lr in LR_GRID[m]
+        for lr in grid[m]
         for s in (0, 1)
     ]
     rows = run_cells(cells, args.workers)
     picked, unmet = {}, []
     for method in args.methods:
         scores = []
-        for lr in LR_GRID[method]:
+        for lr in grid[method]:
             runs = [r for r in rows if r["method"] == method and r["learning_rate"] == lr]
-            forget = sum(r["after"]["forget_accuracy"] for r in runs) / len(runs)
-            retain = min(
-                r["after"]["retain_accuracy"] / r["before"]["retain_accuracy"] for r in runs
-            )
-            scores.append((retain >= 0.95, -forget, -lr, lr))
+            scores.append(parity_score(runs, lr) if parity else forgetting_score(runs, lr))
         best = max(scores)
-        picked[method] = best[3]
+        picked[method] = best[-1]
         if not best[0]:
             unmet.append(method)
-            print(f"{method}: no rate kept >= 95% of retain accuracy; using {best[3]:g} anyway")
+            condition = "reached parity" if parity else "kept >= 95% of retain accuracy"
+            print(f"{method}: no rate {condition} in every seed; using {best[-1]:g} anyway")
+    rule = (
+        "most seeds of 0-1 reaching parity, then the smallest mean distance to parity at the "
+        "kept step (ties: the lower rate)"
+        if parity
+        else "largest mean forget drop over seeds 0-1 with retain kept >= 95% in every seed "
+        "(ties: the lower rate)"
+    )
     out = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": describe_machine(args.device),
-        "rule": "largest mean forget drop over seeds 0-1 with retain kept >= 95% in every seed "
-        "(ties: the lower rate); base method alone on " + TUNING_SPLIT,
+        "rule": f"{rule}; base method alone on {TUNING_SPLIT}",
+        "criterion": rule,
+        "stop_at": args.stop_at,
         "learning_rates": picked,
         # methods whose grid had no rate meeting the retain condition: their cells are marked
         "condition_unmet": unmet,
         "runs": [{k: r[k] for k in ("method", "learning_rate", "seed", "after")} for r in rows],
     }
-    path = RESULTS / f"claims_tuning{suffix(args.tag)}.json"
+    path = tuning_path(args)
     if args.merge:
         out = merged(path, out, args.methods, "runs")
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"picked learning rates: {picked}; wrote {path}")
     return out["learning_rates"]
+
+
+def forgetting_score(runs: list[dict], lr: float) -> tuple:
+    """Retain kept >= 95% in every seed first, then the lowest mean forget accuracy."""
+    forget = sum(r["after"]["forget_accuracy"] for r in runs) / len(runs)
+    retain = min(r["after"]["retain_accuracy"] / r["before"]["retain_accuracy"] for r in runs)
+    return (retain >= 0.95, -forget, -lr, lr)
+
+
+def parity_score(runs: list[dict], lr: float) -> tuple:
+    """Parity reached in every seed first, then in most seeds, then the kept state's mean
+    distance to the band (1.0 on its edge): a rate that overshoots or stalls scores worse."""
+    reached = sum(1 for r in runs if (r.get("parity") or {}).get("reached_at"))
+    distances = [((r.get("parity") or {}).get("closest") or {}).get("distance") for r in runs]
+    distance = sum(d if d is not None else float("inf") for d in distances) / len(runs)
+    return (reached == len(runs), reached, -distance, -lr, lr)
+
+
+def tuning_path(args) -> Path:
+    """Each stop rule tunes its own rates: claims_tuning[-parity][-tag].json."""
+    parity = "-parity" if args.stop_at == "parity" else ""
+    return RESULTS / f"claims_tuning{parity}{suffix(args.tag)}.json"
 
 
 def merged(
@@ -277,12 +324,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     started = time.perf_counter()
-    tuning_path = RESULTS / f"claims_tuning{suffix(args.tag)}.json"
+    tuning_file = tuning_path(args)
     if args.tune:
         rates = tune(args)
-    elif not tuning_path.exists():
-        raise SystemExit(f"no {tuning_path.name}: run with --tune first")
-    tuning = json.loads(tuning_path.read_text())
+    elif not tuning_file.exists():
+        raise SystemExit(f"no {tuning_file.name}: run with --tune first")
+    tuning = json.loads(tuning_file.read_text())
     rates = tuning["learning_rates"]
     variants = ["base", "clreg"]
     cells = [
@@ -311,7 +358,8 @@ def main() -> None:
         "condition_unmet": tuning.get("condition_unmet", unmet_in(tuning)),
         "tuning_split": TUNING_SPLIT,
         "stop_at": args.stop_at,
-        "grid_settings": GRID_SETTINGS,
+        "tuning_rule": tuning.get("criterion"),
+        "grid_settings": PARITY_GRID_SETTINGS if args.stop_at == "parity" else GRID_SETTINGS,
         "steps": args.steps or "default (100)",
         "command": "python benchmarks/claims.py " + " ".join(sys.argv[1:]),
         "seconds": round(time.perf_counter() - started, 1),

@@ -159,7 +159,7 @@ def parity_summary(stopped_because: str, trained: int = 4, **changes) -> dict:
         "rule": "steps" if stopped_because == "all steps done" else "parity",
         "trained_steps": trained,
         "measurable": True,
-        "band": {"auc_tolerance": 0.1, "accuracy_tolerance": 0.05, "uses_auc": True},
+        "band": {"auc_tolerance": 0.15, "accuracy_tolerance": 0.05, "uses_auc": True},
         "reached": stopped_because == "parity reached",
         "reached_at": check if stopped_because == "parity reached" else None,
         "overshot_at": None,
@@ -251,7 +251,7 @@ def test_parity_curves_show_the_band_and_both_runs_when_measured():
     auc = next(t for t in curves.data if t.name == "NPO: parity AUC")
     assert list(auc.x) == [0, 2, 4] and list(auc.y) == [1.0, 0.8, 0.55]
     band = next(s for s in curves.layout.shapes if s.type == "rect")
-    assert (band.y0, band.y1) == pytest.approx((0.4, 0.6))  # 0.5 ± parity_auc_tolerance
+    assert (band.y0, band.y1) == pytest.approx((0.35, 0.65))  # 0.5 ± parity_auc_tolerance
     titles = [a.text for a in curves.layout.annotations]
     assert [t.split("<br>")[0] for t in titles] == [
         "Entanglement", "Parity AUC", "Loss terms", "Answers known, loops"

@@ -158,3 +158,19 @@ def test_end_view_shares_count_neighbours_with_the_same_label():
     # with k=3 every point's neighbours are the other three: one of them shares its label
     assert same_label_share(points, ["a", "a", "b", "b"], k=3) == pytest.approx(1 / 3)
     assert chance_same_person(["a", "a", "b", "b"]) == pytest.approx(1 / 3)
+
+
+def test_parity_tuning_prefers_rates_that_reach_parity_in_every_seed_then_the_closest():
+    from benchmarks.claims import parity_score
+
+    def run(reached: bool, distance: float) -> dict:
+        check = {"step": 60, "distance": distance}
+        return {"parity": {"reached_at": check if reached else None, "closest": check}}
+
+    both_far = parity_score([run(True, 0.9), run(True, 0.95)], 3e-3)
+    both_near = parity_score([run(True, 0.5), run(True, 0.6)], 6e-3)
+    one_very_near = parity_score([run(True, 0.1), run(False, 1.2)], 1e-3)
+    none = parity_score([run(False, 1.5), {"parity": {"reached_at": None, "closest": None}}], 1e-2)
+    ranked = sorted([both_far, none, one_very_near, both_near], reverse=True)
+    assert [score[-1] for score in ranked] == [6e-3, 3e-3, 1e-3, 1e-2]
+    assert both_near[0] and not one_very_near[0] and not none[0]

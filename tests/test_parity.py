@@ -8,7 +8,7 @@ import math
 import pytest
 from tiny_models import loaded_tiny, small_config
 
-from clreg_core.config import default_config
+from clreg_core.config import RunConfig, default_config
 from clreg_core.engine.stopping import CONTINUE, OVERSHOT, REACHED, ParityStop
 from clreg_core.engine.training import STAGES, parity_outcome, run_unlearning
 from clreg_core.metrics.fluency import (
@@ -43,6 +43,10 @@ LOOP = "was Kousswick was Kousswick was Kousswick was Kousswick"
 )
 def test_longest_run(tokens, expected):
     assert longest_run(tokens) == expected
+
+
+# The scripted measures below are written for this band (AUC 0.5 ± 0.1, accuracy + 0.05).
+TIGHT = ParityBand(auc_tolerance=0.1)
 
 
 def test_distinct_n_by_hand():
@@ -208,7 +212,7 @@ def measures(auc, forget_accuracy=0.0, holdout_accuracy=0.0):
 
 
 def test_parity_distance_inside_and_outside_the_band():
-    band = ParityBand()  # auc 0.1, accuracy 0.05
+    band = TIGHT
     # AUC 0.55: 0.05/0.1 = 0.5; accuracy gap 0.12-0.10 = 0.02: 0.02/0.05 = 0.4; the larger counts
     assert parity_distance(measures(0.55, 0.12, 0.10), band) == pytest.approx(0.5)
     # AUC 0.52 (0.2), gap 0.04 (0.8): the accuracy counts
@@ -225,7 +229,7 @@ def test_parity_distance_inside_and_outside_the_band():
 
 
 def test_parity_distance_auc_is_two_sided_accuracy_one_sided():
-    band = ParityBand()
+    band = TIGHT
     below, above = parity_distance(measures(0.3), band), parity_distance(measures(0.7), band)
     assert below == pytest.approx(2.0) and above == pytest.approx(2.0)
     # forget accuracy below the holdout's: guessing worse than chance does not count
@@ -238,7 +242,7 @@ def test_parity_distance_without_auc_counts_only_the_accuracies():
     band = ParityBand(use_auc=False)
     assert parity_distance(measures(1.0, 0.1, 0.1), band) == 0.0
     assert parity_distance(measures(0.0, 0.2, 0.1), band) == pytest.approx(2.0)
-    assert parity_distance(measures(1.0, 0.2, 0.1), ParityBand()) == pytest.approx(5.0)
+    assert parity_distance(measures(1.0, 0.2, 0.1), TIGHT) == pytest.approx(5.0)
 
 
 def test_overshot():
@@ -283,7 +287,7 @@ def test_parity_band_accepts_values_just_inside():
 
 def observed(script, band=None):
     """A ParityStop fed (step, measures) pairs; returns it, its verdicts and `improved` flags."""
-    stop = ParityStop(band or ParityBand())
+    stop = ParityStop(band or TIGHT)
     verdicts, improved = [], []
     for step, m in script:
         verdicts.append(stop.observe(step, m))
@@ -405,7 +409,7 @@ def test_summary_contents():
 
 def test_summary_rounds_the_distance_and_copies_the_measures():
     m = measures(0.5, 1 / 3, 0.0)  # (1/3) / 0.05 = 6.666...
-    stop = ParityStop(ParityBand())
+    stop = ParityStop(TIGHT)
     stop.observe(7, m)
     m["parity_auc"] = 0.99  # the caller's dict changes later; the record does not
     closest = stop.summary()["closest"]
@@ -416,7 +420,7 @@ def test_summary_rounds_the_distance_and_copies_the_measures():
 
 
 def test_summary_before_any_observation():
-    summary = ParityStop(ParityBand()).summary()
+    summary = ParityStop(TIGHT).summary()
     assert summary["reached"] is False
     assert summary["reached_at"] is summary["overshot_at"] is summary["closest"] is None
 
@@ -448,7 +452,7 @@ def test_outcome_when_parity_is_reached():
     assert outcome["stopped_because"] == "parity reached"
     assert outcome["kept_step"] == 20 and outcome["trained_steps"] == 20
     assert outcome["measurable"] is True and outcome["reached"] is True
-    assert outcome["band"]["auc_tolerance"] == 0.1
+    assert outcome["band"]["auc_tolerance"] == 0.1  # the band the stop rule used
 
 
 def test_outcome_when_already_at_parity_before_unlearning():
@@ -584,3 +588,12 @@ def test_parity_distance_counts_one_answer_everywhere_beyond_the_strangers_level
     # the measures carry both shares
     both = parity_measures([0.0], [0.0], [0], [0], forget_same_answer=0.5, holdout_same_answer=0.1)
     assert (both["forget_same_answer"], both["holdout_same_answer"]) == (0.5, 0.1)
+
+
+def test_the_band_defaults_to_the_run_defaults():
+    band, config = ParityBand(), RunConfig()
+    assert band.auc_tolerance == config.parity_auc_tolerance
+    assert band.accuracy_tolerance == config.parity_accuracy_tolerance
+    assert band.fluency_tolerance == config.parity_fluency_tolerance
+    assert band.retain_tolerance == config.parity_retain_tolerance
+    assert band.same_answer_tolerance == config.parity_same_answer_tolerance

@@ -29,7 +29,7 @@ from .privacy import mia_auc
 
 @dataclass(frozen=True)
 class ParityBand:
-    auc_tolerance: float = 0.1  # |AUC - 0.5| at most this
+    auc_tolerance: float = 0.15  # |AUC - 0.5| at most this (RunConfig.parity_auc_tolerance)
     accuracy_tolerance: float = 0.05  # forget accuracy at most the holdout's plus this
     fluency_tolerance: float = 0.1  # at most this share of degenerate forget answers
     retain_tolerance: float = 0.05  # retain answer probability at most this share below the start
