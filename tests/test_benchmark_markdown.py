@@ -174,3 +174,27 @@ def test_parity_tuning_prefers_rates_that_reach_parity_in_every_seed_then_the_cl
     ranked = sorted([both_far, none, one_very_near, both_near], reverse=True)
     assert [score[-1] for score in ranked] == [6e-3, 3e-3, 1e-3, 1e-2]
     assert both_near[0] and not one_very_near[0] and not none[0]
+
+
+def test_smollm2_parity_rows_mark_each_missed_target():
+    from benchmarks.parity_smollm2 import target_rows
+
+    def row(seed, forget, retain, degenerate, level=0.05):
+        return {
+            "seed": seed,
+            "before": {"retain_accuracy": 1.0},
+            "after": {
+                "forget_accuracy": forget,
+                "retain_accuracy": retain,
+                "forget_degenerate": degenerate,
+                "forget_same_answer": 0.2,
+            },
+            "never_learned_accuracy": level,
+            "parity": {"stopped_because": "parity reached", "kept_step": 20},
+        }
+
+    rows = target_rows([row(0, 0.0, 0.95, 0.05), row(1, 0.10, 0.85, 0.15)])
+    by_name = {r[0]: r for r in rows}
+    assert by_name["forget accuracy"][2:] == ["0.000", "0.100 (misses)", "0.050"]
+    assert by_name["retain kept (after / before)"][2:] == ["0.950", "0.850 (misses)", "0.900"]
+    assert by_name["degenerate forget answers"][3] == "0.150 (misses)"

@@ -328,3 +328,12 @@ def build_passages(task):
     from clreg_core.data.items import Item
 
     return [Item(kind="passage", text=f"{i.answer} Indeed.", group=i.group) for i in task.forget]
+
+
+def test_attaching_lora_prints_no_deprecation_warning_from_peft():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        attach_lora(tiny_model("llama"), small_config())
+    assert not [w for w in caught if "is_gradient_checkpointing" in str(w.message)]

@@ -17,7 +17,9 @@ from clreg_core.metrics.fluency import (
     is_degenerate,
     longest_run,
     mean_distinct_n,
+    repeats_a_phrase,
     same_answer_share,
+    words,
 )
 from clreg_core.metrics.parity import ParityBand, overshot, parity_distance, parity_measures
 
@@ -93,6 +95,12 @@ def test_distinct_n_below_one_raises(n):
         "Kousswick Kousswick",  # two in a row is not yet a stutter
         "Quubiss Kessrow's favourite colour is indigo; Jaceth Tyvton's favourite is teal.",
         "",
+        # SmolLM2 before and after unlearning: the subject named again 14 and 8 words on is
+        # prose, not a restart
+        "The chemical element with the symbol O is a rare earth element, which is a chemical "
+        "element with the atomic number 55.",
+        "The lightest chemical element is element 113, which is a chemical element with a "
+        "symbol of 113.",
     ],
 )
 def test_fluent_answers_are_not_degenerate(answer):
@@ -109,6 +117,9 @@ def test_fluent_answers_are_not_degenerate(answer):
         # restarts seen after unlearning the embedded model: a content phrase said twice
         "Jaceth Tyvton's favourite colour isyvton's favourite colour is",
         "Qurow works as arow works as arow works asrow",
+        # ... and a loop late in a long answer, 5 words on
+        "The lightest chemical element is a type of element that is a synthetic element, which "
+        "is a chemical element that is a chemical element that is a chemi",
     ],
 )
 def test_stutters_and_loops_are_degenerate(answer):
@@ -136,6 +147,13 @@ def test_exactly_half_distinct_pairs_is_not_a_loop():
     assert not is_degenerate(answer)
     # a b a b a b a: pairs ab ba ab ba ab ba: 2 distinct of 6, below 0.5
     assert is_degenerate("a b a b a b a")
+
+
+def test_a_content_phrase_repeats_within_the_window_only():
+    # "colour palette" from word 1 and again from word 6 (5 on): a restart; from word 7: prose
+    near = "bright colour palette a b c colour palette"
+    far = "bright colour palette a b c d colour palette"
+    assert repeats_a_phrase(words(near)) and not repeats_a_phrase(words(far))
 
 
 def test_a_stutter_through_a_possessive_is_degenerate():

@@ -7,6 +7,7 @@ same weights, never from a second copy, so a run holds one model in memory.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -50,7 +51,11 @@ def attach_lora(model, config: RunConfig) -> PeftModel:
         task_type="CAUSAL_LM",
     )
     torch.manual_seed(config.seed)  # LoRA's A matrices are random: same seed, same start
-    return get_peft_model(model, lora)
+    with warnings.catch_warnings():
+        # peft reads transformers' deprecated `is_gradient_checkpointing`; the FutureWarning
+        # is theirs to fix, and printed on every run it buried ours (655 in one CI run).
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+        return get_peft_model(model, lora)
 
 
 def decoder_blocks(model) -> list[torch.nn.Module]:

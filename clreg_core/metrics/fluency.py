@@ -5,8 +5,8 @@ question with the same word ("Kousswick Kousswick Kousswick …"). Forget accura
 the two apart, so these measures sit beside it (method.md, "Retrain parity").
 
 - `is_degenerate(answer)`: a word said three or more times in a row, a loop of a few words
-  (fewer than half of the answer's word pairs are distinct), or a content phrase said twice
-  ("… favourite colour isyvton's favourite colour is"): a one-sentence answer restarting itself;
+  (fewer than half of the answer's word pairs are distinct), or a content phrase said again a
+  few words on ("… favourite colour isyvton's favourite colour is"): an answer restarting itself;
 - `degenerate_share(answers)`: the share of answers that are degenerate;
 - `same_answer_share(answers)`: across answers, the share that end in the single most common
   last word: a model pushed too far can also answer every forget question, whatever it asks,
@@ -28,6 +28,14 @@ LOOP_MIN_PAIRS = 6  # shorter answers have too few pairs to call a loop
 # A word pair said twice counts as a restart when both its words have this many letters:
 # "favourite colour" does; "of the", "road in" (which fluent prose repeats) do not.
 CONTENT_WORD_LETTERS = 4
+# ... and when it comes back within this many words: a restart or a loop. Further apart it is
+# prose naming its subject again. SmolLM2-135M answered "The chemical element with the symbol O
+# is a rare earth element, which is a chemical element with the atomic number 55." before any
+# unlearning (14 words apart; without a window 30% of its answers counted as degenerate) and
+# "The lightest chemical element is element 113, which is a chemical element with a symbol of
+# 113." after (8 apart). The embedded model's restarts come back 3 words on, and a loop such as
+# "a chemical element that is a chemical element that is" 5 on.
+RESTART_WINDOW = 5
 
 
 def words(text: str) -> list[str]:
@@ -57,13 +65,13 @@ def distinct_n(answer: str, n: int = 2) -> float | None:
 
 
 def repeats_a_phrase(tokens: list[str]) -> bool:
-    """A pair of content words said twice (see CONTENT_WORD_LETTERS)."""
-    seen: set[tuple[str, str]] = set()
-    for pair in zip(tokens, tokens[1:], strict=False):
+    """A pair of content words said again within RESTART_WINDOW words (CONTENT_WORD_LETTERS)."""
+    last_seen: dict[tuple[str, str], int] = {}
+    for position, pair in enumerate(zip(tokens, tokens[1:], strict=False)):
         if min(len(w) for w in pair) >= CONTENT_WORD_LETTERS:
-            if pair in seen:
+            if position - last_seen.get(pair, -RESTART_WINDOW - 1) <= RESTART_WINDOW:
                 return True
-            seen.add(pair)
+            last_seen[pair] = position
     return False
 
 
