@@ -20,10 +20,38 @@ import sys
 import threading
 from pathlib import Path
 
-from clreg_core.config import ConfigError, RunConfig, default_config
+from clreg_core.config import (
+    DEVICES,
+    FEATURE_SPANS,
+    FORGET_SPANS,
+    METHODS,
+    NEGATIVES,
+    POSITIVES,
+    PRECISIONS,
+    STOP_RULES,
+    ConfigError,
+    RunConfig,
+    default_config,
+)
+from clreg_core.data.topic_packs import forget_pack_ids
 from clreg_core.errors import UserInputError
 
+# Settings with a fixed set of values: --help lists them and argparse refuses any other.
+CHOICES = {
+    "method": METHODS,
+    "positives": POSITIVES,
+    "negatives": NEGATIVES,
+    "stop_at": STOP_RULES,
+    "forget_span": FORGET_SPANS,
+    "feature_span": FEATURE_SPANS,
+    "precision": PRECISIONS,
+    "device": DEVICES,
+}
 FLAG_HELP = {
+    "task": "what to forget: world:forget01|forget05|forget10, world:person:<name>, "
+    "world:profession:<name>, world:birthplace:<city>, pack:<id> ({packs}), custom (with "
+    "--custom-text-file), tofu:forget01|forget05|forget10 or muse:news (online)",
+    "model": "embedded, smollm2-135m, a hub name (owner/name, online) or a local folder",
     "clreg_weight": "λ, weight of the contrastive term",
     "anchor_weight": "μ, weight of the retain-feature anchor",
     "temperature": "τ of the InfoNCE term",
@@ -58,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--custom-text-file", help="text or JSONL to forget (task 'custom')")
     for f in dataclasses.fields(RunConfig):
         flag = "--" + f.name.replace("_", "-")
-        helptext = FLAG_HELP.get(f.name, "")
+        helptext = FLAG_HELP.get(f.name, "").replace("{packs}", ", ".join(forget_pack_ids()))
         if f.type == "bool":
             run.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=None, help=helptext
@@ -68,7 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             kind = {"int": int, "float": float}.get(f.type, str)
             run.add_argument(
-                flag, type=kind, default=None, help=f"{helptext} (default {f.default!r})".strip()
+                flag,
+                type=kind,
+                default=None,
+                choices=CHOICES.get(f.name),
+                help=f"{helptext} (default {f.default!r})".strip(),
             )
     return parser
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from clreg_core.cli import build_parser, config_from_args
-from clreg_core.config import RunConfig
+from clreg_core.config import METHODS, NEGATIVES, POSITIVES, PRECISIONS, STOP_RULES, RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT = [
@@ -47,6 +47,16 @@ def test_help_lists_every_config_field():
     )
     for f in fields(RunConfig):
         assert "--" + f.name.replace("_", "-") in text, f.name
+
+
+def test_help_lists_the_allowed_values_and_a_bad_one_is_refused():
+    run_help = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    for values in (METHODS, POSITIVES, NEGATIVES, PRECISIONS, STOP_RULES):
+        assert "{" + ",".join(values) + "}" in run_help
+    assert "pack:<id> (" in run_help and "chemical_elements" in run_help
+    with pytest.raises(SystemExit) as refused:
+        build_parser().parse_args(["run", "--out", "x", "--method", "gd"])
+    assert refused.value.code == 2
 
 
 def test_flags_override_the_model_defaults():
