@@ -91,6 +91,7 @@ def test_run_writes_report_adapter_and_points_and_reruns(tmp_path):
     assert report["history"]["steps"] and report["history"]["evaluations"]
     assert report["generations"][0]["before"] and "after" in report["generations"][0]
     assert report["timing"]["seconds_per_step"] > 0 and report["timing"]["total_seconds"] > 0
+    assert report["provenance"]["created"] and report["provenance"]["versions"]["torch"]
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
     points = [json.loads(line) for line in (out / "points.jsonl").read_text().splitlines()]
     assert [p["step"] for p in points] == [0, 3]

@@ -40,6 +40,7 @@ from clreg_core.engine.lora import (
     trainable_state,
 )
 from clreg_core.engine.objective import Objective
+from clreg_core.engine.provenance import provenance
 from clreg_core.engine.sampling import Batches
 from clreg_core.engine.stopping import CONTINUE, REACHED, ParityStop
 from clreg_core.engine.tasks import task_for_model
@@ -187,6 +188,7 @@ def run_unlearning(
     )
     history: dict[str, list] = {"steps": [], "evaluations": []}
     report: dict[str, Any] = {
+        "provenance": provenance(),
         "config": config.to_dict(),
         "task": task.summary(),
         "guess_term": guess_term(config, task),
