@@ -148,7 +148,9 @@ def test_events_arrive_in_order(tokenizer, small_task):
     assert "parity_auc" not in first and {"parity_auc", "forget_accuracy"} <= set(again)
     assert len(evaluations[0].data["points"]["forget"]) == 16
     assert [e["step"] for e in result.report["history"]["evaluations"]] == [0, 2, 4]
-    assert result.report["timing"]["seconds_per_step"] > 0
+    timing = result.report["timing"]
+    assert timing["seconds_per_step"] > 0 and timing["live_evaluations_seconds"] > 0
+    assert "live_evaluations_seconds" in timing["seconds_per_step_covers"]
     stages = [e.data["stage"] for e in events if e.kind == "stage"]
     assert stages == list(STAGES)
     first_step = kinds.index("step")  # "training" is announced just before the first step
