@@ -20,33 +20,10 @@ import sys
 import threading
 from pathlib import Path
 
-from clreg_core.config import (
-    DEVICES,
-    FEATURE_SPANS,
-    FORGET_SPANS,
-    METHODS,
-    NEGATIVES,
-    POSITIVES,
-    PRECISIONS,
-    STOP_RULES,
-    ConfigError,
-    RunConfig,
-    default_config,
-)
+from clreg_core.config import CHOICES, ConfigError, RunConfig, default_config
 from clreg_core.data.topic_packs import forget_pack_ids
 from clreg_core.errors import UserInputError
 
-# Settings with a fixed set of values: --help lists them and argparse refuses any other.
-CHOICES = {
-    "method": METHODS,
-    "positives": POSITIVES,
-    "negatives": NEGATIVES,
-    "stop_at": STOP_RULES,
-    "forget_span": FORGET_SPANS,
-    "feature_span": FEATURE_SPANS,
-    "precision": PRECISIONS,
-    "device": DEVICES,
-}
 FLAG_HELP = {
     "task": "what to forget: world:forget01|forget05|forget10, world:person:<name>, "
     "world:profession:<name>, world:birthplace:<city>, pack:<id> ({packs}), custom (with "
@@ -84,9 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, help="run folder to write")
     run.add_argument("--config", help="a config JSON or a report.json to start from")
     run.add_argument("--custom-text-file", help="text or JSONL to forget (task 'custom')")
+    packs = ", ".join(forget_pack_ids())  # read from the pack index once, for --task
     for f in dataclasses.fields(RunConfig):
         flag = "--" + f.name.replace("_", "-")
-        helptext = FLAG_HELP.get(f.name, "").replace("{packs}", ", ".join(forget_pack_ids()))
+        helptext = FLAG_HELP.get(f.name, "").replace("{packs}", packs)
         if f.type == "bool":
             run.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=None, help=helptext

@@ -21,6 +21,17 @@ FORGET_SPANS = ("answer", "new_words", "value")
 FEATURE_SPANS = ("answer", "value")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
+# Settings with a fixed set of values, in the order they are checked; the CLI's --help lists them.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "method": METHODS,
+    "positives": POSITIVES,
+    "negatives": NEGATIVES,
+    "precision": PRECISIONS,
+    "device": DEVICES,
+    "stop_at": STOP_RULES,
+    "forget_span": FORGET_SPANS,
+    "feature_span": FEATURE_SPANS,
+}
 
 
 class ConfigError(UserInputError):
@@ -152,14 +163,8 @@ class RunConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        _check_choice("method", self.method, METHODS)
-        _check_choice("positives", self.positives, POSITIVES)
-        _check_choice("negatives", self.negatives, NEGATIVES)
-        _check_choice("precision", self.precision, PRECISIONS)
-        _check_choice("device", self.device, DEVICES)
-        _check_choice("stop_at", self.stop_at, STOP_RULES)
-        _check_choice("forget_span", self.forget_span, FORGET_SPANS)
-        _check_choice("feature_span", self.feature_span, FEATURE_SPANS)
+        for name, allowed in CHOICES.items():
+            _check_choice(name, getattr(self, name), allowed)
         for name in ("model", "task"):
             if not str(getattr(self, name)).strip():
                 raise ConfigError(f"{name} must not be empty")
