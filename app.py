@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import html
 import inspect
+import json
 import logging
 
 import gradio as gr
@@ -19,6 +20,13 @@ import gradio as gr
 from clreg_core.app import explore, figures
 from clreg_core.app.attempts import EXPORT_ROOT
 from clreg_core.app.run_export import mark_interrupted
+from clreg_core.app.run_tables import (
+    RUNS_HEADERS,
+    generations_table,
+    metrics_table,
+    run_choice_labels,
+    runs_list,
+)
 from clreg_core.app.session import SESSIONS, warm_up
 from clreg_core.app.ui_choices import (
     ADVANCED_FIELDS,
@@ -57,7 +65,33 @@ SESSION_LOST = (
     "This page lost its run: the server restarted (or the page was idle for an hour). Your "
     "settings are still in the form: press Run to start again."
 )
+# The guided tour: (what to do and look at, the elements its "Show me" points at).
+TOUR = (
+    ("**1 · Watch it forget.** Press **Run** with the defaults. In *Representations*, red dots "
+     "are questions about the people to forget, blue ones questions to keep. In *Curves*, the "
+     "parity AUC falls into the green band: there the forget people look like strangers to the "
+     "model, and training stops.", ("run", "scatter", "curves")),
+    ("**2 · Compare with the gold model.** When the run ends, set the *after* column of the "
+     "metrics table beside the *gold* column: the gold model never saw the forget people, so its "
+     "numbers are the target, not zero. In the probe answers, good unlearning answers fluently "
+     "and wrongly, as the gold model does; a word repeated over and over is a collapse.",
+     ("metrics", "generations")),
+    ("**3 · A/B.** Press **A/B** to train NPO alone, then NPO + CLReg, on the same data and seed. "
+     "After both, the per-layer chart shows where CLReg pulled forget and retain apart: it acts "
+     "on one block (marked), the others show whether the change spread.", ("ab", "progress")),
+    ("**4 · Ask.** Pick a suggested question (or type one) and press **Ask**: the original, "
+     "the unlearned and the gold model answer side by side. *Runs in this tab* reopens any "
+     "earlier run, or two side by side.", ("suggested", "answers", "runs")),
+)  # fmt: skip
+TOUR_JS = """() => {{
+  const ids = {ids};
+  document.querySelectorAll('.tour-highlight').forEach(e => e.classList.remove('tour-highlight'));
+  const shown = ids.map(id => document.getElementById(id)).filter(e => e);
+  shown.forEach(e => e.classList.add('tour-highlight'));
+  if (shown.length) shown[0].scrollIntoView({{behavior: 'smooth', block: 'center'}});
+}}"""
 CSS = """
+.tour-highlight {outline: 3px solid #f59e0b; outline-offset: 3px; border-radius: 6px}
 #progress .track {height: 10px; background: #eee; border-radius: 5px; overflow: hidden}
 #progress .fill {height: 100%; background: #6366f1; transition: width .4s}
 #progress p {margin: 4px 0 0 0}
@@ -65,6 +99,35 @@ CSS = """
 
 
 LOG = logging.getLogger("clreg_lab")
+# Empty tables show these before a run (not Gradio's "1 2 3").
+METRICS_HEADERS = ["metric", "before", "after", "good when", "what it means"]
+GENERATIONS_HEADERS = ["set", "prompt", "expected", "before", "after"]
+PROBE_HEADERS = ["set", "question", "expected", "model's answer", "right?"]
+PAGE_PARTS = 13  # what a tick may redraw: the `page` outputs in build_demo
+TALL_TABLE_PX = 2000  # every row in sight: a short scroll box hid the retain rows
+PLOT_GUIDE = """
+- **Representations (live)**: each dot is one question's hidden state at the CLReg layer, red for
+  what the model should forget, blue for what it should keep, projected on two fixed axes (a
+  PCA of the *original* model's points). Fixed axes make motion on screen motion in the model,
+  but they are one linear view: forget and retain can pull apart along directions these two axes
+  do not show, so the dots may look mixed while the entanglement score falls.
+- **End view** (after the run): each panel is embedded afresh (t-SNE or UMAP) from all the
+  features, which shows clumps and separation that a fixed projection hides, but its axes mean
+  nothing and the panels cannot be compared point by point.
+- **Entanglement** (curves): how mixed red and blue are (spread within each set over the distance
+  between them; lower = apart). The live curve measures a small fixed subset at every check; the
+  table below measures more items once before and once after (the open diamonds), and the score
+  depends on how many items it averages over, so the two start at different heights. Compare
+  each with itself.
+- **Parity AUC**: can a loss threshold tell the forget questions from ones the model never
+  learned? 0.5 (inside the green band) = no: the model treats them like strangers. Far below
+  0.5 = over-unlearned: the forget people now look *stranger* than strangers.
+- **Loss terms**: the retain loss is summed over each answer's tokens, so it jumps with the
+  length of the batch's answers (on SmolLM2's full-sentence answers, between about 10 and 60
+  from one batch to the next, the total up to ~80) without anything going wrong; NPO's term
+  starts at 2/β · ln 2 ≈ 13.9 and falls as the forget answers become unlikely. Watch trends,
+  not levels.
+"""
 
 
 def user_errors(handler):
@@ -131,6 +194,13 @@ def on_task_change(task: str):
     return gr.Group(visible=task == "custom")
 
 
+def on_suggestions(picked: str, typed: str, task: str):
+    """What the chosen model can be asked, and questions that suit it and the topic."""
+    model = chosen_model(picked, typed)
+    questions = explore.suggested_questions(model, task)
+    return explore.model_hint(model), gr.Dropdown(choices=questions, value=None)
+
+
 def run_handler(ab: bool):
     """The Run (ab=False) or A/B (ab=True) handler: queue the run the form describes.
 
@@ -148,7 +218,8 @@ def run_handler(ab: bool):
         custom = own_text(config, text, upload)
         session = SESSIONS.get(request.session_hash)
         session.start(config, custom, ab=ab)
-        yield [progress_html(0.0, "starting…"), *[gr.skip()] * 9, gr.Timer(active=True)]
+        yield [progress_html(0.0, "starting…"), *[gr.skip()] * (PAGE_PARTS - 2),
+               gr.Timer(active=True)]  # fmt: skip
         session.wait_for_first_points(FIRST_POINTS_WAIT_S)
         yield page_updates(session)
 
@@ -167,7 +238,7 @@ def page_updates(session) -> list:
     """The parts of the page that changed since they were last sent (the rest skipped), in the
     order of the `page` outputs wired in `build_demo`; the timer runs while the attempt lasts."""
     changed = session.changes()
-    out = [gr.skip()] * 11
+    out = [gr.skip()] * PAGE_PARTS
     if "progress" in changed:
         out[0] = progress_html(*changed["progress"])
     if "scatter" in changed:
@@ -185,8 +256,11 @@ def page_updates(session) -> list:
         out[7] = gr.Dataframe(value=rows, headers=headers, column_widths=shared_widths(headers))
         out[8] = changed["exports"] or None
         out[9] = changed["commands"]
+        history = session.run_history()
+        out[10] = gr.Dataframe(value=runs_list(history), headers=RUNS_HEADERS)
+        out[11] = gr.Dropdown(choices=run_choice_labels(history))
     attempt = session.attempt
-    out[10] = gr.Timer(active=attempt is not None and not attempt.over)
+    out[12] = gr.Timer(active=attempt is not None and not attempt.over)
     return out
 
 
@@ -205,7 +279,8 @@ def on_tick(request: gr.Request):
     server restarted (or the page sat idle past its session): say so instead of freezing."""
     session = SESSIONS.get(request.session_hash)
     if session.attempt is None:
-        lost = [progress_html(0.0, SESSION_LOST), *[gr.skip()] * 9, gr.Timer(active=False)]
+        lost = [progress_html(0.0, SESSION_LOST), *[gr.skip()] * (PAGE_PARTS - 2),
+                gr.Timer(active=False)]  # fmt: skip
         return lost
     return page_updates(session)
 
@@ -227,6 +302,31 @@ def on_probe(picked: str, typed: str, task: str):
 
 
 @user_errors
+def on_show_runs(picked: list[str] | None, request: gr.Request):
+    """Reopen one earlier run of this tab, or two side by side: their curves, per-layer
+    entanglement, metrics and probe answers, drawn from what the runs left (nothing reruns)."""
+    if not picked:
+        raise UserInputError("pick one run (to reopen it) or two (to compare them) first")
+    if not all(str(number).isdigit() for number in picked):
+        raise UserInputError(f"pick runs from the list (got {picked!r})")
+    session = SESSIONS.get(request.session_hash)
+    runs = session.picked_runs([int(number) for number in picked])
+    layers = figures.layer_entanglement(runs)
+    headers, rows = metrics_table(runs)
+    generation_headers, generation_rows = generations_table(runs)
+    return [
+        gr.Plot(value=figures.live_curves(runs), visible=True),
+        gr.Plot(value=layers, visible=layers is not None),
+        gr.Dataframe(value=rows, headers=headers),
+        gr.Dataframe(
+            value=generation_rows,
+            headers=generation_headers,
+            column_widths=shared_widths(generation_headers),
+        ),
+    ]
+
+
+@user_errors
 def on_status(request: gr.Request) -> dict:
     return SESSIONS.get(request.session_hash).summary()
 
@@ -239,6 +339,13 @@ def build_demo() -> gr.Blocks:
     first_tasks, first_task = run_choices(DEFAULT_MODEL)
     with gr.Blocks(title="CLReg Lab", delete_cache=UPLOAD_CLEANUP) as demo:
         gr.Markdown(INTRO)
+        with gr.Accordion("Guided tour: four steps a class can follow", open=False,
+                          elem_id="tour"):  # fmt: skip
+            for number, (text, targets) in enumerate(TOUR, start=1):
+                with gr.Row(equal_height=True):
+                    gr.Markdown(text)
+                    show = gr.Button("Show me", size="sm", scale=0, elem_id=f"tour-{number}")
+                show.click(None, None, None, js=TOUR_JS.format(ids=json.dumps(list(targets))))
         with gr.Row():
             model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model")
             typed_model = gr.Textbox(label="…or a local folder / hub id", placeholder="optional")
@@ -272,6 +379,15 @@ def build_demo() -> gr.Blocks:
                     ADVANCED_FIELDS, advanced_defaults(DEFAULT_MODEL), strict=True
                 )
             ]
+        with gr.Accordion("Before you run: what does the model know about this topic?", open=False):
+            probe = gr.Button("Ask the model about this topic", elem_id="probe")
+            probe_table = gr.Dataframe(
+                headers=PROBE_HEADERS,
+                wrap=True,
+                max_height=TALL_TABLE_PX,
+                column_widths=["8%", "27%", "20%", "37%", "8%"],
+                elem_id="probe-table",
+            )
         with gr.Row():
             run = gr.Button("Run", variant="primary", elem_id="run")
             ab = gr.Button("A/B: method alone vs method + CLReg", elem_id="ab")
@@ -285,25 +401,78 @@ def build_demo() -> gr.Blocks:
             curves = gr.Plot(figures.live_curves([]), label="Curves", elem_id="curves")
         paper = gr.Plot(label="End view", visible=False, elem_id="paper")
         layers = gr.Plot(label="Entanglement per layer", visible=False, elem_id="layers")
-        metrics = gr.Dataframe(label="Metrics before and after", wrap=True, elem_id="metrics")
+        with gr.Accordion("How to read these plots", open=False, elem_id="plot-guide"):
+            gr.Markdown(PLOT_GUIDE)
+        metrics = gr.Dataframe(
+            headers=METRICS_HEADERS,
+            label="Metrics before and after",
+            wrap=True,
+            max_height=TALL_TABLE_PX,
+            elem_id="metrics",
+        )
         note = gr.Markdown()
         generations = gr.Dataframe(
-            label="Probe prompts: answers before and after", wrap=True, elem_id="generations"
+            headers=GENERATIONS_HEADERS,
+            label="Probe prompts: answers before and after",
+            wrap=True,
+            max_height=TALL_TABLE_PX,
+            elem_id="generations",
         )
         with gr.Row():
             question = gr.Textbox(label="Ask both models (original and unlearned)", scale=4)
             ask = gr.Button("Ask", scale=1, elem_id="ask")
+        ask_hint = gr.Markdown(explore.model_hint(DEFAULT_MODEL), elem_id="ask-hint")
+        suggested = gr.Dropdown(
+            explore.suggested_questions(DEFAULT_MODEL, first_task),
+            value=None,
+            label="Suggested questions for this model and topic (pick one to fill the box)",
+            elem_id="suggested",
+        )
         # The embedded model answers through its gold twin too (retrained without forget10).
-        answers = gr.Dataframe(headers=["model", "answer"], wrap=True, elem_id="answers")
+        answers = gr.Dataframe(
+            headers=["model", "answer"],
+            wrap=True,
+            max_height=TALL_TABLE_PX,
+            column_widths=["22%", "78%"],
+            elem_id="answers",
+        )
         with gr.Accordion("Export: report, adapter, plots, CLI command", open=False):
             exports = gr.File(
                 label="Downloads", file_count="multiple", interactive=False, elem_id="exports"
             )
             commands = gr.Code(label="Reproduce from the command line", language="shell")
-        with gr.Accordion("Before you run: what does the model know about this topic?", open=False):
-            probe = gr.Button("Ask the model about this topic")
-            probe_table = gr.Dataframe(
-                headers=["set", "question", "expected", "model's answer", "right?"], wrap=True
+        with gr.Accordion("Runs in this tab: reopen one, or compare two", open=False,
+                          elem_id="runs"):  # fmt: skip
+            runs_table = gr.Dataframe(
+                headers=RUNS_HEADERS, wrap=True, max_height=TALL_TABLE_PX, elem_id="runs-table"
+            )
+            with gr.Row():
+                runs_pick = gr.Dropdown(
+                    [],
+                    multiselect=True,
+                    max_choices=2,
+                    label="Pick one run to reopen, or two to compare side by side",
+                    elem_id="runs-pick",
+                    scale=4,
+                )
+                runs_show = gr.Button("Show", scale=1, elem_id="runs-show")
+            runs_curves = gr.Plot(label="Curves of the picked runs", visible=False,
+                                  elem_id="runs-curves")  # fmt: skip
+            runs_layers = gr.Plot(label="Entanglement per layer", visible=False,
+                                  elem_id="runs-layers")  # fmt: skip
+            runs_metrics = gr.Dataframe(
+                headers=METRICS_HEADERS,
+                label="Metrics of the picked runs ('before' is the first picked run's)",
+                wrap=True,
+                max_height=TALL_TABLE_PX,
+                elem_id="runs-metrics",
+            )
+            runs_generations = gr.Dataframe(
+                headers=GENERATIONS_HEADERS,
+                label="Probe answers of the picked runs",
+                wrap=True,
+                max_height=TALL_TABLE_PX,
+                elem_id="runs-generations",
             )
         status = gr.JSON(visible=False)
         status_button = gr.Button(visible=False)
@@ -313,8 +482,13 @@ def build_demo() -> gr.Blocks:
         model.change(on_model_change, [model, typed_model], [task, clreg_weight, *advanced])
         typed_model.submit(on_model_change, [model, typed_model], [task, clreg_weight, *advanced])
         task.change(on_task_change, task, custom_group)
+        # After the task has its new value (a model change sets the task too).
+        for trigger in (model.change, task.change, typed_model.submit):
+            trigger(on_suggestions, [model, typed_model, task], [ask_hint, suggested])
+        suggested.input(explore.question_from_suggestion, suggested, question, api_name=False)
         page = [progress, scatter, curves, paper, layers, metrics, note, generations, exports,
-                commands, timer]  # fmt: skip
+                commands, runs_table, runs_pick, timer]  # fmt: skip
+        assert len(page) == PAGE_PARTS
         # Our own progress line says what is happening; Gradio's per-output spinners would
         # only cost the browser CPU that the first plot needs.
         for button, ab_mode in ((run, False), (ab, True)):
@@ -348,6 +522,12 @@ def build_demo() -> gr.Blocks:
             on_probe, [model, typed_model, task], probe_table, api_name="probe", **model_calls
         )
         status_button.click(on_status, None, status, api_name="status", queue=False)
+        runs_show.click(
+            on_show_runs,
+            runs_pick,
+            [runs_curves, runs_layers, runs_metrics, runs_generations],
+            api_name="show_runs",
+        )
         demo.unload(on_unload)
     return demo
 

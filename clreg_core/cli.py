@@ -188,6 +188,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"forget p {m['forget_answer_prob']:.3f}, "
                     f"retain p {m['retain_answer_prob']:.3f}"
                 )
+                if event.step == 0:  # why the table's "before" will differ from this line
+                    bar.write(
+                        f"  (live checks use up to {config.eval_items} items a side; the "
+                        f"before/after table at the end up to {config.final_eval_items}, so its "
+                        "values differ: the entanglement score depends on how many items it "
+                        "averages over)"
+                    )
 
         with stop_on_ctrl_c(bar.write) as stop:
             result = run_unlearning(config, on_event=on_event, should_stop=stop.is_set, task=task)
@@ -209,7 +216,19 @@ def main(argv: list[str] | None = None) -> int:
             "forget_degenerate",
             "forget_same_answer",
         )
+        print(f"  before/after, {_measured_on(result.report)}:")
         for key in keys:
             if key in before:
                 print(f"  {key:18s} before {before[key]:.3f}  after {after[key]:.3f}")
     return 0 if result.status == "finished" else 1
+
+
+def _measured_on(report: dict) -> str:
+    """How many items the final measurement used, as the report records it."""
+    final = (report.get("evaluation_sizes") or {}).get("final") or {}
+    sides = [
+        f"{final[f'{side}_items']} {side}"
+        for side in ("forget", "retain", "holdout")
+        if f"{side}_items" in final
+    ]
+    return "measured on " + ", ".join(sides) + " items" if sides else "final measurement"

@@ -226,9 +226,13 @@ def test_live_scatter_keeps_step0_axes_and_marks_groups():
 def test_curves_and_tables_compare_ab_runs():
     runs = [fake_run(clreg=False), fake_run(clreg=True)]
     curves = live_curves(runs)
-    assert {"NPO: entanglement", "NPO + CLReg: entanglement", "NPO + CLReg: npo"} <= {
-        t.name for t in curves.data
-    }
+    names = {t.name for t in curves.data}
+    assert {"NPO: entanglement (live items)", "NPO + CLReg: entanglement (live items)"} <= names
+    assert "NPO + CLReg: total loss" in names  # plain words, not the report's code names
+    assert "NPO + CLReg: npo" in names  # a term without plain words keeps its own name
+    # the table's before/after entanglement beside the live curve, since the two differ
+    table = next(t for t in curves.data if t.name.startswith("NPO: entanglement in the table"))
+    assert list(table.y) == [50.0, 3.0] and list(table.x)[0] == 0
     headers, rows = metrics_table(runs)
     assert headers == [
         "metric", "before", "after NPO", "after NPO + CLReg", "good when", "what it means"
@@ -331,6 +335,16 @@ def test_gold_that_could_not_be_measured_has_no_column_and_a_note():
     assert "could not load model 'x'" in table_note([run])
     assert table_note([fake_run(clreg=True)]).startswith("**What this does not prove.**")
     assert table_note([RunState(default_config("embedded"))]) == ""
+
+
+def test_a_topic_without_privacy_rows_says_why_under_the_table():
+    run = fake_run(clreg=True)
+    assert "No privacy rows" not in table_note([run])  # the world split has them
+    for side in ("before", "after"):
+        del run.report["metrics"][side]["mia_auc"]  # as on a topic pack (SmolLM2)
+    names = [row[0] for row in metrics_table([run])[1]]
+    assert "membership inference AUC" not in names
+    assert "No privacy rows here (membership AUC, Forget Quality, PrivLeak)" in table_note([run])
 
 
 def test_generations_table_has_a_gold_column_only_where_a_gold_model_answered():
@@ -513,6 +527,36 @@ def test_session_ab_stop_and_queue():
     assert base.evaluations[0]["points"] == with_clreg.evaluations[0]["points"]  # same data, seed
     headers, _ = first.changes()["metrics"]
     assert headers[2:4] == ["after NPO", "after NPO + CLReg"]
+
+
+@pytest.mark.slow
+def test_ab_halfway_says_both_halves_and_the_first_model_answers():
+    session = Session(queue=RunQueue())
+    # the first run short, so the check happens while the second one trains
+    session.start(default_config("embedded", **(SMALL | {"steps": 300, "stop_at": "steps"})),
+                  ab=True)  # fmt: skip
+    first, second = session.runs()
+    wait_until(lambda: first.step >= 1)
+    text = session.progress()[1]
+    assert "run 1 of 2 · NPO: training" in text
+    assert "run 2 of 2 · NPO + CLReg: next, starts when NPO ends" in text
+    rows = dict(session.ask("embedded", "Where was Riaisuv Fivane born?"))
+    assert set(rows) >= {"original", "after NPO", "after NPO + CLReg"}
+    assert "still training" in rows["after NPO"] and "runs next" in rows["after NPO + CLReg"]
+    session.stop()
+    wait_until(lambda: session.attempt.over)
+    # halfway: the first finished, the second trains
+    session.start(default_config("embedded", **(SMALL | {"stop_at": "steps"})), ab=True)
+    first, second = session.runs()
+    wait_until(lambda: first.status == "finished" and second.status in ("loading", "running"))
+    text = session.progress()[1]
+    assert "run 1 of 2 · NPO: finished · step 6/6" in text
+    assert "run 2 of 2 · NPO + CLReg:" in text and "half done: keep this tab open" in text
+    rows = dict(session.ask("embedded", "Where was Riaisuv Fivane born?"))
+    assert rows["after NPO"] and not rows["after NPO"].startswith("(")  # the model answered
+    assert rows["after NPO + CLReg"].startswith("(still") or second.done
+    wait_until(lambda: session.attempt.over)
+    assert "half done" not in session.progress()[1]
 
 
 @pytest.mark.slow

@@ -59,7 +59,7 @@ def test_run_status_and_ask_through_the_api(url):
     # the run is still on its way (a bound on a busy CI, not a race the test can lose).
     if "plot" in page[1]:
         titles = [a["text"] for a in json.loads(page[1]["plot"])["layout"]["annotations"]]
-        assert titles == ["NPO + CLReg · step 0/6"], page[0]
+        assert titles == ["NPO + CLReg<br>step 0/6"], page[0]
     else:
         assert re.search("loading|measuring|starting", page[0]), page[0]
     with pytest.raises(AppError, match="already going"):  # one job per session

@@ -74,6 +74,54 @@ def set_advanced(page, **values):
         expect(box).to_have_value(str(value))
 
 
+# Whether a table shows all its rows: the last row's bottom is inside every scrolling box
+# around it, and no column runs past the right edge.
+TABLE_FITS_JS = """e => {
+  const rows = [...e.querySelectorAll('tbody tr')];
+  if (!rows.length) return 'no rows';
+  const last = rows[rows.length - 1].getBoundingClientRect();
+  for (let a = rows[0].parentElement; a && a !== e.parentElement; a = a.parentElement) {
+    const style = getComputedStyle(a);
+    const box = a.getBoundingClientRect();
+    if (/(auto|scroll|hidden)/.test(style.overflowY) && last.bottom > box.bottom + 1)
+      return `last row clipped: ${last.bottom} > ${box.bottom}`;
+    if (/(auto|scroll|hidden)/.test(style.overflowX) && a.scrollWidth > a.clientWidth + 1)
+      return `wider than its box: ${a.scrollWidth} > ${a.clientWidth}`;
+  }
+  return 'ok';
+}"""
+
+
+def test_before_a_run_tables_have_headers_and_the_probe_shows_every_row(page):
+    expect(page.locator("#metrics")).to_contain_text("what it means")  # not "1 2 3"
+    expect(page.locator("#generations")).to_contain_text("expected")
+    expect(page.locator("#ask-hint")).to_contain_text("invented world")
+    # "Before you run" comes before the Run button
+    probe = page.locator("#probe")
+    page.get_by_text("Before you run: what does the model know").click()
+    assert probe.bounding_box()["y"] < page.locator("#run").bounding_box()["y"]
+    probe.click()
+    table = page.locator("#probe-table")
+    expect(table).to_contain_text("retain", timeout=RUN_BOUND_MS)
+    expect(table).to_contain_text("forget")
+    assert table.evaluate(TABLE_FITS_JS) == "ok"
+    # a suggested question fills the box
+    page.locator("#suggested").click()
+    page.get_by_role("option").filter(has_text="[keep]").first.click()
+    question = page.get_by_label("Ask both models (original and unlearned)")
+    expect(question).not_to_have_value("")
+    assert not question.input_value().startswith("[")
+
+
+def test_the_guided_tour_points_at_the_plot(page):
+    page.get_by_text("Guided tour: four steps").click()
+    page.locator("#tour-1").click()
+    expect(page.locator("#scatter")).to_have_class(re.compile("tour-highlight"))
+    page.locator("#tour-2").click()
+    expect(page.locator("#metrics")).to_have_class(re.compile("tour-highlight"))
+    expect(page.locator("#scatter")).not_to_have_class(re.compile("tour-highlight"))
+
+
 def test_default_run_moves_the_plot_and_fills_the_tables(page, tmp_path):
     page.locator("#run").click()
     # The first points (step 0) come before training; later evaluations move them.
@@ -98,6 +146,8 @@ def test_default_run_moves_the_plot_and_fills_the_tables(page, tmp_path):
     page.locator("#ask").click()
     expect(page.locator("#answers")).to_contain_text("after NPO + CLReg")
     expect(page.locator("#answers")).to_contain_text("gold model (never saw the forget set)")
+    for table in ("#generations", "#answers", "#metrics"):  # every row, nothing cut off
+        assert page.locator(table).evaluate(TABLE_FITS_JS) == "ok", table
     shot = tmp_path / "finished-run.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 50_000
@@ -109,12 +159,31 @@ def test_default_run_moves_the_plot_and_fills_the_tables(page, tmp_path):
 def test_ab_mode_shows_both_runs_side_by_side(page):
     set_advanced(page, steps=6, eval_every=2, final_eval_items=16)
     page.locator("#ab").click()
-    expect(page.locator("#progress")).to_contain_text("/6")  # settings applied
+    progress = page.locator("#progress")
+    expect(progress).to_contain_text("/6")  # settings applied
+    # both halves are named from the start: which one runs, and which one comes next
+    expect(progress).to_contain_text("run 1 of 2 · NPO:")
+    expect(progress).to_contain_text("run 2 of 2 · NPO + CLReg")
     expect(page.locator("#metrics")).to_contain_text("after NPO + CLReg", timeout=RUN_BOUND_MS)
     expect(page.locator("#metrics")).to_contain_text("after NPO")
     expect(page.locator("#generations")).to_contain_text("after NPO + CLReg")
-    expect(page.locator("#scatter")).to_contain_text("NPO + CLReg · step 6/6")
-    expect(page.locator("#scatter")).to_contain_text("NPO · step 6/6")
+    expect(progress).to_contain_text(re.compile(r"run 2 of 2 · NPO \+ CLReg: finished"))
+    scatter = page.locator("#scatter")
+    expect(scatter.locator("text.annotation-text")).to_have_count(2)
+    expect(scatter).to_contain_text("step 6/6")
+    first, second = (t.bounding_box() for t in scatter.locator("text.annotation-text").all())
+    assert first["x"] + first["width"] < second["x"], (first, second)  # the titles do not touch
+    # the runs list: both runs, reopened side by side
+    page.get_by_text("Runs in this tab: reopen one, or compare two").click()
+    expect(page.locator("#runs-table")).to_contain_text("NPO + CLReg")
+    pick = page.locator("#runs-pick")
+    for label in ("#1 NPO ·", "#2 NPO + CLReg ·"):
+        pick.click()
+        page.get_by_role("option").filter(has_text=label).click()
+    page.locator("#runs-show").click()
+    expect(page.locator("#runs-metrics")).to_contain_text("after #2 NPO + CLReg")
+    expect(page.locator("#runs-metrics")).to_contain_text("after #1 NPO")
+    expect(page.locator("#runs-curves")).to_contain_text("Loss terms")
 
 
 def test_stop_midway_and_mistakes_show_in_the_page(page):

@@ -7,7 +7,7 @@ import pytest
 from clreg_core.app.explore import ask
 from clreg_core.errors import ModelUnavailableError
 from clreg_core.models import smollm2
-from clreg_core.models.loading import load_model
+from clreg_core.models.loading import load_model, loading_stage
 
 
 def test_missing_package_gives_the_install_command(monkeypatch):
@@ -19,7 +19,9 @@ def test_missing_package_gives_the_install_command(monkeypatch):
 @pytest.mark.slow
 def test_converts_once_then_loads_from_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CLREG_CACHE", str(tmp_path))
+    assert loading_stage("smollm2-135m") == smollm2.CONVERTING  # the page says a minute, once
     first = load_model("smollm2-135m")
+    assert loading_stage("smollm2-135m") == "loading the model"
     assert (tmp_path / smollm2.CACHE_NAME / "model.safetensors").is_file()
     assert first.prompt_style == "chat"
     assert sum(p.numel() for p in first.model.parameters()) == pytest.approx(134.5e6, rel=0.01)

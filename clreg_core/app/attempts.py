@@ -29,7 +29,7 @@ from clreg_core.app.run_state import RunState
 from clreg_core.data.items import UnlearningTask
 from clreg_core.engine.budget import Limits
 from clreg_core.errors import UserInputError, redact_paths
-from clreg_core.models.loading import load_model
+from clreg_core.models.loading import load_model, loading_stage
 
 LOG = logging.getLogger("clreg_lab")
 POLL_S = 0.05  # how often the worker hands a job's events to the run state
@@ -95,7 +95,7 @@ def _train_all(attempt: Attempt) -> None:
     for run in attempt.runs:
         if attempt.stop.is_set():
             break
-        run.mark_loading()
+        run.mark_loading(loading_stage(run.config.model))
         try:
             device = resolve_device(run.config.device)
             loaded = _load_unless_stopped(run.config.model, str(device), attempt.stop)

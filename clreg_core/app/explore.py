@@ -144,3 +144,53 @@ def probe_task(model_choice: str, task_name: str, per_side: int = 6, seed: int =
                 }
             )
     return rows
+
+
+# What each offline model can be asked: the embedded model knows only its invented world, so a
+# real-world question gets an invented person's answer; the page says so before anyone asks.
+MODEL_HINTS = {
+    "embedded": "This small model was trained only on an invented world of people: ask about "
+    'them (the suggestions below). A real-world question ("What is the capital of France?") '
+    "gets an answer about an invented person, since that is all it knows.",
+    "smollm2-135m": "SmolLM2-135M is a small general-purpose chat model: ask about the topic "
+    "you picked or general knowledge. It is often wrong even before unlearning (see 'Before "
+    "you run' for what it knows).",
+}
+HUB_HINT = "Ask about the topic you picked, or anything the model should still know."
+
+
+def model_hint(model_choice: str) -> str:
+    return MODEL_HINTS.get(model_choice, HUB_HINT)
+
+
+def suggested_questions(model_choice: str, task_name: str, seed: int = 0) -> list[str]:
+    """A few questions that suit the model and topic, labelled by what they test: two about the
+    forget set, one it should keep, one it never learned (a stranger, or a fact it did not
+    know before; where the task has them).
+    Questions only: nothing is loaded or run. [] for own text or a task that cannot be built."""
+    if not task_name or task_name == "custom":
+        return []
+    try:
+        task = task_for_model(task_name, resolve_model(model_choice))
+    except (UserInputError, ValueError, KeyError):
+        return []
+    rng = random.Random(seed)
+    picks = (
+        ("forget", task.forget, 2),
+        ("keep", task.retain, 1),
+        ("never learned", task.holdout, 1),
+    )
+    suggestions = []
+    for label, items, count in picks:
+        questions = [i.question for i in items if i.kind == "qa" and i.question]
+        for question in rng.sample(questions, min(count, len(questions))):
+            suggestions.append(f"[{label}] {question}")
+    return suggestions
+
+
+def question_from_suggestion(suggestion: str | None) -> str:
+    """The question a suggestion holds, without its "[forget] " label."""
+    text = (suggestion or "").strip()
+    if text.startswith("[") and "] " in text:
+        return text.split("] ", 1)[1]
+    return text

@@ -22,6 +22,15 @@ SYMBOLS = ("circle", "square", "diamond", "cross", "x", "triangle-up", "star", "
            "triangle-down", "pentagon", "hourglass", "bowtie")  # fmt: skip
 TERM_COLORS = ("#111111", "#9467bd", "#2ca02c", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 RUN_DASHES = ("solid", "dot")
+# The loss terms' names in the legend (the report keeps the code names).
+TERM_NAMES = {
+    "total": "total loss",
+    "forget": "forget term (the base method)",
+    "retain_nll": "retain loss (keep knowledge; summed over each answer's tokens)",
+    "guess": "guess term (learn a stranger-like answer)",
+    "clreg": "CLReg term (push forget features away)",
+    "anchor": "anchor (keep retain features in place)",
+}
 AXIS_PADDING = 0.25  # share of the step-0 spread added on each side, room for points to move
 
 
@@ -110,8 +119,9 @@ def live_scatter(runs: Sequence[RunState]) -> go.Figure:
     fig = make_subplots(
         rows=1,
         cols=len(shown),
+        # Two short lines: an A/B pair's titles on one line each ran into each other.
         subplot_titles=[
-            f"{r.label} · step {r.evaluations[-1]['step']}/{r.config.steps}" for r in shown
+            f"{r.label}<br>step {r.evaluations[-1]['step']}/{r.config.steps}" for r in shown
         ],
         horizontal_spacing=0.06,
     )
@@ -124,11 +134,12 @@ def live_scatter(runs: Sequence[RunState]) -> go.Figure:
         _add_cloud(fig, latest, col, legend=col == 1)
         fig.update_xaxes(range=_axis_range([latest_xy[:, 0]], start_xy[:, 0]), row=1, col=col)
         fig.update_yaxes(range=_axis_range([latest_xy[:, 1]], start_xy[:, 1]), row=1, col=col)
+    fig.update_annotations(font_size=12)  # the run titles
     fig.update_layout(
         title={"text": "Forget vs retain (PCA fitted on the original model)", "font": {"size": 13}},
-        height=430,
+        height=450,
         template="plotly_white",
-        margin={"l": 30, "r": 10, "t": 80, "b": 30},
+        margin={"l": 30, "r": 10, "t": 95, "b": 30},
         legend={"font": {"size": 10}},
         uirevision="live",  # keep the user's zoom while points move
     )
@@ -189,7 +200,8 @@ def live_curves(runs: Sequence[RunState]) -> go.Figure:
         )
     for index, run in enumerate(runs):
         dash = RUN_DASHES[index % len(RUN_DASHES)]
-        _run_curve(fig, run, index, "entanglement", "entanglement", col=1)
+        _run_curve(fig, run, index, "entanglement", "entanglement (live items)", col=1)
+        _add_final_entanglement(fig, run, index)
         terms = [k for k in (run.losses[0] if run.losses else {}) if k != "step"]
         for term_index, term in enumerate(terms):
             fig.add_trace(
@@ -197,7 +209,7 @@ def live_curves(runs: Sequence[RunState]) -> go.Figure:
                     x=[s["step"] for s in run.losses],
                     y=[s[term] for s in run.losses],
                     mode="lines",
-                    name=f"{run.label}: {term}",
+                    name=f"{run.label}: {TERM_NAMES.get(term, term)}",
                     line={"dash": dash, "color": TERM_COLORS[term_index % len(TERM_COLORS)]},
                 ),
                 row=2,
@@ -220,6 +232,35 @@ def live_curves(runs: Sequence[RunState]) -> go.Figure:
         uirevision="curves",
     )
     return fig
+
+
+def _add_final_entanglement(fig, run: RunState, index: int) -> None:
+    """The before/after entanglement of the metrics table, as two open markers beside the live
+    curve: the table measures more items than the live checks (the score depends on how many
+    items it averages over), so the two start at different heights; this shows both, labelled."""
+    metrics = (run.report or {}).get("metrics", {})
+    before = metrics.get("before", {}).get("entanglement")
+    after = metrics.get("after", {}).get("entanglement")
+    if before is None or after is None:
+        return
+    kept = (run.report.get("parity") or {}).get("kept_step", run.step)
+    size = (run.report.get("evaluation_sizes") or {}).get("final", {}).get("forget_items")
+    items = f"{size} items a side" if size else "all final items"
+    fig.add_trace(
+        go.Scatter(
+            x=[0, kept],
+            y=[before, after],
+            mode="markers",
+            name=f"{run.label}: entanglement in the table ({items})",
+            marker={
+                "symbol": "diamond-open",
+                "size": 11,
+                "color": RUN_COLORS[index % len(RUN_COLORS)],
+            },
+        ),
+        row=1,
+        col=1,
+    )
 
 
 def _run_curve(fig, run: RunState, index: int, key: str, name: str, col: int):

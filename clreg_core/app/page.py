@@ -14,6 +14,7 @@ import time
 from clreg_core.app import figures
 from clreg_core.app.attempts import Attempt
 from clreg_core.app.run_queue import RunQueue
+from clreg_core.app.run_state import RunState
 from clreg_core.app.run_tables import generations_table, metrics_table, table_note
 
 CURVES_EVERY_S = 3.0  # the shortest time between redraws of the curves for new losses alone
@@ -24,6 +25,22 @@ def _plotted(counts: tuple[int, ...]) -> object:
     """A plot's signature: how much it holds, or "placeholder" while it holds nothing (so the
     browser does not redraw an empty plot while a run moves from queued to loading)."""
     return counts if any(counts) else "placeholder"
+
+
+def _pair_lines(runs: list[RunState]) -> list[str]:
+    """An A/B attempt's progress, one part per run, numbered, with the run still to come named:
+    halfway, "NPO: finished · step 100/100" alone read as if the whole comparison were done
+    (and a first-time user closed the tab, which stops the second run)."""
+    lines = []
+    for number, run in enumerate(runs, start=1):
+        where = f"run {number} of {len(runs)} · "
+        if run.status == "queued" and number > 1:
+            lines.append(f"{where}{run.label}: next, starts when {runs[number - 2].label} ends")
+        else:
+            lines.append(where + run.progress_text())
+    if runs[0].status == "finished" and not runs[-1].done:
+        lines.append("half done: keep this tab open (closing it stops the comparison)")
+    return lines
 
 
 class PageView:
@@ -47,7 +64,7 @@ class PageView:
             if position:
                 return 0.0, f"Waiting for another user's run: you are number {position} in line."
         fraction = sum(r.fraction() for r in runs) / len(runs)
-        lines = [r.progress_text() for r in runs if r.status != "queued" or r is runs[0]]
+        lines = [r.progress_text() for r in runs] if len(runs) == 1 else _pair_lines(runs)
         if attempt.over is False and all(r.done for r in runs) and attempt.stop.is_set():
             lines.append("(the stopped job is winding down; a new run can start now)")
         elif all(r.status == "finished" for r in runs) and not attempt.over:

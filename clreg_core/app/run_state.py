@@ -56,8 +56,8 @@ class RunState:
     def done(self) -> bool:
         return self.status in DONE
 
-    def mark_loading(self) -> None:
-        self.status, self.stage = "loading", "loading the model"
+    def mark_loading(self, stage: str = "loading the model") -> None:
+        self.status, self.stage = "loading", stage
         self.started_at = self.stage_started_at = time.monotonic()
 
     def mark_done(self, status: str, reason: str, report: dict | None = None) -> None:

@@ -11,62 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from clreg_core.app.run_state import RunState, parity_text
+from clreg_core.metrics.meanings import METRICS  # the table's rows, in order
 
-# (report key, shown name, which way is good, plain-language meaning); the order is the table's.
-# The target of unlearning is a model that never saw the forget set (the gold column where one
-# exists), not one that avoids the forget set harder than anything: "lower" rows stop at gold's.
-METRICS: tuple[tuple[str, str, str, str], ...] = (
-    ("forget_accuracy", "forget accuracy",
-     "lower, down to gold's / chance (guessing)",
-     "share of forget questions whose answer still contains the fact"),
-    ("retain_accuracy", "retain accuracy",
-     "higher (near before)",
-     "share of retain questions still answered right (knowledge kept)"),
-    ("forget_answer_prob", "forget answer probability",
-     "lower",
-     "how likely the model finds the true forget answers (how memorised they are)"),
-    ("retain_answer_prob", "retain answer probability",
-     "higher (near before)",
-     "how likely the model finds the true retain answers"),
-    ("forget_degenerate", "forget answers that loop",
-     "lower: 0, or gold's",
-     "share of forget answers that stutter or loop (a word 3+ times in a row, or fewer than "
-     "half of word pairs distinct): a collapse, not forgetting"),
-    ("retain_degenerate", "retain answers that loop",
-     "lower: 0, or gold's",
-     "share of retain answers that stutter or loop"),
-    ("forget_same_answer", "forget answers all alike",
-     "lower: gold's",
-     "share of forget answers ending in the commonest word: one answer to every question "
-     "(\"works as coral\", \"colour is coral\") is a collapse too"),
-    ("forget_distinct_2", "forget distinct-2",
-     "higher: near 1, or gold's",
-     "share of distinct word pairs in each forget answer (1 = no repeats): is it still language?"),
-    ("retain_distinct_2", "retain distinct-2",
-     "higher: near 1, or gold's",
-     "share of distinct word pairs in each retain answer (1 = no repeats)"),
-    ("entanglement", "entanglement score",
-     "lower",
-     "how mixed forget and retain representations are at the CLReg layer (lower = apart)"),
-    ("knn_separability", "kNN separability",
-     "higher = apart (CLReg's aim)",
-     "how well 10 nearest neighbours tell forget from retain points (0.5 mixed, 1 apart)"),
-    ("linear_probe", "linear probe accuracy",
-     "near 0.5 = no trace left",
-     "can a linear classifier still find the forget items in the features? (0.5 = no)"),
-    ("retain_feature_shift", "retain feature shift",
-     "lower (0 = unmoved)",
-     "how far retain representations moved (0 = not at all)"),
-    ("mia_auc", "membership inference AUC",
-     "near 0.5 (or near gold's); far below 0.5 = over-unlearned",
-     "can a loss threshold tell forget items from never-seen ones? (0.5 = no, 1 = always)"),
-    ("forget_quality", "Forget Quality",
-     "higher; ≥ 0.05 = indistinguishable from gold",
-     "p-value that the model matches one never trained on the forget set (TOFU's KS test)"),
-    ("privleak", "PrivLeak",
-     "near 0 is best; < 0 under-, > 0 over-unlearned",
-     "membership signal relative to the retrained (gold) model, in %"),
-)  # fmt: skip
 GOLD_COLUMN = "gold (never saw the forget set)"
 GOLD_ANSWER_COLUMN = "gold model (never saw the forget set)"
 PARITY_ROW = (
@@ -89,6 +35,14 @@ other seeds. The target is a model that never saw the forget set (the gold colum
 is one): a forget score below the gold model's is not better, it is a different tell."""
 
 
+NO_PRIVACY_ROWS = (
+    "No privacy rows here (membership AUC, Forget Quality, PrivLeak): this topic has no "
+    "never-learned items written like its forget items, so a membership test would compare "
+    "unlike texts and its AUC would mean nothing. What is said above of the AUC applies to "
+    "topics that have them (the embedded model's world splits)."
+)
+
+
 def table_note(runs: Sequence[RunState]) -> str:
     """The note under the metrics table: what the numbers do not prove, and why a gold column is
     missing where the model has a gold twin that could not be measured."""
@@ -96,6 +50,8 @@ def table_note(runs: Sequence[RunState]) -> str:
     if not done:
         return ""
     note = NOT_PROVEN
+    if not any("mia_auc" in r.report["metrics"].get("after", {}) for r in done):
+        note += f"\n\n*{NO_PRIVACY_ROWS}*"
     missing = next((r.report["metrics"].get("gold", {}).get("unavailable") for r in done), None)
     if missing and not gold_metrics(done):
         note += f"\n\n*The gold model could not be measured: {missing}*"
@@ -186,3 +142,46 @@ def generations_table(runs: Sequence[RunState]) -> tuple[list[str], list[list[st
             [row["set"], row["prompt"], row["expected"], row["before"], *afters, *gold_cell]
         )
     return headers, rows
+
+
+RUNS_HEADERS = ["#", "run", "model", "topic", "stopped", "forget acc.", "retain acc.",
+                "entanglement", "membership AUC"]  # fmt: skip
+
+
+def _before_after(report: dict, key: str) -> str:
+    metrics = report.get("metrics", {})
+    before, after = metrics.get("before", {}).get(key), metrics.get("after", {}).get(key)
+    if before is None and after is None:
+        return "–"
+    return f"{_format(before)} → {_format(after)}"
+
+
+def runs_list(runs: Sequence[RunState]) -> list[list[str]]:
+    """One row per finished run of this tab (numbered from 1): its settings in short and its
+    headline numbers before → after, to pick runs to reopen or compare."""
+    rows = []
+    for number, run in enumerate(runs, start=1):
+        config, report = run.config, run.report or {}
+        parity = report.get("parity")
+        rows.append(
+            [
+                str(number),
+                f"{run.label} (λ {config.clreg_weight:g}, lr {config.learning_rate:g}, "
+                f"seed {config.seed})"
+                if config.clreg
+                else f"{run.label} (lr {config.learning_rate:g}, seed {config.seed})",
+                config.model,
+                config.task,
+                parity_text(parity) if parity else f"all {run.step} steps",
+                _before_after(report, "forget_accuracy"),
+                _before_after(report, "retain_accuracy"),
+                _before_after(report, "entanglement"),
+                _before_after(report, "mia_auc"),
+            ]
+        )
+    return rows
+
+
+def run_choice_labels(runs: Sequence[RunState]) -> list[tuple[str, str]]:
+    """(label, value) pairs for the runs picker: "#2 NPO + CLReg · world:forget10"."""
+    return [(f"#{n} {r.label} · {r.config.task}", str(n)) for n, r in enumerate(runs, start=1)]

@@ -11,6 +11,7 @@ shows of it in `page.py`.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,9 @@ class Session:
         self.last_used = time.monotonic()
         self._lock = threading.RLock()
         self._ask_lock = threading.Lock()  # disable_adapter() toggles shared model state
+        # Finished runs of this tab's earlier attempts, oldest first (plain data: their models
+        # are let go, only what the page shows of them stays), for the runs list.
+        self.earlier_runs: list[RunState] = []
 
     # --- control ---
     def start(self, config: RunConfig, custom_text: str | None = None, ab: bool = False) -> None:
@@ -57,6 +61,7 @@ class Session:
             runs = [RunState(c) for c in configs]
             if self.attempt is not None:
                 self.page.reset()
+                self.earlier_runs = (self.earlier_runs + finished_runs(self.attempt))[-KEEP_RUNS:]
             self.attempt = Attempt(runs, task, custom_text, self.queue.join())
             attempt = self.attempt
         # The worker carries the caller's context (a Gradio request on a Space), so work run
@@ -128,6 +133,25 @@ class Session:
     def summary(self) -> dict:
         return self.page.summary(self.attempt)
 
+    # --- the runs list: this tab's finished runs ---
+    def run_history(self) -> list[RunState]:
+        """This tab's finished runs, oldest first, numbered by their place here (#1, #2, …):
+        the earlier attempts' and, once finished, the current one's."""
+        current = finished_runs(self.attempt) if self.attempt is not None else []
+        return self.earlier_runs + current
+
+    def picked_runs(self, numbers: list[int]) -> list[RunState]:
+        """Runs of the list by number, each labelled with its number so that two runs of the
+        same method stay apart in a comparison."""
+        history = self.run_history()
+        picked = []
+        for number in numbers:
+            if not 1 <= number <= len(history):
+                raise UserInputError(f"there is no run #{number} in this tab's list")
+            run = history[number - 1]
+            picked.append(dataclasses.replace(run, label=f"#{number} {run.label}"))
+        return picked
+
     # --- free prompts ---
     def ask(self, model_choice: str, question: str, task: str | None = None) -> list[list[str]]:
         """Rows of (model, answer): the original model, every finished unlearned model, and,
@@ -138,7 +162,8 @@ class Session:
         models = list(attempt.models) if attempt else []
         if not models:
             answer = explore.ask(model_choice, question)
-            rows = [["original", answer], ["unlearned", "(run unlearning first)"]]
+            waiting = [[f"after {r.label}", _not_yet(r)] for r in (attempt.runs if attempt else [])]
+            rows = [["original", answer], *(waiting or [["unlearned", "(run unlearning first)"]])]
             loaded = explore.MODELS.get(model_choice)
             return rows + self._gold_rows(loaded.spec, question, task)
         rows = []
@@ -150,6 +175,11 @@ class Session:
                 if not rows:
                     rows.append(["original", before])
                 rows.append([f"after {label}", after])
+        # An A/B pair halfway: the first model answers now, the second says when it will.
+        answered = {label for label, _, _ in models}
+        for run in attempt.runs:
+            if run.label not in answered:
+                rows.append([f"after {run.label}", _not_yet(run)])
         loaded = models[0][2]
         task = attempt.runs[0].config.task
         return rows + self._gold_rows(loaded.spec, question, task)
@@ -158,6 +188,22 @@ class Session:
     def _gold_rows(spec, question: str, task: str | None) -> list[list[str]]:
         answer = explore.ask_gold(spec, question)
         return [] if answer is None else [[explore.gold_label(spec, task), answer]]
+
+
+KEEP_RUNS = 30  # the runs list's length: plain data, a few hundred kB a run at most
+
+
+def finished_runs(attempt: Attempt) -> list[RunState]:
+    return [r for r in attempt.runs if r.status == "finished" and r.report]
+
+
+def _not_yet(run: RunState) -> str:
+    """Why a run of the attempt cannot answer yet."""
+    if run.done:
+        return f"({run.status}: no unlearned model to ask)"
+    if run.status == "queued":
+        return "(runs next: ask again when it has finished)"
+    return f"(still {run.stage}: ask again when it has finished)"
 
 
 def warm_up() -> threading.Thread:

@@ -167,13 +167,20 @@ class Assessment:
                     {f"forget_{k}": v for k, v in answer_scores(questions, answers[side]).items()}
                 )
                 gold.update({f"forget_{k}": v for k, v in fluency(answers[side]).items()})
+        # One teacher-forced pass over the forget items (membership needs it anyway) gives the
+        # gold model's memorisation scores too. No retain accuracy: GOLD_RETAIN questions are too
+        # few to set beside the before/after one (docs/report.md).
+        forget = gold_measurer.forced(gold_measurer.encode(self.forget), [], adapter=False)
+        gold.update({f"forget_{k}": v for k, v in memorisation_scores(forget).items()})
         if self.membership_measurable:
-            forget = gold_measurer.forced(gold_measurer.encode(self.forget), [], adapter=False)
             holdout = gold_measurer.forced(gold_measurer.encode(self.holdout), [], adapter=False)
             gold.update(membership(forget, holdout))
         # The gold model has its own tokenizer, so the truth-ratio answers are encoded anew.
         encoded = {k: gold_measurer.encode(v) for k, v in self._truth_sets.items()}
-        return gold, _truth_ratios(gold_measurer, encoded, adapter=False), answers
+        truth = _truth_ratios(gold_measurer, encoded, adapter=False)
+        if truth is not None:
+            gold["truth_ratio"] = float(np.median(truth))
+        return gold, truth, answers
 
 
 # Original-model snapshots by model and item set (see Assessment.measure_original); the oldest

@@ -41,6 +41,13 @@ from clreg_core.engine.lora import (
 )
 from clreg_core.engine.objective import Objective
 from clreg_core.engine.provenance import provenance
+from clreg_core.engine.report_schema import (
+    final_sizes,
+    gold_measured,
+    gold_sizes,
+    live_sizes,
+    schema,
+)
 from clreg_core.engine.sampling import Batches
 from clreg_core.engine.stopping import CONTINUE, REACHED, ParityStop
 from clreg_core.engine.tasks import task_for_model
@@ -189,10 +196,13 @@ def run_unlearning(
     history: dict[str, list] = {"steps": [], "evaluations": []}
     report: dict[str, Any] = {
         "provenance": provenance(),
+        "schema": schema(),  # what each metric means; docs/report.md describes every key
         "config": config.to_dict(),
         "task": task.summary(),
         "guess_term": guess_term(config, task),
         "history": history,
+        # how many items each measurement used, and which report fields it fed
+        "evaluation_sizes": {"live": live_sizes(live, config.eval_items)},
     }
 
     def finish(status: str, reason: str = "") -> RunResult:
@@ -256,6 +266,9 @@ def run_unlearning(
             before = assessment.measure_original(f"{base_weights_fingerprint(model)}/{precision}")
         phases["assess_before"] = time.perf_counter() - tick
         report["metrics"] = {"before": before.metrics}  # kept in a stopped run's report
+        report["evaluation_sizes"]["final"] = final_sizes(
+            assessment, config.final_eval_items, before
+        )
         batches = Batches(measurer, task, config)
         trainable_params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable_params, lr=config.learning_rate)
@@ -307,6 +320,8 @@ def run_unlearning(
             gold, gold_answers = _gold_metrics(assessment, loaded, device, config, snapshots)
         phases["gold"] = time.perf_counter() - tick
         report["metrics"] = {"before": before.metrics, "after": after.metrics, "gold": gold}
+        if gold_measured(gold):
+            report["evaluation_sizes"]["gold"] = gold_sizes(assessment, before)
         report["generations"] = _generations(assessment, before, after, gold_answers)
         report["timing"] = {
             "seconds_per_step": float(np.median(step_seconds)) if step_seconds else None,

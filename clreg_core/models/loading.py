@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from clreg_core.errors import ModelUnavailableError, redact_paths
+from clreg_core.errors import ModelUnavailableError, UserInputError, redact_paths
 from clreg_core.hub import require_hub
 from clreg_core.models import smollm2
 from clreg_core.models.registry import ModelSpec, offline_model_names, resolve_model
@@ -25,6 +25,18 @@ class LoadedModel:
     tokenizer: object
     prompt_style: PromptStyle
     load_seconds: float
+
+
+def loading_stage(choice: str | ModelSpec) -> str:
+    """What loading this model will do, in words for a progress line: SmolLM2's first load
+    converts its GGUF file (a minute), which "loading the model" alone would hide."""
+    try:
+        spec = choice if isinstance(choice, ModelSpec) else resolve_model(choice)
+    except UserInputError:  # the load itself will say what is wrong
+        return "loading the model"
+    if spec.kind == "gguf-package" and smollm2.needs_conversion():
+        return smollm2.CONVERTING
+    return "loading the model"
 
 
 def local_folder_for(spec: ModelSpec) -> str:
