@@ -250,7 +250,7 @@ def page_updates(session) -> list:
             figure = changed[part]
             out[index] = gr.Plot(value=figure, visible=figure is not None)
         headers, rows = changed["metrics"]
-        out[5] = gr.Dataframe(value=rows, headers=headers)
+        out[5] = gr.Dataframe(value=rows, headers=headers, column_widths=metric_widths(headers))
         out[6] = changed["note"]
         headers, rows = changed["generations"]
         out[7] = gr.Dataframe(value=rows, headers=headers, column_widths=shared_widths(headers))
@@ -262,6 +262,15 @@ def page_updates(session) -> list:
     attempt = session.attempt
     out[12] = gr.Timer(active=attempt is not None and not attempt.over)
     return out
+
+
+def metric_widths(headers: list[str]) -> list[str]:
+    """The metric's name, narrow number columns, then room for which way is good and what it
+    means: sized by content, those two columns pushed the table to twice the page's width."""
+    numbers = len(headers) - 3
+    number = min(12.0, 40.0 / numbers)
+    rest = 100 - 16 - number * numbers
+    return ["16%", *[f"{number:.1f}%"] * numbers, f"{rest * 0.4:.1f}%", f"{rest * 0.6:.1f}%"]
 
 
 def shared_widths(headers: list[str]) -> list[str]:
@@ -317,7 +326,7 @@ def on_show_runs(picked: list[str] | None, request: gr.Request):
     return [
         gr.Plot(value=figures.live_curves(runs), visible=True),
         gr.Plot(value=layers, visible=layers is not None),
-        gr.Dataframe(value=rows, headers=headers),
+        gr.Dataframe(value=rows, headers=headers, column_widths=metric_widths(headers)),
         gr.Dataframe(
             value=generation_rows,
             headers=generation_headers,
@@ -405,6 +414,7 @@ def build_demo() -> gr.Blocks:
             gr.Markdown(PLOT_GUIDE)
         metrics = gr.Dataframe(
             headers=METRICS_HEADERS,
+            column_widths=metric_widths(METRICS_HEADERS),
             label="Metrics before and after",
             wrap=True,
             max_height=TALL_TABLE_PX,

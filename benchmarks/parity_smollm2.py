@@ -30,11 +30,14 @@ MODEL = "smollm2-135m"
 KEPT = ("forget_accuracy", "retain_accuracy", "forget_degenerate", "forget_same_answer")
 
 
-def run(seed: int) -> dict:
+def run(seed: int, final_items: int) -> dict:
     from clreg_core.config import default_config
     from clreg_core.engine.training import run_unlearning
 
-    config = default_config(MODEL, seed=seed)
+    # The default run; only its final before/after measurement may use more items than the
+    # app's 24 a side (training and the parity stop never read it): at 24 retain items, one
+    # answer is 4% of the "retain kept" ratio, too coarse for a 90% target.
+    config = default_config(MODEL, seed=seed, final_eval_items=final_items)
     result = run_unlearning(config)
     report = result.report
     metrics = report["metrics"]
@@ -56,6 +59,7 @@ def run(seed: int) -> dict:
             if g["set"] == "forget"
         ],
         "seconds": report["timing"]["total_seconds"],
+        "evaluation_sizes": report.get("evaluation_sizes"),
     }
 
 
@@ -118,9 +122,16 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--final-eval-items",
+        type=int,
+        default=64,
+        help="items a side in the final measurement (the app's default is 24; the forget side "
+        "is capped at the pack's size)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
-    rows = [run(seed) for seed in args.seeds]
+    rows = [run(seed, args.final_eval_items) for seed in args.seeds]
     out = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": describe_machine("cpu"),
@@ -132,10 +143,17 @@ def main() -> None:
     RESULTS.write_text(json.dumps(out, indent=1) + "\n")
     from clreg_core.config import default_config
 
-    config = default_config(MODEL)
+    config = default_config(MODEL, final_eval_items=args.final_eval_items)
     settings = ", ".join(
         f"{k}={getattr(config, k)}"
-        for k in ("task", "learning_rate", "steps", "guess_weight", "forget_span")
+        for k in (
+            "task",
+            "learning_rate",
+            "steps",
+            "guess_weight",
+            "forget_span",
+            "final_eval_items",
+        )
     )
     example = rows[0]["forget_answers"][:3]
     body = [

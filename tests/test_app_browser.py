@@ -106,7 +106,7 @@ def test_before_a_run_tables_have_headers_and_the_probe_shows_every_row(page):
     expect(table).to_contain_text("forget")
     assert table.evaluate(TABLE_FITS_JS) == "ok"
     # a suggested question fills the box
-    page.locator("#suggested").click()
+    page.locator("#suggested input").click()
     page.get_by_role("option").filter(has_text="[keep]").first.click()
     question = page.get_by_label("Ask both models (original and unlearned)")
     expect(question).not_to_have_value("")
@@ -176,7 +176,7 @@ def test_ab_mode_shows_both_runs_side_by_side(page):
     # the runs list: both runs, reopened side by side
     page.get_by_text("Runs in this tab: reopen one, or compare two").click()
     expect(page.locator("#runs-table")).to_contain_text("NPO + CLReg")
-    pick = page.locator("#runs-pick")
+    pick = page.locator("#runs-pick input")
     for label in ("#1 NPO ·", "#2 NPO + CLReg ·"):
         pick.click()
         page.get_by_role("option").filter(has_text=label).click()

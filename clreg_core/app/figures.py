@@ -224,11 +224,13 @@ def live_curves(runs: Sequence[RunState]) -> go.Figure:
         fig.update_xaxes(title_text="step", row=2, col=2)
     fig.update_xaxes(title_text="step", row=2, col=1)
     fig.update_annotations(font_size=12)  # the subplot titles
+    # The legend goes below the panels: a run has up to a dozen lines, and a legend at the
+    # side took most of a half-page plot's width, squeezing the four panels into their titles.
     fig.update_layout(
-        height=480 if parity else 430,
+        height=700 if parity else 600,
         template="plotly_white",
         margin={"l": 40, "r": 10, "t": 70 if parity else 50, "b": 40},
-        legend={"font": {"size": 10}},
+        legend={"font": {"size": 10}, "orientation": "h", "yanchor": "top", "y": -0.16, "x": 0},
         uirevision="curves",
     )
     return fig
