@@ -249,11 +249,9 @@ def page_updates(session) -> list:
         for index, part in ((3, "paper"), (4, "layers")):
             figure = changed[part]
             out[index] = gr.Plot(value=figure, visible=figure is not None)
-        headers, rows = changed["metrics"]
-        out[5] = gr.Dataframe(value=rows, headers=headers, column_widths=metric_widths(headers))
+        out[5] = metrics_frame(changed["metrics"])
         out[6] = changed["note"]
-        headers, rows = changed["generations"]
-        out[7] = gr.Dataframe(value=rows, headers=headers, column_widths=shared_widths(headers))
+        out[7] = generations_frame(changed["generations"])
         out[8] = changed["exports"] or None
         out[9] = changed["commands"]
         history = session.run_history()
@@ -262,6 +260,25 @@ def page_updates(session) -> list:
     attempt = session.attempt
     out[12] = gr.Timer(active=attempt is not None and not attempt.over)
     return out
+
+
+def metrics_frame(table: tuple[list[str], list[list[str]]]) -> gr.Dataframe:
+    """The metrics table's update, from `metrics_table`'s (headers, rows)."""
+    headers, rows = table
+    return gr.Dataframe(value=rows, headers=headers, column_widths=metric_widths(headers))
+
+
+def generations_frame(table: tuple[list[str], list[list[str]]]) -> gr.Dataframe:
+    """The probe answers' update, from `generations_table`'s (headers, rows)."""
+    headers, rows = table
+    return gr.Dataframe(value=rows, headers=headers, column_widths=shared_widths(headers))
+
+
+def tall_table(headers: list[str], elem_id: str, **extra) -> gr.Dataframe:
+    """A table that wraps long text and shows every row (a short scroll box hid rows)."""
+    return gr.Dataframe(
+        headers=headers, wrap=True, max_height=TALL_TABLE_PX, elem_id=elem_id, **extra
+    )
 
 
 def metric_widths(headers: list[str]) -> list[str]:
@@ -321,17 +338,11 @@ def on_show_runs(picked: list[str] | None, request: gr.Request):
     session = SESSIONS.get(request.session_hash)
     runs = session.picked_runs([int(number) for number in picked])
     layers = figures.layer_entanglement(runs)
-    headers, rows = metrics_table(runs)
-    generation_headers, generation_rows = generations_table(runs)
     return [
         gr.Plot(value=figures.live_curves(runs), visible=True),
         gr.Plot(value=layers, visible=layers is not None),
-        gr.Dataframe(value=rows, headers=headers, column_widths=metric_widths(headers)),
-        gr.Dataframe(
-            value=generation_rows,
-            headers=generation_headers,
-            column_widths=shared_widths(generation_headers),
-        ),
+        metrics_frame(metrics_table(runs)),
+        generations_frame(generations_table(runs)),
     ]
 
 
@@ -390,12 +401,8 @@ def build_demo() -> gr.Blocks:
             ]
         with gr.Accordion("Before you run: what does the model know about this topic?", open=False):
             probe = gr.Button("Ask the model about this topic", elem_id="probe")
-            probe_table = gr.Dataframe(
-                headers=PROBE_HEADERS,
-                wrap=True,
-                max_height=TALL_TABLE_PX,
-                column_widths=["8%", "27%", "20%", "37%", "8%"],
-                elem_id="probe-table",
+            probe_table = tall_table(
+                PROBE_HEADERS, "probe-table", column_widths=["8%", "27%", "20%", "37%", "8%"]
             )
         with gr.Row():
             run = gr.Button("Run", variant="primary", elem_id="run")
@@ -412,21 +419,15 @@ def build_demo() -> gr.Blocks:
         layers = gr.Plot(label="Entanglement per layer", visible=False, elem_id="layers")
         with gr.Accordion("How to read these plots", open=False, elem_id="plot-guide"):
             gr.Markdown(PLOT_GUIDE)
-        metrics = gr.Dataframe(
-            headers=METRICS_HEADERS,
-            column_widths=metric_widths(METRICS_HEADERS),
+        metrics = tall_table(
+            METRICS_HEADERS,
+            "metrics",
             label="Metrics before and after",
-            wrap=True,
-            max_height=TALL_TABLE_PX,
-            elem_id="metrics",
+            column_widths=metric_widths(METRICS_HEADERS),
         )
         note = gr.Markdown()
-        generations = gr.Dataframe(
-            headers=GENERATIONS_HEADERS,
-            label="Probe prompts: answers before and after",
-            wrap=True,
-            max_height=TALL_TABLE_PX,
-            elem_id="generations",
+        generations = tall_table(
+            GENERATIONS_HEADERS, "generations", label="Probe prompts: answers before and after"
         )
         with gr.Row():
             question = gr.Textbox(label="Ask both models (original and unlearned)", scale=4)
@@ -439,13 +440,7 @@ def build_demo() -> gr.Blocks:
             elem_id="suggested",
         )
         # The embedded model answers through its gold twin too (retrained without forget10).
-        answers = gr.Dataframe(
-            headers=["model", "answer"],
-            wrap=True,
-            max_height=TALL_TABLE_PX,
-            column_widths=["22%", "78%"],
-            elem_id="answers",
-        )
+        answers = tall_table(["model", "answer"], "answers", column_widths=["22%", "78%"])
         with gr.Accordion("Export: report, adapter, plots, CLI command", open=False):
             exports = gr.File(
                 label="Downloads", file_count="multiple", interactive=False, elem_id="exports"
@@ -453,9 +448,7 @@ def build_demo() -> gr.Blocks:
             commands = gr.Code(label="Reproduce from the command line", language="shell")
         with gr.Accordion("Runs in this tab: reopen one, or compare two", open=False,
                           elem_id="runs"):  # fmt: skip
-            runs_table = gr.Dataframe(
-                headers=RUNS_HEADERS, wrap=True, max_height=TALL_TABLE_PX, elem_id="runs-table"
-            )
+            runs_table = tall_table(RUNS_HEADERS, "runs-table")
             with gr.Row():
                 runs_pick = gr.Dropdown(
                     [],
@@ -470,19 +463,13 @@ def build_demo() -> gr.Blocks:
                                   elem_id="runs-curves")  # fmt: skip
             runs_layers = gr.Plot(label="Entanglement per layer", visible=False,
                                   elem_id="runs-layers")  # fmt: skip
-            runs_metrics = gr.Dataframe(
-                headers=METRICS_HEADERS,
+            runs_metrics = tall_table(
+                METRICS_HEADERS,
+                "runs-metrics",
                 label="Metrics of the picked runs ('before' is the first picked run's)",
-                wrap=True,
-                max_height=TALL_TABLE_PX,
-                elem_id="runs-metrics",
             )
-            runs_generations = gr.Dataframe(
-                headers=GENERATIONS_HEADERS,
-                label="Probe answers of the picked runs",
-                wrap=True,
-                max_height=TALL_TABLE_PX,
-                elem_id="runs-generations",
+            runs_generations = tall_table(
+                GENERATIONS_HEADERS, "runs-generations", label="Probe answers of the picked runs"
             )
         status = gr.JSON(visible=False)
         status_button = gr.Button(visible=False)

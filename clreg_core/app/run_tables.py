@@ -163,13 +163,13 @@ def runs_list(runs: Sequence[RunState]) -> list[list[str]]:
     for number, run in enumerate(runs, start=1):
         config, report = run.config, run.report or {}
         parity = report.get("parity")
+        settings = f"lr {config.learning_rate:g}, seed {config.seed}"
+        if config.clreg:
+            settings = f"λ {config.clreg_weight:g}, {settings}"
         rows.append(
             [
                 str(number),
-                f"{run.label} (λ {config.clreg_weight:g}, lr {config.learning_rate:g}, "
-                f"seed {config.seed})"
-                if config.clreg
-                else f"{run.label} (lr {config.learning_rate:g}, seed {config.seed})",
+                f"{run.label} ({settings})",
                 config.model,
                 config.task,
                 parity_text(parity) if parity else f"all {run.step} steps",

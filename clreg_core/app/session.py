@@ -21,6 +21,7 @@ from clreg_core.app.attempts import IDLE_SESSION_S, POLL_S, Attempt, run_attempt
 from clreg_core.app.page import PageView
 from clreg_core.app.run_queue import RUN_QUEUE, RunQueue
 from clreg_core.app.run_state import RunState
+from clreg_core.app.run_tables import finished
 from clreg_core.config import RunConfig
 from clreg_core.data.items import UnlearningTask
 from clreg_core.engine.budget import Limits, admit
@@ -61,7 +62,7 @@ class Session:
             runs = [RunState(c) for c in configs]
             if self.attempt is not None:
                 self.page.reset()
-                self.earlier_runs = (self.earlier_runs + finished_runs(self.attempt))[-KEEP_RUNS:]
+                self.earlier_runs = (self.earlier_runs + finished(self.attempt.runs))[-KEEP_RUNS:]
             self.attempt = Attempt(runs, task, custom_text, self.queue.join())
             attempt = self.attempt
         # The worker carries the caller's context (a Gradio request on a Space), so work run
@@ -137,7 +138,7 @@ class Session:
     def run_history(self) -> list[RunState]:
         """This tab's finished runs, oldest first, numbered by their place here (#1, #2, …):
         the earlier attempts' and, once finished, the current one's."""
-        current = finished_runs(self.attempt) if self.attempt is not None else []
+        current = finished(self.attempt.runs) if self.attempt is not None else []
         return self.earlier_runs + current
 
     def picked_runs(self, numbers: list[int]) -> list[RunState]:
@@ -191,10 +192,6 @@ class Session:
 
 
 KEEP_RUNS = 30  # the runs list's length: plain data, a few hundred kB a run at most
-
-
-def finished_runs(attempt: Attempt) -> list[RunState]:
-    return [r for r in attempt.runs if r.status == "finished" and r.report]
 
 
 def _not_yet(run: RunState) -> str:

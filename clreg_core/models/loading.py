@@ -33,8 +33,8 @@ def loading_stage(choice: str | ModelSpec) -> str:
     try:
         spec = choice if isinstance(choice, ModelSpec) else resolve_model(choice)
     except UserInputError:  # the load itself will say what is wrong
-        return "loading the model"
-    if spec.kind == "gguf-package" and smollm2.needs_conversion():
+        spec = None
+    if spec is not None and spec.kind == "gguf-package" and smollm2.needs_conversion():
         return smollm2.CONVERTING
     return "loading the model"
 
