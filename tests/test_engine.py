@@ -74,6 +74,51 @@ def test_features_come_from_the_loss_forward_pass(tokenizer, small_task):
     assert calls == [True, False]
 
 
+def _nonzero_adapter(model) -> None:
+    """LoRA B weights away from zero, so the adapter-on and adapter-off passes differ."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(0)) * 0.1)
+    model.eval()  # no dropout: every way of computing must see the same network
+
+
+@pytest.mark.parametrize("negatives", ["current", "reference"])
+def test_reference_numbers_are_computed_once_per_item(negatives, tokenizer, small_task):
+    """NPO's reference log-probs and the anchor's reference features come from the cache for
+    items drawn before: a repeated batch runs no reference pass, and every term equals the one
+    a full reference pass gives, also for items first seen in a batch of another width."""
+    from clreg_core.engine.evaluation import Measurer
+    from clreg_core.engine.objective import Objective
+    from clreg_core.engine.sampling import Batches
+
+    config = small_config(method="npo", negatives=negatives, forget_batch_size=4)
+    model = attach_lora(tiny_model("llama"), config)
+    _nonzero_adapter(model)
+    batches = Batches(Measurer(model, tokenizer, "qa", 48), small_task, config)
+    cached = Objective(model, config, hidden_size=32)
+    uncached = Objective(model, config, hidden_size=32)
+    seen: set = set()
+    for _ in range(4):
+        batch, n_forget, groups = batches.next("cpu")
+        keys = list(batches.last_keys)
+        calls, handle = _count_forwards(decoder_blocks(model)[0])
+        with_cache = cached(batch, n_forget, groups, keys=keys).terms
+        handle.remove()
+        new_items = not seen.issuperset(keys)
+        assert calls == ([True, False] if new_items else [True])
+        seen.update(keys)
+        full = uncached(batch, n_forget, groups).terms
+        for name in full:
+            assert with_cache[name] == pytest.approx(full[name], rel=1e-4, abs=1e-5), name
+    again = cached(batch, n_forget, groups, keys=keys).terms
+    assert again == with_cache
+    # the cache holds one log-prob per forget item and one feature per retain item seen
+    assert cached.cache.computed_rows <= len(seen)
+    assert {k for k in seen if k[0] == "forget"} <= set(cached.cache.logp)
+    assert {k for k in seen if k[0] == "retain"} <= set(cached.cache.features)
+
+
 def test_guess_rows_share_the_forward_pass_and_score_as_alone(tokenizer, small_task):
     """The guess rows ride in the batch's forward pass (one block call with gradient per
     step), padded to a common width; every term is the number a separate pass gives."""

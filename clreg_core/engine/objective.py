@@ -4,7 +4,8 @@
 
 The forget and retain batches go through the LoRA model together; a hook reads the feature layer
 (and RMU's layer) from that same pass. What the original model would say comes from a second,
-gradient-free pass with the adapter disabled, run only when some term needs it.
+gradient-free pass with the adapter disabled, run only when some term needs it; what it gives
+each item is kept (engine/reference.py), so an item drawn again skips it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,17 @@ import torch
 from clreg_core.config import RunConfig
 from clreg_core.engine import losses
 from clreg_core.engine.lora import capture_block_outputs, resolve_layer
+from clreg_core.engine.reference import ReferenceCache
+
+
+@dataclass
+class Reference:
+    """What the original model gives the step's rows: NPO's log-probs of the forget rows,
+    the pooled features of the retain rows, and (RMU only) the retain rows' hidden states."""
+
+    forget_logp: torch.Tensor | None = None
+    retain_z: torch.Tensor | None = None
+    retain_hidden: dict[int, torch.Tensor] | None = None
 
 
 @dataclass
@@ -33,6 +45,7 @@ class Objective:
         self.control = losses.random_unit_vector(hidden_size, seed=config.seed)
         # Other groups can be negatives only where groups are what the positives follow.
         self.group_negatives = config.group_negatives and config.positives == "group"
+        self.cache = ReferenceCache()
 
     @property
     def needs_reference(self) -> bool:
@@ -53,7 +66,10 @@ class Objective:
         n_forget: int,
         groups: list,
         guesses: dict[str, torch.Tensor] | None = None,
+        keys: list | None = None,
     ) -> StepOutput:
+        """`keys` name the batch's items (forget rows, then retain rows); with them the
+        reference numbers of an item seen before come from the cache."""
         c = self.config
         rows = batch["input_ids"].shape[0]
         # The guess rows ride in the same forward pass as the batch (one pass instead of two;
@@ -80,13 +96,9 @@ class Objective:
         logp = losses.sequence_logprob(logits, labels)  # (B,)
         inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
         lengths = losses.token_counts(labels)
-        # Only NPO compares forget rows with the original model; every other use of the reference
-        # (RMU's retain term, CLReg's anchor and reference negatives) needs the retain rows alone.
-        first = 0 if c.method == "npo" else n_forget
-        ref_hidden, ref_logp = self._reference(inputs, labels, keep, first)
+        ref = self._reference(inputs, labels, batch["feature_mask"], keep, n_forget, keys)
         f = slice(0, n_forget)
         r = slice(n_forget, None)
-        r_ref = slice(n_forget - first, None)  # the retain rows within the reference pass
         terms: dict[str, torch.Tensor] = {}
 
         if c.method == "gradascent":
@@ -95,7 +107,7 @@ class Objective:
             terms["forget"] = c.forget_weight * losses.grad_ascent_loss(logp[f])
             terms["retain_nll"] = c.retain_weight * losses.nll(logp[r])
         elif c.method == "npo":
-            terms["forget"] = losses.npo_loss(logp[f], ref_logp[f], beta=c.npo_beta)
+            terms["forget"] = losses.npo_loss(logp[f], ref.forget_logp, beta=c.npo_beta)
             terms["retain_nll"] = c.retain_weight * losses.nll(logp[r])
         elif c.method == "simnpo":
             terms["forget"] = losses.simnpo_loss(
@@ -103,12 +115,12 @@ class Objective:
             )
             terms["retain_nll"] = c.retain_weight * losses.nll(logp[r])
         elif c.method == "rmu":
-            h, h_ref = hidden[self.rmu_layer], ref_hidden[self.rmu_layer]
+            h, h_ref = hidden[self.rmu_layer], ref.retain_hidden[self.rmu_layer]
             mask = batch["attention_mask"]
             terms["forget"] = losses.rmu_loss(
                 h[f],
                 h[r],
-                h_ref[r_ref],
+                h_ref,
                 self.control.to(h.device),
                 forget_mask=mask[f],
                 retain_mask=mask[r],
@@ -125,12 +137,7 @@ class Objective:
 
         if c.clreg:
             z = losses.pool_features(hidden[self.feature_layer], batch["feature_mask"])
-            z_ref = (
-                losses.pool_features(ref_hidden[self.feature_layer], batch["feature_mask"][first:])
-                if ref_hidden
-                else None
-            )
-            negatives = z_ref[r_ref] if c.negatives == "reference" else z[r]
+            negatives = ref.retain_z if c.negatives == "reference" else z[r]
             view2 = self._dropout_view(inputs, batch["feature_mask"], n_forget)
             terms["clreg"] = c.clreg_weight * losses.clreg_infonce(
                 z[f],
@@ -142,24 +149,56 @@ class Objective:
                 group_negatives=self.group_negatives,
             )
             if c.anchor_weight > 0:
-                terms["anchor"] = c.anchor_weight * losses.anchor_loss(z[r], z_ref[r_ref])
+                terms["anchor"] = c.anchor_weight * losses.anchor_loss(z[r], ref.retain_z)
 
         total = sum(terms.values())
         logged = {name: float(value.detach()) for name, value in terms.items()}
         logged["total"] = float(total.detach())
         return StepOutput(total=total, terms=logged)
 
-    def _reference(self, inputs, labels, keep: int, first: int):
-        """The original model's hidden states and log-probs (adapter off, no gradient) for the
-        batch rows from `first` on; log-probs only when NPO needs them."""
+    def _reference(self, inputs, labels, feature_mask, keep: int, n_forget: int, keys):
+        """The original model's numbers for this step's rows (adapter off, no gradient): only
+        NPO compares forget rows with it; every other use (RMU's retain term, CLReg's anchor and
+        reference negatives) needs the retain rows alone."""
+        c = self.config
         if not self.needs_reference:
-            return {}, None
-        rows = {k: v[first:] for k, v in inputs.items()}
-        wants_logp = self.config.method == "npo"
+            return Reference()
+        wants_logp = c.method == "npo"
+        wants_z = c.clreg and (c.anchor_weight > 0 or c.negatives == "reference")
+        if keys is None or c.method == "rmu":  # RMU needs every token's state: no cache
+            first = 0 if wants_logp else n_forget
+            rows = range(first, len(labels))
+            hidden, logp = self._reference_pass(inputs, labels, keep, rows, wants_logp)
+            z = hidden.get(self.feature_layer)
+            return Reference(
+                forget_logp=logp[:n_forget] if wants_logp else None,
+                retain_z=(
+                    losses.pool_features(z[n_forget - first :], feature_mask[n_forget:])
+                    if wants_z
+                    else None
+                ),
+                retain_hidden={k: v[n_forget - first :] for k, v in hidden.items()},
+            )
+        forget_keys, retain_keys = keys[:n_forget], keys[n_forget:]
+        rows = self.cache.missing(forget_keys, retain_keys, wants_logp, wants_z)
+        if rows:
+            hidden, logp = self._reference_pass(inputs, labels, keep, rows, wants_logp)
+            z = losses.pool_features(hidden[self.feature_layer], feature_mask[rows])
+            self.cache.store([keys[i] for i in rows], logp, z)
+        return Reference(
+            forget_logp=self.cache.gather_logp(forget_keys) if wants_logp else None,
+            retain_z=self.cache.gather_features(retain_keys) if wants_z else None,
+        )
+
+    def _reference_pass(self, inputs, labels, keep: int, rows, wants_logp: bool):
+        """Hidden states at the loss layers and (when asked) sequence log-probs of `rows`, from
+        the model with its adapter disabled."""
+        rows = list(rows)
+        picked = {k: v[rows] for k, v in inputs.items()}
         with torch.no_grad(), self.model.disable_adapter():
             with capture_block_outputs(self.model, self._layers()) as hidden:
-                logits = self.model(**rows, logits_to_keep=keep if wants_logp else 1).logits
-            logp = losses.sequence_logprob(logits, labels[first:]) if wants_logp else None
+                logits = self.model(**picked, logits_to_keep=keep if wants_logp else 1).logits
+            logp = losses.sequence_logprob(logits, labels[rows]) if wants_logp else None
             return {k: v.detach() for k, v in hidden.items()}, logp
 
     def _dropout_view(self, inputs, feature_mask, n_forget):

@@ -58,6 +58,7 @@ class Batches:
         # same whether the guess term is on or off.
         self.guess_rng = random.Random(config.seed + 7919)
         self._last_forget: list[int] = []
+        self.last_keys: list[tuple[str, int]] = []
         self.pad_id = measurer.tokenizer.pad_token_id
         self._encoded: dict[tuple[str, int], EncodedItem] = {}
 
@@ -75,6 +76,9 @@ class Batches:
             range(len(self.retain)), min(c.retain_batch_size, len(self.retain))
         )
         self._last_forget = forget_picked
+        # what names each row for the reference cache (objective.Objective's `keys`)
+        self.last_keys = [("forget", i) for i in forget_picked]
+        self.last_keys += [("retain", i) for i in retain_picked]
         forget = self._encode("forget", self.forget, forget_picked)
         retain = self._encode("retain", self.retain, retain_picked)
         batch = collate(forget + retain, self.pad_id)

@@ -143,7 +143,7 @@ def train_step(objective: Objective, batches: Batches, optimizer, config, device
     batch, n_forget, groups = batches.next(device)
     guesses = batches.guesses(device) if config.guess_weight > 0 else None
     with autocast_for(config, device):
-        out = objective(batch, n_forget, groups, guesses)
+        out = objective(batch, n_forget, groups, guesses, keys=batches.last_keys)
     if not math.isfinite(out.terms["total"]):
         raise RunFailed(
             f"the loss became {out.terms['total']} at step {step} "
