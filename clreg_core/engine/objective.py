@@ -16,6 +16,7 @@ import torch
 
 from clreg_core.config import RunConfig
 from clreg_core.engine import losses
+from clreg_core.engine.distributed import Processes
 from clreg_core.engine.lora import capture_block_outputs, resolve_layer
 from clreg_core.engine.reference import ReferenceCache
 
@@ -37,8 +38,12 @@ class StepOutput:
 
 
 class Objective:
-    def __init__(self, model, config: RunConfig, hidden_size: int):
+    def __init__(
+        self, model, config: RunConfig, hidden_size: int, processes: Processes | None = None
+    ):
         self.model = model
+        # among several processes, the contrastive term gathers every process's rows
+        self.processes = processes or Processes.single()
         self.config = config
         self.feature_layer = resolve_layer(model, config.feature_layer)
         self.rmu_layer = resolve_layer(model, config.rmu_layer)
@@ -139,13 +144,14 @@ class Objective:
             z = losses.pool_features(hidden[self.feature_layer], batch["feature_mask"])
             negatives = ref.retain_z if c.negatives == "reference" else z[r]
             view2 = self._dropout_view(inputs, batch["feature_mask"], n_forget)
+            gather = self.processes.gather_with_grad
             terms["clreg"] = c.clreg_weight * losses.clreg_infonce(
-                z[f],
-                negatives,
-                forget_groups=groups[:n_forget],
+                gather(z[f]),
+                gather(negatives),
+                forget_groups=self.processes.gather_list(groups[:n_forget]),
                 temperature=c.temperature,
                 positives=c.positives,
-                forget_z_view2=view2,
+                forget_z_view2=None if view2 is None else gather(view2),
                 group_negatives=self.group_negatives,
             )
             if c.anchor_weight > 0:

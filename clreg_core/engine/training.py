@@ -30,6 +30,7 @@ from clreg_core.config import ConfigError, RunConfig
 from clreg_core.data.guesses import guess_pool
 from clreg_core.data.items import UnlearningTask
 from clreg_core.engine.assessment import Assessment
+from clreg_core.engine.distributed import Processes
 from clreg_core.engine.evaluation import Measurer, RunStopped, qa_only
 from clreg_core.engine.live import LiveView
 from clreg_core.engine.lora import (
@@ -138,12 +139,28 @@ def lr_factor(config: RunConfig, step: int) -> float:
     return max(0.0, (config.steps - step) / max(1, config.steps - warmup))
 
 
-def train_step(objective: Objective, batches: Batches, optimizer, config, device, step: int):
-    """One optimiser step on the next forget/retain batch; returns the step's loss terms."""
+def train_step(
+    objective: Objective,
+    batches: Batches,
+    optimizer,
+    config,
+    device,
+    step: int,
+    processes: Processes | None = None,
+):
+    """One optimiser step on the next forget/retain batch; returns the step's loss terms.
+    Among several processes, each trains on its share of the batch (engine/distributed.py)."""
+    processes = processes or Processes.single()
     batch, n_forget, groups = batches.next(device)
+    keys = batches.last_keys
     guesses = batches.guesses(device) if config.guess_weight > 0 else None
+    if processes.distributed:
+        batch, n_forget, groups, keys = local_share(batch, n_forget, groups, keys, processes)
+        if guesses is not None:
+            guesses = {k: v[processes.share(len(v))] for k, v in guesses.items()}
     with autocast_for(config, device):
-        out = objective(batch, n_forget, groups, guesses, keys=batches.last_keys)
+        out = objective(batch, n_forget, groups, guesses, keys=keys)
+    out.terms = processes.average_terms(out.terms)
     if not math.isfinite(out.terms["total"]):
         raise RunFailed(
             f"the loss became {out.terms['total']} at step {step} "
@@ -151,11 +168,39 @@ def train_step(objective: Objective, batches: Batches, optimizer, config, device
         )
     out.total.backward()
     params = [p for group in optimizer.param_groups for p in group["params"]]
+    processes.average_gradients(params)
     if config.max_grad_norm > 0:
         torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return out
+
+
+def local_share(batch, n_forget: int, groups: list, keys: list, processes: Processes):
+    """This process's rows of a global batch: its share of the forget rows, then of the retain
+    rows, cut to the longest of them."""
+    forget = processes.share(n_forget)
+    retain_share = processes.share(len(keys) - n_forget)
+    retain = slice(n_forget + retain_share.start, n_forget + retain_share.stop)
+    rows = list(range(len(keys)))[forget] + list(range(len(keys)))[retain]
+    width = int(batch["attention_mask"][rows].sum(1).max())
+    local = {k: v[rows, :width] for k, v in batch.items()}
+    return local, forget.stop - forget.start, groups[forget], [keys[i] for i in rows]
+
+
+def check_shares(config: RunConfig, task: UnlearningTask, processes: Processes) -> None:
+    """Each process must get an equal share of every batch (so the gradient average is the
+    global batch's mean)."""
+    sizes = {
+        "forget_batch_size": min(config.forget_batch_size, len(task.forget)),
+        "retain_batch_size": min(config.retain_batch_size, len(task.retain)),
+    }
+    for name, rows in sizes.items():
+        if rows % processes.count:
+            raise ConfigError(
+                f"{name}: {rows} rows a step do not split evenly over {processes.count} "
+                f"processes; pick a multiple of {processes.count}"
+            )
 
 
 def run_unlearning(
@@ -166,18 +211,22 @@ def run_unlearning(
     loaded: LoadedModel | None = None,
 ) -> RunResult:
     """Run one configured unlearning job to the end, a failure, or a stop request."""
-    emit = on_event or (lambda event: None)
+    processes = Processes.join(config.device)  # one, unless started by `accelerate launch`
+    # Only the main process speaks; the others train their share and follow its decisions.
+    emit = (on_event or (lambda event: None)) if processes.main else (lambda event: None)
     stop = should_stop or (lambda: False)
     started = time.perf_counter()
     phases: dict[str, float] = {}  # seconds spent in each stage, for the report
     seed_everything(config.seed)
-    device = resolve_device(config.device)
+    device = processes.device if processes.distributed else resolve_device(config.device)
     loaded = loaded or load_model(config.model, device=str(device))
     task = task or task_for_model(config.task, loaded.spec)
+    check_shares(config, task, processes)
     model = attach_lora(loaded.model, config)
+    processes.same_start([p for p in model.parameters() if p.requires_grad])
     measurer = Measurer.for_run(model, loaded, config)
     measurer.should_stop = stop  # measurements end within a batch of a Stop (RunStopped)
-    objective = Objective(model, config, model.config.hidden_size)
+    objective = Objective(model, config, model.config.hidden_size, processes)
     live = LiveView(measurer, task, config, objective.feature_layer)
     phases["load"] = time.perf_counter() - started
     trainable, total = trainable_parameter_count(model)
@@ -203,6 +252,7 @@ def run_unlearning(
         "history": history,
         # how many items each measurement used, and which report fields it fed
         "evaluation_sizes": {"live": live_sizes(live, config.eval_items)},
+        "processes": processes_note(processes),
     }
 
     def finish(status: str, reason: str = "") -> RunResult:
@@ -235,7 +285,12 @@ def run_unlearning(
         """A live evaluation, handed out in two parts: the points and cheap metrics at once,
         then the same step again with the parity measures added (an evaluation event for a step
         already sent replaces it). Under the parity rule, its verdict (and the LoRA weights are
-        kept when it is the closest to parity so far)."""
+        kept when it is the closest to parity so far). Among several processes the main one
+        evaluates and the others follow its verdict."""
+        verdict = processes.from_main(evaluate_here(step) if processes.main else None)
+        return verdict
+
+    def evaluate_here(step: int) -> str:
         history["evaluations"].append(live_point(step))
         emit(Event("evaluation", step, history["evaluations"][-1]))
         phases.setdefault("first_points", time.perf_counter() - started)
@@ -255,20 +310,23 @@ def run_unlearning(
     stage = "measuring the original model"  # what a Stop interrupts, for the report
     try:
         at_parity_already = evaluate(0) == REACHED
-        phases["parity_at_start"] = time.perf_counter() - started - phases["first_points"]
-        # Built after the first points: encoding its item sets takes a moment a UI should not wait.
-        assessment = Assessment(
-            measurer, task, objective.feature_layer, config.final_eval_items, config.seed
-        )
-        emit(Event("stage", 0, {"stage": STAGES[0]}))
-        tick = time.perf_counter()
-        with autocast_for(config, device):
-            before = assessment.measure_original(f"{base_weights_fingerprint(model)}/{precision}")
-        phases["assess_before"] = time.perf_counter() - tick
-        report["metrics"] = {"before": before.metrics}  # kept in a stopped run's report
-        report["evaluation_sizes"]["final"] = final_sizes(
-            assessment, config.final_eval_items, before
-        )
+        if processes.main:  # the before/after assessment is the main process's alone
+            phases["parity_at_start"] = time.perf_counter() - started - phases["first_points"]
+            # Built after the first points: encoding its item sets takes a moment a UI should
+            # not wait.
+            assessment = Assessment(
+                measurer, task, objective.feature_layer, config.final_eval_items, config.seed
+            )
+            emit(Event("stage", 0, {"stage": STAGES[0]}))
+            tick = time.perf_counter()
+            with autocast_for(config, device):
+                fingerprint = f"{base_weights_fingerprint(model)}/{precision}"
+                before = assessment.measure_original(fingerprint)
+            phases["assess_before"] = time.perf_counter() - tick
+            report["metrics"] = {"before": before.metrics}  # kept in a stopped run's report
+            report["evaluation_sizes"]["final"] = final_sizes(
+                assessment, config.final_eval_items, before
+            )
         batches = Batches(measurer, task, config)
         trainable_params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable_params, lr=config.learning_rate)
@@ -280,10 +338,10 @@ def run_unlearning(
         try:
             last_step = 0 if (at_parity_already and config.stop_at == "parity") else config.steps
             for step in range(1, last_step + 1):
-                if stop():
+                if processes.any(stop()):
                     return finish("cancelled", f"stopped by the user after {step - 1} steps")
                 tick = time.perf_counter()
-                out = train_step(objective, batches, optimizer, config, device, step)
+                out = train_step(objective, batches, optimizer, config, device, step, processes)
                 scheduler.step()
                 step_seconds.append(time.perf_counter() - tick)
                 history["steps"].append({"step": step, **out.terms})
@@ -299,8 +357,10 @@ def run_unlearning(
         except RunFailed as error:
             return finish("failed", str(error))
         trained = len(history["steps"])
-        if stop():
+        if processes.any(stop()):
             return finish("cancelled", f"stopped by the user after {trained} steps")
+        if not processes.main:  # the main process measures, reports and writes
+            return RunResult("finished", config, {"status": "finished", "process": processes.rank})
         report["parity"] = parity_outcome(config, parity, trained)
         if kept and report["parity"]["kept_step"] != trained:
             load_trainable_state(model, kept)  # went past parity: back to the closest state
@@ -334,6 +394,17 @@ def run_unlearning(
         return finish("finished")
     except RunStopped:  # a Stop during a measurement: what was measured stays in the report
         return finish("cancelled", f"stopped by the user while {stage}")
+
+
+def processes_note(processes: Processes) -> dict:
+    """How many processes trained the run, and what CLReg's contrastive term saw."""
+    note: dict[str, Any] = {"count": processes.count}
+    if processes.distributed:
+        note["clreg_contrast"] = (
+            "every process's rows (features gathered with gradient): the global batch, as in "
+            "one process"
+        )
+    return note
 
 
 def parity_outcome(config: RunConfig, parity: ParityStop | None, trained: int) -> dict:
