@@ -18,7 +18,7 @@ from clreg_core.app.session import Session
 from clreg_core.app.ui_choices import ADVANCED_FIELDS, advanced_defaults, config_from_form
 from clreg_core.cli import build_parser, config_from_args
 from clreg_core.config import ConfigError, RunConfig, default_config
-from clreg_core.engine.budget import Limits, admit, estimate
+from clreg_core.engine.budget import Limits, admit, check_device_memory, estimate
 from clreg_core.engine.tasks import task_for_model
 from clreg_core.errors import UserInputError
 from clreg_core.models.registry import EMBEDDED
@@ -166,6 +166,38 @@ def test_estimates_grow_with_what_costs(embedded_task):
     assert wider.megabytes > base.megabytes and wider.seconds == base.seconds
     smol = model_shape("smollm2-135m")
     assert 130e6 < smol.parameters < 140e6 and smol.layers == 30  # its config, not its weights
+
+
+LLAMA_8B = {  # Llama-3.1-8B's shape (its config.json's numbers; no weights needed)
+    "model_type": "llama",
+    "num_hidden_layers": 32,
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "vocab_size": 128256,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "max_position_embeddings": 131072,
+    "tie_word_embeddings": False,
+}
+
+
+def test_a_large_model_is_estimated_in_bf16_on_a_gpu_and_refused_when_it_cannot_fit(tmp_path):
+    import json
+
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA_8B))
+    shape = model_shape(str(tmp_path))
+    assert 7.9e9 < shape.parameters < 8.1e9
+    config = default_config(str(tmp_path))
+    on_gpu = estimate(config, shape, device="cuda")
+    on_cpu = estimate(config, shape, device="cpu")
+    fp32_gpu = estimate(config.with_changes(precision="fp32"), shape, device="cuda")
+    # bf16 frozen weights (and gold twin) halve the weights' share: 2 x 8e9 x 2 bytes saved
+    assert on_cpu.megabytes - on_gpu.megabytes == pytest.approx(2 * shape.parameters * 2 / 2**20)
+    assert fp32_gpu.megabytes == pytest.approx(on_cpu.megabytes)
+    with pytest.raises(ConfigError, match=r"more than the GPU has free \(24,000 MB\).*several"):
+        check_device_memory(on_gpu, free_megabytes=24_000)
+    check_device_memory(on_gpu, free_megabytes=140_000)  # an H200 holds it
+    check_device_memory(on_cpu, free_megabytes=None)  # CPUs answer to CLREG_MAX_RUN_MB alone
 
 
 def test_an_offline_hub_model_fails_fast_with_a_message(monkeypatch):

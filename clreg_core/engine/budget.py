@@ -29,6 +29,9 @@ GPU_FLOPS = 100e12  # bf16 on a recent data-centre GPU, well below peak (small b
 STEP_OVERHEAD_S = {"cpu": 0.02, "cuda": 0.3}  # Python, optimiser, kernel launches per step
 GENERATED_TOKENS = 32  # evaluation.MAX_ANSWER_TOKENS
 GOLD_PASSES = 1  # the gold model answers the forget questions once, where one exists
+# From this size on, a GPU run keeps the frozen weights in bf16 (an 8B model: 16 GB, not 32);
+# smaller models keep fp32 weights under bf16 autocast, the setting their defaults were tuned in.
+LARGE_MODEL_PARAMETERS = 1e9
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,44 @@ def admit(
     returns its estimate. Reads the model's config only: an offline hub fails in seconds."""
     shape = model_shape(config.model)
     check_fits_model(config, shape)
-    estimated = estimate(config, shape, task, device or _device(config))
+    device = device or _device(config)
+    estimated = estimate(config, shape, task, device)
     check_budget(estimated, limits)
+    check_device_memory(estimated, free_device_megabytes(device))
     return estimated
+
+
+def weights_in_bf16(config: RunConfig, parameters: float, device: str) -> bool:
+    """Whether a run loads its frozen weights in bf16: a model of LARGE_MODEL_PARAMETERS or
+    more, on a GPU, where the run computes in bf16 (precision auto or bf16)."""
+    return (
+        str(device).startswith("cuda")
+        and parameters >= LARGE_MODEL_PARAMETERS
+        and config.precision != "fp32"
+    )
+
+
+def free_device_megabytes(device: str) -> float | None:
+    """Free memory on the run's GPU; None on a CPU (the host budget, CLREG_MAX_RUN_MB, rules
+    there: an upper-side estimate must not refuse runs that fit the RAM)."""
+    if not str(device).startswith("cuda"):
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    free, _total = torch.cuda.mem_get_info()
+    return free / 2**20
+
+
+def check_device_memory(estimated: Estimate, free_megabytes: float | None) -> None:
+    """Refuse a run whose estimated peak memory is more than the GPU has free."""
+    if free_megabytes is not None and estimated.megabytes > free_megabytes:
+        raise ConfigError(
+            f"this run would need {estimated.describe()}, more than the GPU has free "
+            f"({free_megabytes:,.0f} MB): lower the batch sizes or max_length, or spread the "
+            "run over several GPUs (README, 'Several processes')"
+        )
 
 
 def admit_model(choice: str | ModelSpec, limits: Limits) -> None:
@@ -146,7 +184,9 @@ def estimate(
     per_side = 8 * final_items * forward + 2 * final_items * GENERATED_TOKENS * 2 * params
     final = seconds((2 + GOLD_PASSES) * per_side, 3 * 2 * GENERATED_TOKENS)
     parts = {"training": train, "live evaluations": live, "before/after measurement": final}
-    return Estimate(sum(parts.values()), _megabytes(config, shape, rows, tokens), parts)
+    weight_bytes = 2 if weights_in_bf16(config, params, device) else 4
+    megabytes = _megabytes(config, shape, rows, tokens, weight_bytes)
+    return Estimate(sum(parts.values()), megabytes, parts)
 
 
 def check_budget(estimated: Estimate, limits: Limits) -> None:
@@ -166,10 +206,13 @@ def check_budget(estimated: Estimate, limits: Limits) -> None:
         )
 
 
-def _megabytes(config: RunConfig, shape: ModelShape, rows: int, tokens: int) -> float:
-    """fp32 weights (and the gold twin), LoRA weights with their gradients and Adam moments,
-    the training step's activations and logits, and the evaluation's batch of logits."""
-    weights = 2 * shape.parameters * 4
+def _megabytes(
+    config: RunConfig, shape: ModelShape, rows: int, tokens: int, weight_bytes: int = 4
+) -> float:
+    """The weights (and the gold twin) at `weight_bytes` each, LoRA weights with their
+    gradients and Adam moments, the training step's activations and logits, and the
+    evaluation's batch of logits."""
+    weights = 2 * shape.parameters * weight_bytes
     lora = shape.lora_parameters(config.lora_rank) * 4 * 4
     # per token and block, the usual transformer activation count (34 values per hidden unit
     # plus the attention scores), in fp32

@@ -158,9 +158,10 @@ class Objective:
                 terms["anchor"] = c.anchor_weight * losses.anchor_loss(z[r], ref.retain_z)
 
         total = sum(terms.values())
-        logged = {name: float(value.detach()) for name, value in terms.items()}
-        logged["total"] = float(total.detach())
-        return StepOutput(total=total, terms=logged)
+        # one copy to the host for every term (on a GPU each float() would be a sync of its own)
+        names = [*terms, "total"]
+        values = torch.stack([v.detach().float() for v in (*terms.values(), total)]).tolist()
+        return StepOutput(total=total, terms=dict(zip(names, values, strict=True)))
 
     def _reference(self, inputs, labels, feature_mask, keep: int, n_forget: int, keys):
         """The original model's numbers for this step's rows (adapter off, no gradient): only

@@ -124,6 +124,17 @@ def precision_name(config: RunConfig, device: torch.device) -> str:
     return "bf16" if computes_in_bf16(config, device) else "fp32"
 
 
+def weights_dtype(config: RunConfig, device: torch.device) -> torch.dtype:
+    """bf16 frozen weights for large models on a GPU (budget.weights_in_bf16), else fp32."""
+    from clreg_core.engine.budget import weights_in_bf16
+    from clreg_core.models.shape import model_shape
+
+    if device.type != "cuda":  # no need to read the model's shape
+        return torch.float32
+    large = weights_in_bf16(config, model_shape(config.model).parameters, device.type)
+    return torch.bfloat16 if large and computes_in_bf16(config, device) else torch.float32
+
+
 def autocast_for(config: RunConfig, device: torch.device):
     """bf16 autocast where the run computes in bf16 (`computes_in_bf16`); weights stay fp32."""
     if computes_in_bf16(config, device):
@@ -219,7 +230,9 @@ def run_unlearning(
     phases: dict[str, float] = {}  # seconds spent in each stage, for the report
     seed_everything(config.seed)
     device = processes.device if processes.distributed else resolve_device(config.device)
-    loaded = loaded or load_model(config.model, device=str(device))
+    loaded = loaded or load_model(
+        config.model, device=str(device), dtype=weights_dtype(config, device)
+    )
     task = task or task_for_model(config.task, loaded.spec)
     check_shares(config, task, processes)
     model = attach_lora(loaded.model, config)
@@ -442,7 +455,7 @@ def _gold_metrics(assessment, loaded, device, config, snapshots) -> tuple[dict, 
         return {}, {}
 
     def load_gold() -> Measurer:
-        gold = load_model(spec.gold_source, device=str(device))
+        gold = load_model(spec.gold_source, device=str(device), dtype=weights_dtype(config, device))
         measurer = Measurer.for_run(gold.model, gold, config)
         measurer.should_stop = assessment.measurer.should_stop
         return measurer

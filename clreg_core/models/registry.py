@@ -82,6 +82,22 @@ HUB_MODELS = (
         "meta-llama/Llama-3.2-1B-Instruct",
         "chat",
     ),
+    # the paper's sizes (gated on the hub: accept Meta's licence, then `hf auth login`); on one
+    # GPU they load in bf16 (engine/budget.py), on several see README "Several processes"
+    ModelSpec(
+        "meta-llama/Llama-3.2-3B-Instruct",
+        "Llama-3.2-3B-Instruct (hub, gated)",
+        "hub",
+        "meta-llama/Llama-3.2-3B-Instruct",
+        "chat",
+    ),
+    ModelSpec(
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "Llama-3.1-8B-Instruct (hub, gated)",
+        "hub",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "chat",
+    ),
     ModelSpec(
         "open-unlearning/tofu_Llama-3.2-1B-Instruct_full",
         "TOFU-finetuned Llama-3.2-1B (hub)",
