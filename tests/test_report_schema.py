@@ -30,7 +30,7 @@ def tiny_run(tokenizer, small_task):
     loaded.spec = dataclasses.replace(loaded.spec, gold_source="tiny-gold", gold_split="small")
     made: list[Assessment] = []
 
-    def gold_twin(source, device):
+    def gold_twin(source, device, dtype=None):
         return loaded_tiny("qwen2", tokenizer)
 
     class Recorded(Assessment):
