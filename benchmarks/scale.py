@@ -32,7 +32,8 @@ from clreg_core.engine.objective import Objective  # noqa: E402
 from clreg_core.engine.training import autocast_for  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SHAPES = {  # config.json numbers; "tiny" exists to run this script where no GPU is at hand
+SHAPES = {  # config.json numbers (Llama-3.1-8B's; tests/test_bad_inputs.py estimates this one)
+    # "tiny" exists to run this script where no GPU is at hand
     "llama-8b": dict(
         num_hidden_layers=32,
         hidden_size=4096,
@@ -40,7 +41,7 @@ SHAPES = {  # config.json numbers; "tiny" exists to run this script where no GPU
         vocab_size=128256,
         num_attention_heads=32,
         num_key_value_heads=8,
-        max_position_embeddings=8192,
+        max_position_embeddings=131072,
         tie_word_embeddings=False,
     ),
     "tiny": dict(

@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from clreg_core.data.custom_text import read_upload
     from clreg_core.engine.budget import Limits, admit
-    from clreg_core.engine.distributed import is_main_process
+    from clreg_core.engine.distributed import Processes
     from clreg_core.engine.run_folder import write_run_folder
     from clreg_core.engine.tasks import task_for_model
     from clreg_core.engine.training import run_unlearning
@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         task = task_for_model(config.task, spec, custom_text=custom_text or "")
         # the model's shape and the host's budget (only where CLREG_MAX_RUN_S / _MB are set)
         estimated = admit(config, task, Limits.from_env(defaults=False))
-        main_process = is_main_process()  # under `accelerate launch`, only the main one speaks
+        # under `accelerate launch`, only the main process speaks (the run joins the same group)
+        main_process = Processes.join(config.device).main
         if main_process:
             print(f"estimated: {estimated.describe()} (an upper-side estimate)", file=sys.stderr)
         bar = tqdm(total=config.steps, desc="unlearning", unit="step", disable=not main_process)

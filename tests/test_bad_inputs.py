@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import app
+from benchmarks.scale import SHAPES
 from clreg_core.app.session import Session
 from clreg_core.app.ui_choices import ADVANCED_FIELDS, advanced_defaults, config_from_form
 from clreg_core.cli import build_parser, config_from_args
@@ -168,17 +169,7 @@ def test_estimates_grow_with_what_costs(embedded_task):
     assert 130e6 < smol.parameters < 140e6 and smol.layers == 30  # its config, not its weights
 
 
-LLAMA_8B = {  # Llama-3.1-8B's shape (its config.json's numbers; no weights needed)
-    "model_type": "llama",
-    "num_hidden_layers": 32,
-    "hidden_size": 4096,
-    "intermediate_size": 14336,
-    "vocab_size": 128256,
-    "num_attention_heads": 32,
-    "num_key_value_heads": 8,
-    "max_position_embeddings": 131072,
-    "tie_word_embeddings": False,
-}
+LLAMA_8B = {"model_type": "llama", **SHAPES["llama-8b"]}  # its shape, no weights needed
 
 
 def test_a_large_model_is_estimated_in_bf16_on_a_gpu_and_refused_when_it_cannot_fit(tmp_path):

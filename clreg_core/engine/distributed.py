@@ -40,11 +40,6 @@ def launched_processes() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def is_main_process() -> bool:
-    """Whether this process speaks for the run (always, without a launcher)."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 @dataclass
 class Processes:
     rank: int = 0

@@ -191,9 +191,9 @@ def local_share(batch, n_forget: int, groups: list, keys: list, processes: Proce
     """This process's rows of a global batch: its share of the forget rows, then of the retain
     rows, cut to the longest of them."""
     forget = processes.share(n_forget)
-    retain_share = processes.share(len(keys) - n_forget)
-    retain = slice(n_forget + retain_share.start, n_forget + retain_share.stop)
-    rows = list(range(len(keys)))[forget] + list(range(len(keys)))[retain]
+    retain = processes.share(len(keys) - n_forget)
+    rows = [*range(forget.start, forget.stop)]
+    rows += [n_forget + i for i in range(retain.start, retain.stop)]
     width = int(batch["attention_mask"][rows].sum(1).max())
     local = {k: v[rows, :width] for k, v in batch.items()}
     return local, forget.stop - forget.start, groups[forget], [keys[i] for i in rows]
@@ -300,8 +300,7 @@ def run_unlearning(
         already sent replaces it). Under the parity rule, its verdict (and the LoRA weights are
         kept when it is the closest to parity so far). Among several processes the main one
         evaluates and the others follow its verdict."""
-        verdict = processes.from_main(evaluate_here(step) if processes.main else None)
-        return verdict
+        return processes.from_main(evaluate_here(step) if processes.main else None)
 
     def evaluate_here(step: int) -> str:
         history["evaluations"].append(live_point(step))
