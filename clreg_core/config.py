@@ -17,6 +17,7 @@ METHODS = ("gradascent", "graddiff", "npo", "simnpo", "rmu")
 POSITIVES = ("group", "all_forget", "dropout_view")
 NEGATIVES = ("current", "reference")
 STOP_RULES = ("parity", "steps")
+RETAIN_LOSSES = ("nll", "kl")
 FORGET_SPANS = ("answer", "new_words", "value")
 FEATURE_SPANS = ("answer", "value")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -29,6 +30,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "precision": PRECISIONS,
     "device": DEVICES,
     "stop_at": STOP_RULES,
+    "retain_loss": RETAIN_LOSSES,
     "forget_span": FORGET_SPANS,
     "feature_span": FEATURE_SPANS,
 }
@@ -72,6 +74,10 @@ class RunConfig:
 
     # --- base method ---
     retain_weight: float = 1.0  # α on the retain NLL (GradDiff, NPO, SimNPO) or RMU's retain term
+    # (ours) The retain term of GradDiff, NPO and SimNPO: "nll" trains the retain answers as
+    # written; "kl" keeps the original model's next-token distribution over them (KL to the
+    # adapter-off model, one more gradient-free pass over the retain rows a step).
+    retain_loss: str = "nll"
     forget_weight: float = 1.0  # γ on GradDiff's forget term
     # (ours) Whether the forget-side losses also push down the end-of-answer token. Doing so made
     # unlearned answers run on after the answer ("… Lanterne. now now now …"): the model had

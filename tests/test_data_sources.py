@@ -27,6 +27,34 @@ def test_world_split_task_has_forget_retain_holdout_grouped_by_person():
     assert len({i.meta["phrasing"] for i in task.forget}) >= 3
 
 
+def test_a_pack_question_guesses_only_answers_of_its_own_kind():
+    from clreg_core.data.items import Item
+    from clreg_core.data.topic_packs import with_guess_pools
+
+    def qa(question, answer):
+        return Item(kind="qa", question=question, answer=answer)
+
+    items = with_guess_pools(
+        (
+            qa("Which element has the symbol Na?", "sodium"),
+            qa("Which element has the symbol K?", "potassium"),
+            qa("Which element has the symbol Fe?", "iron"),
+            qa("How many protons does carbon have?", "6"),
+            qa("What is the atomic number of gold?", "79"),
+            qa("Which gas do plants take in?", "carbon dioxide"),
+            Item(kind="passage", text="Iron rusts."),
+        )
+    )
+    pools = {i.question: set(i.meta["guesses"]) for i in items if i.kind == "qa"}
+    # same form: the other symbols' elements, never a number or an answer of another form
+    assert pools["Which element has the symbol Na?"] == {"potassium", "iron"}
+    # a form of its own: the pack's answers of the same kind
+    assert pools["How many protons does carbon have?"] == {"79"}
+    assert pools["What is the atomic number of gold?"] == {"6"}
+    assert pools["Which gas do plants take in?"] == {"sodium", "potassium", "iron"}
+    assert "guesses" not in items[-1].meta
+
+
 def test_nested_world_splits():
     sizes = [
         len({i.group for i in build_task(f"world:{s}").forget})

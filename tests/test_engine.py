@@ -44,6 +44,21 @@ def test_every_method_with_clreg_reports_its_terms(method, tokenizer, small_task
     assert "entanglement" in result.report["metrics"]["after"]
 
 
+@pytest.mark.parametrize("method", ["graddiff", "npo", "simnpo"])
+def test_the_kl_retain_term_starts_at_zero_and_grows_as_the_model_moves(
+    method, tokenizer, small_task
+):
+    config = small_config(method=method, clreg=False, retain_loss="kl", learning_rate=5e-2)
+    result = run_unlearning(config, task=small_task, loaded=loaded_tiny("llama", tokenizer))
+    assert result.status == "finished", result.reason
+    steps = result.report["history"]["steps"]
+    assert "retain_nll" not in steps[0]
+    # step 1 sees the zero adapter: the model is the original, so nothing to keep yet
+    assert steps[0]["retain_kl"] == pytest.approx(0.0, abs=1e-5)
+    assert max(s["retain_kl"] for s in steps[1:]) > 1e-4
+    assert all(s["total"] == pytest.approx(s["forget"] + s["retain_kl"]) for s in steps)
+
+
 def _count_forwards(model):
     calls = []
     handle = model.register_forward_hook(lambda *_: calls.append(torch.is_grad_enabled()))

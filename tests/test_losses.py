@@ -17,6 +17,7 @@ from clreg_core.engine.losses import (
     npo_loss,
     pool_features,
     random_unit_vector,
+    retain_kl,
     rmu_loss,
     sequence_logprob,
     simnpo_loss,
@@ -121,6 +122,28 @@ def test_nll_summed_and_token_mean():
     logp = torch.tensor([-2.0, -6.0])
     assert nll(logp).item() == pytest.approx(4.0)
     assert nll(logp, torch.tensor([1, 3])).item() == pytest.approx(2.0)
+
+
+def test_retain_kl_matches_naive_and_is_zero_at_the_original():
+    torch.manual_seed(3)
+    logits, ref = torch.randn(2, 5, 7), torch.randn(2, 5, 7)
+    labels = torch.tensor([[-100, -100, 2, 4, -100], [-100, 1, 1, 5, 6]])
+    per_row = []
+    for b in range(2):
+        total = 0.0
+        for t in range(4):
+            if labels[b, t + 1] == -100:
+                continue
+            p = torch.softmax(ref[b, t], -1)
+            total += float((p * (p.log() - torch.log_softmax(logits[b, t], -1))).sum())
+        per_row.append(total)
+    expected = sum(per_row) / 2
+    assert retain_kl(logits, ref, labels).item() == pytest.approx(expected, rel=1e-5)
+    assert retain_kl(ref, ref, labels).item() == pytest.approx(0.0, abs=1e-6)
+    # only the current logits get a gradient, and only at scored positions
+    logits.requires_grad_(True)
+    retain_kl(logits, ref, labels).backward()
+    assert logits.grad[0, 0].abs().sum() == 0 and logits.grad[0, 1].abs().sum() > 0
 
 
 def test_grad_ascent_raises_forget_nll_after_a_step():

@@ -27,6 +27,7 @@ TERM_NAMES = {
     "total": "total loss",
     "forget": "forget term (the base method)",
     "retain_nll": "retain loss (keep knowledge; summed over each answer's tokens)",
+    "retain_kl": "retain loss (keep the original model's word choices on retain answers)",
     "guess": "guess term (learn a stranger-like answer)",
     "clreg": "CLReg term (push forget features away)",
     "anchor": "anchor (keep retain features in place)",

@@ -108,19 +108,41 @@ def topic_pack_task(
 
 
 def with_guess_pools(items: tuple[Item, ...]) -> tuple[Item, ...]:
-    """The pack's QA items, each marked with its short answer (`meta["value"]`) and the pack's
-    other answers to guess from (`meta["guesses"]`; data/guesses.py): about an element it never
-    learned, a model names another element. Answers the item accepts are never guesses."""
-    answers = sorted({i.answer for i in items if i.kind == "qa"})
+    """The pack's QA items, each marked with its short answer (`meta["value"]`) and the answers
+    it may guess instead (`meta["guesses"]`; data/guesses.py): about an element it never learned,
+    a model names another element, not a number. A question guesses among the answers to the
+    pack's questions of the same form (the question without its last word: "Which chemical
+    element has the symbol ..."); a question with a form of its own, among the pack's answers of
+    its kind (numbers for a number, words for a word). Guessing "118" for "Which element has the
+    symbol Na?" taught SmolLM2 to move number tokens, and its retain answers with numbers broke.
+    Answers the item accepts are never guesses."""
+    qa = [i for i in items if i.kind == "qa"]
+    by_form: dict[str, set[str]] = {}
+    by_kind: dict[bool, set[str]] = {}
+    for item in qa:
+        by_form.setdefault(_question_form(item.question), set()).add(item.answer)
+        by_kind.setdefault(_is_number(item.answer), set()).add(item.answer)
     out = []
     for item in items:
         if item.kind != "qa":
             out.append(item)
             continue
         own = {a.lower() for a in (item.answer, *item.accept)}
-        guesses = tuple(a for a in answers if a.lower() not in own)
+        same_form = by_form[_question_form(item.question)]
+        pool = same_form if len(same_form) > 1 else by_kind[_is_number(item.answer)]
+        guesses = tuple(sorted(a for a in pool if a.lower() not in own))
         out.append(replace(item, meta={**item.meta, "value": item.answer, "guesses": guesses}))
     return tuple(out)
+
+
+def _question_form(question: str) -> str:
+    """The question without its last word: questions that differ only in what they ask about
+    ("... the symbol Na?", "... the symbol K?") share a form."""
+    return question.rstrip(" ?").rsplit(" ", 1)[0].lower()
+
+
+def _is_number(answer: str) -> bool:
+    return answer.replace(",", "").replace(".", "").strip().isdigit()
 
 
 def _own_answers(items: tuple[Item, ...], known: dict[str, str]) -> tuple[Item, ...]:

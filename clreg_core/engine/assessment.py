@@ -10,10 +10,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
 from clreg_core.data.items import Item, UnlearningTask
+from clreg_core.engine import measurement_cache
 from clreg_core.engine.evaluation import (
     ForcedPass,
     Measurer,
@@ -70,6 +72,7 @@ class Assessment:
         self._encoded = {name: measurer.encode(items) for name, items in self._sets().items()}
         self._truth_sets = _truth_ratio_sets(qa_only(self.forget), MAX_TRUTH_RATIO_FACTS)
         self._truth_encoded = {k: measurer.encode(v) for k, v in self._truth_sets.items()}
+        self.from_disk: list[str] = []  # measurements read from the disk cache, not made
 
     def _sets(self) -> dict[str, list[Item]]:
         sets = {"forget": self.forget, "retain": self.retain}
@@ -117,10 +120,21 @@ class Assessment:
             tuple((i.question, i.answer, i.text) for i in self.forget + self.retain + self.holdout),
         )
         if key not in _ORIGINAL_CACHE:
-            _ORIGINAL_CACHE[key] = self.measure(adapter=False)
+            _ORIGINAL_CACHE[key] = self._from_disk("original", key, lambda: self.measure(False))
             while len(_ORIGINAL_CACHE) > MAX_CACHED_ORIGINALS:
                 _ORIGINAL_CACHE.pop(next(iter(_ORIGINAL_CACHE)))
         return copy.deepcopy(_ORIGINAL_CACHE[key])  # callers add metrics to their copy
+
+    def _from_disk(self, kind: str, key, measure: Callable[[], Any]):
+        """A measurement of a frozen model from the disk cache, else measured and stored there
+        (engine/measurement_cache.py); `from_disk` names those read back, for the report."""
+        found = measurement_cache.load(kind, key)
+        if found is not None:
+            self.from_disk.append(kind)
+            return found
+        value = measure()
+        measurement_cache.store(kind, key, value)
+        return value
 
     def compare(self, before: Snapshot, after: Snapshot) -> None:
         """Metrics that need both snapshots, added to `after`."""
@@ -130,20 +144,27 @@ class Assessment:
         before.metrics["retain_feature_shift"] = 0.0
 
     def against_gold(
-        self, gold_name: str, load_gold: Callable[[], Measurer], snapshots: dict[str, Snapshot]
+        self,
+        gold_name: str,
+        load_gold: Callable[[], Measurer],
+        snapshots: dict[str, Snapshot],
+        on_disk: bool = False,
     ) -> tuple[dict, dict[str, list[str]]]:
         """Forget Quality and PrivLeak of each snapshot relative to the gold model, and the gold
         model's own metrics and greedy answers (side -> answers to qa_only(side)), the target an
         unlearned model should look like; `load_gold` is called only when this gold model has
-        not measured these items yet."""
+        not measured these items yet. `on_disk`: `gold_name` pins the gold weights (a folder
+        fingerprint), so its measurement may be kept on disk for later processes."""
         key = (
             gold_name,
-            tuple(i.question for i in self.forget),
+            self.measurer.max_length,
+            tuple((i.question, i.answer, i.text) for i in self.forget),
             tuple(i.question for i in self.retain),
-            tuple(i.question for i in self.holdout),
+            tuple((i.question, i.answer, i.text) for i in self.holdout),
         )
         if key not in _GOLD_CACHE:
-            _GOLD_CACHE[key] = self._measure_gold(load_gold())
+            measure = lambda: self._measure_gold(load_gold())  # noqa: E731
+            _GOLD_CACHE[key] = self._from_disk("gold", key, measure) if on_disk else measure()
         gold, gold_truth, gold_answers = _GOLD_CACHE[key]
         for snap in snapshots.values():
             if gold_truth is not None and snap.truth_ratios is not None:

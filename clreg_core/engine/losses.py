@@ -76,6 +76,19 @@ def nll(logp: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor
     return -logp.sum() / lengths.sum().clamp(min=1).to(logp.dtype)
 
 
+def retain_kl(logits: torch.Tensor, ref_logits: torch.Tensor, labels: torch.Tensor):
+    """KL(original || current) of the next-token distributions at each row's scored positions,
+    summed over the row's tokens and averaged over rows (the scale of `nll`). Where NLL pulls
+    each retain answer toward its one written sentence, this keeps the whole distribution the
+    original model had there: its wording, its other likely answers, its style."""
+    keep = labels[:, 1:] != IGNORE_INDEX  # same shift as sequence_logprob
+    current = F.log_softmax(_at_least_float32(logits[:, :-1][keep]), dim=-1)  # (N, V)
+    original = F.log_softmax(_at_least_float32(ref_logits[:, :-1][keep]), dim=-1)
+    per_token = F.kl_div(current, original, log_target=True, reduction="none").sum(-1)
+    per_row = torch.zeros(keep.shape, dtype=per_token.dtype, device=per_token.device)
+    return per_row.masked_scatter(keep, per_token).sum(-1).mean()
+
+
 def grad_ascent_loss(forget_logp: torch.Tensor) -> torch.Tensor:
     """GradAscent: −NLL on forget items, i.e. mean(logp). Minimising it *raises* their NLL."""
     return -nll(forget_logp)

@@ -110,15 +110,15 @@ class Objective:
             terms["forget"] = losses.grad_ascent_loss(logp[f])
         elif c.method == "graddiff":
             terms["forget"] = c.forget_weight * losses.grad_ascent_loss(logp[f])
-            terms["retain_nll"] = c.retain_weight * losses.nll(logp[r])
         elif c.method == "npo":
             terms["forget"] = losses.npo_loss(logp[f], ref.forget_logp, beta=c.npo_beta)
-            terms["retain_nll"] = c.retain_weight * losses.nll(logp[r])
         elif c.method == "simnpo":
             terms["forget"] = losses.simnpo_loss(
                 logp[f], lengths[f], beta=c.simnpo_beta, gamma=c.simnpo_gamma
             )
-            terms["retain_nll"] = c.retain_weight * losses.nll(logp[r])
+        if c.method in ("graddiff", "npo", "simnpo"):
+            name, retain = self._retain_term(inputs, logits, labels, keep, n_forget, logp)
+            terms[name] = c.retain_weight * retain
         elif c.method == "rmu":
             h, h_ref = hidden[self.rmu_layer], ref.retain_hidden[self.rmu_layer]
             mask = batch["attention_mask"]
@@ -162,6 +162,16 @@ class Objective:
         names = [*terms, "total"]
         values = torch.stack([v.detach().float() for v in (*terms.values(), total)]).tolist()
         return StepOutput(total=total, terms=dict(zip(names, values, strict=True)))
+
+    def _retain_term(self, inputs, logits, labels, keep: int, n_forget: int, logp):
+        """The base method's retain term and its name: NLL of the retain answers, or the KL
+        from the original model's distribution over them (RunConfig.retain_loss)."""
+        if self.config.retain_loss == "nll":
+            return "retain_nll", losses.nll(logp[n_forget:])
+        retain_inputs = {k: v[n_forget:] for k, v in inputs.items()}
+        with torch.no_grad(), self.model.disable_adapter():
+            ref_logits = self.model(**retain_inputs, logits_to_keep=keep).logits
+        return "retain_kl", losses.retain_kl(logits[n_forget:], ref_logits, labels[n_forget:])
 
     def _reference(self, inputs, labels, feature_mask, keep: int, n_forget: int, keys):
         """The original model's numbers for this step's rows (adapter off, no gradient): only

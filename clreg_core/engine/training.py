@@ -29,6 +29,7 @@ import torch
 from clreg_core.config import ConfigError, RunConfig
 from clreg_core.data.guesses import guess_pool
 from clreg_core.data.items import UnlearningTask
+from clreg_core.engine import measurement_cache
 from clreg_core.engine.assessment import Assessment
 from clreg_core.engine.distributed import Processes
 from clreg_core.engine.evaluation import Measurer, RunStopped, qa_only
@@ -332,7 +333,7 @@ def run_unlearning(
             emit(Event("stage", 0, {"stage": STAGES[0]}))
             tick = time.perf_counter()
             with autocast_for(config, device):
-                fingerprint = f"{base_weights_fingerprint(model)}/{precision}"
+                fingerprint = f"{base_weights_fingerprint(model)}/{precision}/{device.type}"
                 before = assessment.measure_original(fingerprint)
             phases["assess_before"] = time.perf_counter() - tick
             report["metrics"] = {"before": before.metrics}  # kept in a stopped run's report
@@ -402,6 +403,8 @@ def run_unlearning(
             "first_points_seconds and parity_at_start_seconds",
             "train_seconds": round(sum(step_seconds), 3),
             **{f"{name}_seconds": round(value, 3) for name, value in phases.items()},
+            # frozen models' measurements read back from the disk cache instead of made
+            "from_disk_cache": assessment.from_disk,
         }
         return finish("finished")
     except RunStopped:  # a Stop during a measurement: what was measured stays in the report
@@ -460,8 +463,9 @@ def _gold_metrics(assessment, loaded, device, config, snapshots) -> tuple[dict, 
         return measurer
 
     try:
-        cache_key = f"{spec.gold_source}/{precision_name(config, device)}"
-        return assessment.against_gold(cache_key, load_gold, snapshots)
+        weights = measurement_cache.folder_fingerprint(spec.gold_source)  # None: a hub name
+        cache_key = f"{spec.gold_source}/{weights}/{precision_name(config, device)}/{device.type}"
+        return assessment.against_gold(cache_key, load_gold, snapshots, on_disk=bool(weights))
     except UserInputError as error:  # a missing gold model costs its metrics, not the run
         return {"unavailable": str(error)}, {}
 

