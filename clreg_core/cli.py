@@ -34,6 +34,7 @@ FLAG_HELP = {
     "temperature": "τ of the InfoNCE term",
     "feature_layer": "decoder block whose output gives the features (-1 = last)",
     "retain_weight": "α, weight of the retain term of the base method",
+    "lr_schedule": "after warmup: linear (decay to zero at --steps) or constant",
     "retain_loss": "retain term of GradDiff/NPO/SimNPO: nll (the written answers) or kl (the "
     "original model's next-token distribution on them)",
     "forget_weight": "γ, weight of GradDiff's forget term",

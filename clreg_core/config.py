@@ -18,6 +18,7 @@ POSITIVES = ("group", "all_forget", "dropout_view")
 NEGATIVES = ("current", "reference")
 STOP_RULES = ("parity", "steps")
 RETAIN_LOSSES = ("nll", "kl")
+LR_SCHEDULES = ("linear", "constant")
 FORGET_SPANS = ("answer", "new_words", "value")
 FEATURE_SPANS = ("answer", "value")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -31,6 +32,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "device": DEVICES,
     "stop_at": STOP_RULES,
     "retain_loss": RETAIN_LOSSES,
+    "lr_schedule": LR_SCHEDULES,
     "forget_span": FORGET_SPANS,
     "feature_span": FEATURE_SPANS,
 }
@@ -121,6 +123,8 @@ class RunConfig:
     # Linear warmup, then linear decay to zero: where a run ends depends less on exactly when
     # NPO's sudden drop in forget likelihood happens.
     warmup_steps: int = 5
+    # After warmup: "linear" decays to zero at `steps`; "constant" keeps the rate.
+    lr_schedule: str = "linear"
     max_grad_norm: float = 1.0  # clipping keeps the forget term's late, steep gradients in check
     forget_batch_size: int = 16
     # Forget batches hold this many items of each group drawn (P x K sampling), so every anchor

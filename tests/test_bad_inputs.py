@@ -191,6 +191,26 @@ def test_a_large_model_is_estimated_in_bf16_on_a_gpu_and_refused_when_it_cannot_
     check_device_memory(on_cpu, free_megabytes=None)  # CPUs answer to CLREG_MAX_RUN_MB alone
 
 
+def test_sharding_over_processes_divides_the_weights_each_gpu_holds(tmp_path, monkeypatch):
+    import json
+
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA_8B))
+    shape = model_shape(str(tmp_path))
+    config = default_config(str(tmp_path))
+    alone = estimate(config, shape, device="cuda")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    data_parallel = estimate(config, shape, device="cuda")
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    sharded = estimate(config, shape, device="cuda")
+    # data parallel: fewer rows a GPU, the whole model on each; sharded: a quarter of it too
+    assert alone.megabytes > data_parallel.megabytes > sharded.megabytes
+    weights = 2 * shape.parameters * 2 / 2**20  # the model and its gold twin, bf16
+    assert data_parallel.megabytes - sharded.megabytes > 0.7 * weights
+    check_device_memory(sharded, free_megabytes=24_000)  # four 24 GB GPUs hold it together
+    with pytest.raises(ConfigError, match="shard it over several GPUs with FSDP"):
+        check_device_memory(alone, free_megabytes=24_000)
+
+
 def test_an_offline_hub_model_fails_fast_with_a_message(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(UserInputError, match="offline|reach|not available"):

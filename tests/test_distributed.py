@@ -38,17 +38,38 @@ SETTINGS = {
 # after four Adam steps leaves room for that and none for a contrastive term over half the
 # batch. (Adam and clipping hide a gradient scaled as a whole: the gradient test checks that.)
 TOLERANCE = 1e-4
+ADAPTER_TOLERANCE = 1e-3
 
 
 def _flags(settings: dict) -> list[str]:
     return [f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]
 
 
-def test_two_processes_train_what_one_process_trains(tmp_path):
+@pytest.fixture(scope="module")
+def one_process():
+    """The same run in this process: the reference both launches must reproduce, and its
+    adapter weights."""
+    from clreg_core.engine.training import run_unlearning
+
+    result = run_unlearning(default_config("embedded", **SETTINGS))
+    lora = {n: p.detach().clone() for n, p in result.model.named_parameters() if p.requires_grad}
+    return result.report, lora
+
+
+# data parallel (each process holds the whole model) and sharded (FSDP2: each holds half)
+LAUNCHES = {
+    "data_parallel": (["--multi_gpu"], 29533),
+    "fsdp": (["--use_fsdp", "--fsdp_version", "2"], 29535),
+}
+
+
+@pytest.mark.parametrize("launch_kind", sorted(LAUNCHES))
+def test_two_processes_train_what_one_process_trains(launch_kind, one_process, tmp_path):
+    flags, port = LAUNCHES[launch_kind]
     out = tmp_path / "two"
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu"]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", *flags]
     launch += ["--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no"]
-    launch += ["--dynamo_backend", "no", "--main_process_port", "29533"]
+    launch += ["--dynamo_backend", "no", "--main_process_port", str(port)]
     cmd = launch + ["-m", "clreg_core", "run", "--model", "embedded", *_flags(SETTINGS)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     done = subprocess.run(
@@ -57,11 +78,10 @@ def test_two_processes_train_what_one_process_trains(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("finished: wrote") == 1  # the main process alone reports
     two = json.loads((out / "report.json").read_text())
-    from clreg_core.engine.training import run_unlearning
-
-    one = run_unlearning(default_config("embedded", **SETTINGS)).report
+    one, one_lora = one_process
 
     assert two["processes"]["count"] == 2 and "gathered with gradient" in str(two["processes"])
+    assert two["processes"]["sharded"].startswith("FSDP" if launch_kind == "fsdp" else "no")
     assert one["processes"] == {"count": 1}
     assert set(two) == set(one)
     assert set(two["metrics"]["after"]) == set(one["metrics"]["after"])
@@ -73,6 +93,18 @@ def test_two_processes_train_what_one_process_trains(tmp_path):
     for key in ("entanglement", "forget_answer_prob", "retain_answer_prob"):
         after_one, after_two = one["metrics"]["after"][key], two["metrics"]["after"][key]
         assert after_two == pytest.approx(after_one, rel=1e-3), key
+    # the adapter on disk is whole (a sharded run gathers it) and holds the trained weights
+    from safetensors.torch import load_file
+
+    saved = load_file(out / "adapter" / "adapter_model.safetensors")
+    assert len(saved) == len(one_lora)
+    for name, weight in one_lora.items():
+        key = name.replace(".default", "")
+        assert saved[key].shape == weight.shape, key
+        # Adam turns last-bit gradient differences into step-sized ones where a gradient is
+        # near zero, so compare whole tensors: a lost shard would differ by its full size
+        gap = float((saved[key] - weight).norm() / weight.norm())
+        assert gap < ADAPTER_TOLERANCE, (key, gap)
 
 
 def test_a_batch_that_does_not_split_evenly_is_refused_with_the_sizes():

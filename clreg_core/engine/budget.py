@@ -113,7 +113,7 @@ def check_device_memory(estimated: Estimate, free_megabytes: float | None) -> No
         raise ConfigError(
             f"this run would need {estimated.describe()}, more than the GPU has free "
             f"({free_megabytes:,.0f} MB): lower the batch sizes or max_length, or spread the "
-            "run over several GPUs (README, 'Several processes')"
+            "shard it over several GPUs with FSDP (README, 'Larger models and several GPUs')"
         )
 
 
@@ -185,8 +185,15 @@ def estimate(
     final = seconds((2 + GOLD_PASSES) * per_side, 3 * 2 * GENERATED_TOKENS)
     parts = {"training": train, "live evaluations": live, "before/after measurement": final}
     weight_bytes = 2 if weights_in_bf16(config, params, device) else 4
-    megabytes = _megabytes(config, shape, rows, tokens, weight_bytes)
+    megabytes = _megabytes(config, shape, rows, tokens, weight_bytes, _launched())
     return Estimate(sum(parts.values()), megabytes, parts)
+
+
+def _launched() -> tuple[int, bool]:
+    """How many processes share the run, and whether they shard the weights (FSDP)."""
+    from clreg_core.engine.distributed import launched_processes, launched_sharded
+
+    return launched_processes(), launched_sharded()
 
 
 def check_budget(estimated: Estimate, limits: Limits) -> None:
@@ -207,13 +214,24 @@ def check_budget(estimated: Estimate, limits: Limits) -> None:
 
 
 def _megabytes(
-    config: RunConfig, shape: ModelShape, rows: int, tokens: int, weight_bytes: int = 4
+    config: RunConfig,
+    shape: ModelShape,
+    rows: int,
+    tokens: int,
+    weight_bytes: int = 4,
+    launched: tuple[int, bool] = (1, False),
 ) -> float:
-    """The weights (and the gold twin) at `weight_bytes` each, LoRA weights with their
-    gradients and Adam moments, the training step's activations and logits, and the
-    evaluation's batch of logits."""
+    """One device's peak: the weights (and the gold twin) at `weight_bytes` each, LoRA weights
+    with their gradients and Adam moments, the training step's activations and logits, and
+    the evaluation's batch of logits. Among `launched` processes each trains its share of the
+    rows; sharded (FSDP), each holds its share of the weights too."""
+    processes, sharded = launched
+    rows = max(1, rows // processes)
     weights = 2 * shape.parameters * weight_bytes
     lora = shape.lora_parameters(config.lora_rank) * 4 * 4
+    if sharded:  # the evaluation's gathered block adds about one block's weights back
+        weights = weights / processes + shape.parameters / shape.layers * weight_bytes
+        lora /= processes
     # per token and block, the usual transformer activation count (34 values per hidden unit
     # plus the attention scores), in fp32
     per_token = shape.layers * (34 * shape.hidden + 5 * shape.heads * tokens) * 4

@@ -24,6 +24,22 @@ What each process does (every choice here is tested in tests/test_distributed.py
   assessment and writes the run folder; the others follow its decisions (broadcast each step),
   keep the same LoRA state and return without a report of their own.
 - A stop request (Ctrl+C) on any process stops all of them after the same step.
+
+Sharded (FSDP), for a model whose weights do not fit one device:
+
+    accelerate launch --use_fsdp --num_processes 2 -m clreg_core run --model <1-8B model> ...
+
+accelerate's launcher (or an `accelerate config` file with FSDP) sets ACCELERATE_USE_FSDP; the
+run then shards the model with torch's `fully_shard` (FSDP2), one unit per decoder block and
+one for the rest, which is the wrapping accelerate's FSDP2 applies to a transformer; accelerate's
+other FSDP options are not read. The base weights are loaded on the CPU and only each process's
+shard goes to its device; the LoRA weights are sharded and trained, the base stays frozen, and
+the reference pass still comes from peft's `disable_adapter()` (the same shards, adapter off).
+Each process trains its share of the rows as above; FSDP averages the gradients itself.
+Every forward pass needs every process's shards, so under FSDP *all* processes run the live
+evaluations and the final assessment, on the same items, in step (the main one still alone
+speaks, decides, measures the gold model and writes); the frozen models' disk cache is off, so
+no process skips a measurement the others make. The adapter is gathered whole at the end.
 """
 
 from __future__ import annotations
@@ -40,11 +56,17 @@ def launched_processes() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def launched_sharded() -> bool:
+    """Whether accelerate was asked for FSDP (`--use_fsdp`, or a config file with FSDP)."""
+    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("true", "1")
+
+
 @dataclass
 class Processes:
     rank: int = 0
     count: int = 1
     device: torch.device | None = None  # each process's device, set by the launcher
+    sharded: bool = False  # FSDP: the model's weights are split over the processes
     _dist: Any = field(default=None, repr=False)
 
     @classmethod
@@ -62,7 +84,8 @@ class Processes:
         state = PartialState(cpu=on_cpu)
         import torch.distributed as dist
 
-        return cls(state.process_index, state.num_processes, torch.device(state.device), dist)
+        device = torch.device(state.device)
+        return cls(state.process_index, state.num_processes, device, launched_sharded(), dist)
 
     @property
     def main(self) -> bool:
@@ -71,6 +94,38 @@ class Processes:
     @property
     def distributed(self) -> bool:
         return self.count > 1
+
+    @property
+    def measures(self) -> bool:
+        """Whether this process runs the evaluations: the main one, or every one when the
+        model is sharded (each forward pass needs all the shards)."""
+        return self.main or self.sharded
+
+    def shard(self, model) -> None:
+        """Split `model` (a PeftModel) over the processes with FSDP2, one unit per decoder
+        block and one for the rest, moving each process's shards to its device. The root unit
+        is the base model, not the peft wrapper: generation calls the base model's forward,
+        which must gather the shards too."""
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import fully_shard
+
+        from clreg_core.engine.lora import decoder_blocks
+
+        mesh = init_device_mesh(self._where().type, (self.count,))
+        for block in decoder_blocks(model):
+            fully_shard(block, mesh=mesh)
+        fully_shard(model.get_base_model(), mesh=mesh)
+
+    def full_trainable_state(self, model) -> dict[str, torch.Tensor]:
+        """The trainable (LoRA) weights whole, on the CPU, on every process: a sharded one is
+        gathered from every process (a collective: all must call it)."""
+        from torch.distributed.tensor import DTensor
+
+        return {
+            name: (p.full_tensor() if isinstance(p, DTensor) else p).detach().cpu()
+            for name, p in model.named_parameters()
+            if p.requires_grad
+        }
 
     def share(self, rows: int) -> slice:
         """This process's contiguous share of `rows` (which the process count divides)."""
@@ -94,8 +149,9 @@ class Processes:
         return [value for part in parts for value in part]
 
     def average_gradients(self, params: list[torch.Tensor]) -> None:
-        """Replace each parameter's gradient with its mean over processes (one all-reduce)."""
-        if not self.distributed:
+        """Replace each parameter's gradient with its mean over processes (one all-reduce).
+        FSDP has already averaged a sharded model's gradients in its backward."""
+        if not self.distributed or self.sharded:
             return
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         flat = torch.cat([g.reshape(-1).float() for g in grads])

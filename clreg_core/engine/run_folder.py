@@ -16,7 +16,9 @@ def write_run_folder(out: Path, result, custom_text: str | None = None) -> None:
         for evaluation in report.get("history", {}).get("evaluations", []):
             handle.write(json.dumps({"step": evaluation["step"], **evaluation["points"]}) + "\n")
     if result.model is not None and result.status == "finished":
-        result.model.save_pretrained(out / "adapter", safe_serialization=True)
+        # a sharded run's model holds only this process's shard: save the gathered weights
+        whole = getattr(result, "adapter_state", None)
+        result.model.save_pretrained(out / "adapter", safe_serialization=True, state_dict=whole)
     if custom_text is not None:
         (out / "custom_text.txt").write_text(custom_text, encoding="utf-8")
 

@@ -74,6 +74,8 @@ class RunResult:
     report: dict[str, Any]
     model: Any = None  # the PeftModel, for saving the adapter
     reason: str = ""
+    # the LoRA weights whole, where the model's are sharded over processes (FSDP)
+    adapter_state: dict | None = None
 
 
 class RunFailed(Exception):
@@ -144,10 +146,13 @@ def autocast_for(config: RunConfig, device: torch.device):
 
 
 def lr_factor(config: RunConfig, step: int) -> float:
-    """Linear warmup over `warmup_steps` (at most half the run), then linear decay to zero."""
+    """Linear warmup over `warmup_steps` (at most half the run), then linear decay to zero at
+    `steps`, or the full rate to the end (`lr_schedule`)."""
     warmup = min(config.warmup_steps, config.steps // 2)
     if step < warmup:
         return (step + 1) / (warmup + 1)
+    if config.lr_schedule == "constant":
+        return 1.0
     return max(0.0, (config.steps - step) / max(1, config.steps - warmup))
 
 
@@ -231,13 +236,19 @@ def run_unlearning(
     phases: dict[str, float] = {}  # seconds spent in each stage, for the report
     seed_everything(config.seed)
     device = processes.device if processes.distributed else resolve_device(config.device)
+    # Sharded, the whole model is read into host memory and each process's shard moved to
+    # its device (Processes.shard): the whole model need not fit one device.
     loaded = loaded or load_model(
-        config.model, device=str(device), dtype=weights_dtype(config, device)
+        config.model,
+        device="cpu" if processes.sharded else str(device),
+        dtype=weights_dtype(config, device),
     )
     task = task or task_for_model(config.task, loaded.spec)
     check_shares(config, task, processes)
     model = attach_lora(loaded.model, config)
     processes.same_start([p for p in model.parameters() if p.requires_grad])
+    if processes.sharded:
+        processes.shard(model)
     measurer = Measurer.for_run(model, loaded, config)
     measurer.should_stop = stop  # measurements end within a batch of a Stop (RunStopped)
     objective = Objective(model, config, model.config.hidden_size, processes)
@@ -269,11 +280,11 @@ def run_unlearning(
         "processes": processes_note(processes),
     }
 
-    def finish(status: str, reason: str = "") -> RunResult:
+    def finish(status: str, reason: str = "", adapter_state=None) -> RunResult:
         report["status"], report["reason"] = status, reason
         report.setdefault("timing", {})["total_seconds"] = round(time.perf_counter() - started, 3)
         emit(Event(status, len(history["steps"]), {"reason": reason, "report": report}))
-        return RunResult(status, config, report, model, reason)
+        return RunResult(status, config, report, model, reason, adapter_state)
 
     # The first points go out before the slower "before" assessment, so a UI can draw at once
     # (at step 0 the LoRA update is zero: the adapter-on model is the original).
@@ -300,36 +311,39 @@ def run_unlearning(
         then the same step again with the parity measures added (an evaluation event for a step
         already sent replaces it). Under the parity rule, its verdict (and the LoRA weights are
         kept when it is the closest to parity so far). Among several processes the main one
-        evaluates and the others follow its verdict."""
-        return processes.from_main(evaluate_here(step) if processes.main else None)
+        evaluates (all do when the model is sharded) and the others follow its verdict."""
+        verdict, improved = processes.from_main(evaluate_here(step) if processes.measures else None)
+        if improved and config.stop_at == "parity" and processes.measures:
+            kept.update(trainable_state(model))  # sharded: each process keeps its own shard
+        return verdict
 
-    def evaluate_here(step: int) -> str:
+    def evaluate_here(step: int) -> tuple[str, bool]:
         history["evaluations"].append(live_point(step))
         emit(Event("evaluation", step, history["evaluations"][-1]))
         phases.setdefault("first_points", time.perf_counter() - started)
         if parity is None:
-            return CONTINUE
+            return CONTINUE, False
         point = history["evaluations"][-1]
         point = {**point, "metrics": {**point["metrics"], **live_parity()}}
         history["evaluations"][-1] = point
         emit(Event("evaluation", step, point))
-        verdict = parity.observe(step, point["metrics"])
-        if parity.improved and config.stop_at == "parity":
-            kept.update(trainable_state(model))
-        return verdict
+        return parity.observe(step, point["metrics"]), parity.improved
 
     # A model already at parity before unlearning has nothing to forget here (it never learned
     # these items, or not beyond what it guesses for strangers): the parity rule trains no step.
     stage = "measuring the original model"  # what a Stop interrupts, for the report
     try:
         at_parity_already = evaluate(0) == REACHED
-        if processes.main:  # the before/after assessment is the main process's alone
+        if processes.measures:  # the main process's alone, unless the model is sharded
             phases["parity_at_start"] = time.perf_counter() - started - phases["first_points"]
             # Built after the first points: encoding its item sets takes a moment a UI should
             # not wait.
             assessment = Assessment(
                 measurer, task, objective.feature_layer, config.final_eval_items, config.seed
             )
+            # sharded, a process that read a measurement from disk would skip a forward pass
+            # the others wait in
+            assessment.disk_cache = not processes.sharded
             emit(Event("stage", 0, {"stage": STAGES[0]}))
             tick = time.perf_counter()
             with autocast_for(config, device):
@@ -372,10 +386,13 @@ def run_unlearning(
         trained = len(history["steps"])
         if processes.any(stop()):
             return finish("cancelled", f"stopped by the user after {trained} steps")
-        if not processes.main:  # the main process measures, reports and writes
+        if not processes.measures:  # the main process measures, reports and writes
             return RunResult("finished", config, {"status": "finished", "process": processes.rank})
-        report["parity"] = parity_outcome(config, parity, trained)
-        if kept and report["parity"]["kept_step"] != trained:
+        outcome = parity_outcome(config, parity, trained)
+        if processes.sharded:  # every process restores the same step's shards
+            outcome = processes.from_main(outcome)
+        report["parity"] = outcome
+        if kept and outcome["kept_step"] != trained:
             load_trainable_state(model, kept)  # went past parity: back to the closest state
         emit(Event("parity", trained, report["parity"]))
         model.eval()
@@ -386,6 +403,10 @@ def run_unlearning(
             after = assessment.measure(adapter=True)
         assessment.compare(before, after)
         phases["assess_after"] = time.perf_counter() - tick
+        # a sharded adapter is gathered whole, for the run folder (every process takes part)
+        adapter_state = processes.full_trainable_state(model) if processes.sharded else None
+        if not processes.main:
+            return RunResult("finished", config, {"status": "finished", "process": processes.rank})
         snapshots = {"before": before, "after": after}
         tick = time.perf_counter()
         stage = "measuring the gold model"
@@ -406,7 +427,7 @@ def run_unlearning(
             # frozen models' measurements read back from the disk cache instead of made
             "from_disk_cache": assessment.from_disk,
         }
-        return finish("finished")
+        return finish("finished", adapter_state=adapter_state)
     except RunStopped:  # a Stop during a measurement: what was measured stays in the report
         return finish("cancelled", f"stopped by the user while {stage}")
 
@@ -418,6 +439,11 @@ def processes_note(processes: Processes) -> dict:
         note["clreg_contrast"] = (
             "every process's rows (features gathered with gradient): the global batch, as in "
             "one process"
+        )
+        note["sharded"] = (
+            "FSDP: weights split over the processes, every process evaluates in step"
+            if processes.sharded
+            else "no: data parallel, each process holds the whole model"
         )
     return note
 
