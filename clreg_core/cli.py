@@ -34,6 +34,8 @@ FLAG_HELP = {
     "temperature": "τ of the InfoNCE term",
     "feature_layer": "decoder block whose output gives the features (-1 = last)",
     "retain_weight": "α, weight of the retain term of the base method",
+    "activation_checkpointing": "recompute block activations in the backward pass (less "
+    "memory, more compute); auto: on for 1B+ parameter models on a GPU",
     "lr_schedule": "after warmup: linear (decay to zero at --steps) or constant",
     "retain_loss": "retain term of GradDiff/NPO/SimNPO: nll (the written answers) or kl (the "
     "original model's next-token distribution on them)",

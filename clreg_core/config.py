@@ -19,6 +19,7 @@ NEGATIVES = ("current", "reference")
 STOP_RULES = ("parity", "steps")
 RETAIN_LOSSES = ("nll", "kl")
 LR_SCHEDULES = ("linear", "constant")
+SWITCHES = ("auto", "on", "off")
 FORGET_SPANS = ("answer", "new_words", "value")
 FEATURE_SPANS = ("answer", "value")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -33,6 +34,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "stop_at": STOP_RULES,
     "retain_loss": RETAIN_LOSSES,
     "lr_schedule": LR_SCHEDULES,
+    "activation_checkpointing": SWITCHES,
     "forget_span": FORGET_SPANS,
     "feature_span": FEATURE_SPANS,
 }
@@ -133,6 +135,10 @@ class RunConfig:
     items_per_group: int = 4
     retain_batch_size: int = 16
     max_length: int = 64  # tokens per item; longer items are truncated
+    # Recompute each decoder block's activations in the backward pass instead of keeping them:
+    # about a third more compute for a fraction of the activation memory. auto: on for models
+    # of 1B parameters or more on a GPU (engine/budget.py), where activations fill the device.
+    activation_checkpointing: str = "auto"
     # auto: bf16 autocast for training and the live view where bf16 matmuls are native (a recent
     # GPU, a CPU with AVX512-BF16/AMX: 1.36x faster steps here), fp32 elsewhere. The before/after
     # metrics are always measured in fp32. The defaults hold in both (engine_tuning.jsonl).

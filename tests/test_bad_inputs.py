@@ -178,7 +178,8 @@ def test_a_large_model_is_estimated_in_bf16_on_a_gpu_and_refused_when_it_cannot_
     (tmp_path / "config.json").write_text(json.dumps(LLAMA_8B))
     shape = model_shape(str(tmp_path))
     assert 7.9e9 < shape.parameters < 8.1e9
-    config = default_config(str(tmp_path))
+    # checkpointing off: it too is on by default for such a run, and lowers the GPU's figure
+    config = default_config(str(tmp_path), activation_checkpointing="off")
     on_gpu = estimate(config, shape, device="cuda")
     on_cpu = estimate(config, shape, device="cpu")
     fp32_gpu = estimate(config.with_changes(precision="fp32"), shape, device="cuda")
@@ -209,6 +210,24 @@ def test_sharding_over_processes_divides_the_weights_each_gpu_holds(tmp_path, mo
     check_device_memory(sharded, free_megabytes=24_000)  # four 24 GB GPUs hold it together
     with pytest.raises(ConfigError, match="shard it over several GPUs with FSDP"):
         check_device_memory(alone, free_megabytes=24_000)
+
+
+def test_activation_checkpointing_is_on_for_large_gpu_runs_and_lowers_the_estimate(tmp_path):
+    import json
+
+    from clreg_core.engine.budget import checkpoints_activations
+
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA_8B))
+    shape = model_shape(str(tmp_path))
+    config = default_config(str(tmp_path), forget_batch_size=16, retain_batch_size=16)
+    assert checkpoints_activations(config, shape.parameters, "cuda")
+    assert not checkpoints_activations(config, shape.parameters, "cpu")
+    assert not checkpoints_activations(config, 135e6, "cuda")
+    off = config.with_changes(activation_checkpointing="off")
+    assert not checkpoints_activations(off, shape.parameters, "cuda")
+    on_gpu = estimate(config, shape, device="cuda").megabytes
+    saved = estimate(off, shape, device="cuda").megabytes - on_gpu
+    assert saved > 1000  # 32 rows of an 8B model's activations: gigabytes
 
 
 def test_an_offline_hub_model_fails_fast_with_a_message(monkeypatch):

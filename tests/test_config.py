@@ -136,3 +136,15 @@ def test_new_fields_are_checked_when_read_from_json():
         RunConfig.from_json('{"items_per_group": 4.0}')  # JSON's 4.0 is not a whole number here
     with pytest.raises(ConfigError, match="parity_auc_tolerance"):
         RunConfig.from_json('{"parity_auc_tolerance": 1}')
+
+
+def test_the_learning_rate_warms_up_then_decays_or_holds():
+    from clreg_core.engine.training import lr_factor
+
+    linear = RunConfig(steps=20, warmup_steps=4)
+    constant = linear.with_changes(lr_schedule="constant")
+    for config in (linear, constant):  # the same warmup
+        assert [lr_factor(config, s) for s in range(4)] == [0.2, 0.4, 0.6, 0.8]
+    assert lr_factor(linear, 4) == 1.0 and lr_factor(linear, 12) == 0.5
+    assert lr_factor(linear, 20) == 0.0
+    assert all(lr_factor(constant, s) == 1.0 for s in range(4, 40))

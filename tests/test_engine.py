@@ -59,6 +59,21 @@ def test_the_kl_retain_term_starts_at_zero_and_grows_as_the_model_moves(
     assert all(s["total"] == pytest.approx(s["forget"] + s["retain_kl"]) for s in steps)
 
 
+def test_activation_checkpointing_trains_the_same_steps(tokenizer, small_task):
+    """Recomputing block activations in the backward pass (with the feature hooks, NPO's
+    reference pass and the guess rows) changes the memory, not the numbers."""
+    curves = {}
+    for switch in ("off", "on"):
+        config = small_config(activation_checkpointing=switch, guess_weight=1.0, precision="fp32")
+        result = run_unlearning(config, task=small_task, loaded=loaded_tiny("llama", tokenizer))
+        assert result.status == "finished", result.reason
+        assert result.report["activation_checkpointing"] is (switch == "on")
+        curves[switch] = result.report["history"]["steps"]
+    for off, on in zip(curves["off"], curves["on"], strict=True):
+        for term, value in off.items():
+            assert on[term] == pytest.approx(value, rel=1e-5, abs=1e-6), (off["step"], term)
+
+
 def _count_forwards(model):
     calls = []
     handle = model.register_forward_hook(lambda *_: calls.append(torch.is_grad_enabled()))

@@ -94,6 +94,15 @@ def weights_in_bf16(config: RunConfig, parameters: float, device: str) -> bool:
     )
 
 
+def checkpoints_activations(config: RunConfig, parameters: float, device: str) -> bool:
+    """Whether a run recomputes block activations in the backward pass: as asked, or under
+    `auto` for a model of LARGE_MODEL_PARAMETERS or more on a GPU. On the 8B shape at 16x512
+    tokens the activations, not the bf16 weights, are what outgrows a GPU (benchmarks/scale.py)."""
+    if config.activation_checkpointing != "auto":
+        return config.activation_checkpointing == "on"
+    return str(device).startswith("cuda") and parameters >= LARGE_MODEL_PARAMETERS
+
+
 def free_device_megabytes(device: str) -> float | None:
     """Free memory on the run's GPU; None on a CPU (the host budget, CLREG_MAX_RUN_MB, rules
     there: an upper-side estimate must not refuse runs that fit the RAM)."""
@@ -185,7 +194,8 @@ def estimate(
     final = seconds((2 + GOLD_PASSES) * per_side, 3 * 2 * GENERATED_TOKENS)
     parts = {"training": train, "live evaluations": live, "before/after measurement": final}
     weight_bytes = 2 if weights_in_bf16(config, params, device) else 4
-    megabytes = _megabytes(config, shape, rows, tokens, weight_bytes, _launched())
+    checkpointing = checkpoints_activations(config, params, device)
+    megabytes = _megabytes(config, shape, rows, tokens, weight_bytes, _launched(), checkpointing)
     return Estimate(sum(parts.values()), megabytes, parts)
 
 
@@ -220,11 +230,13 @@ def _megabytes(
     tokens: int,
     weight_bytes: int = 4,
     launched: tuple[int, bool] = (1, False),
+    checkpointing: bool = False,
 ) -> float:
     """One device's peak: the weights (and the gold twin) at `weight_bytes` each, LoRA weights
     with their gradients and Adam moments, the training step's activations and logits, and
     the evaluation's batch of logits. Among `launched` processes each trains its share of the
-    rows; sharded (FSDP), each holds its share of the weights too."""
+    rows; sharded (FSDP), each holds its share of the weights too. With `checkpointing`, the
+    backward recomputes block activations, so only the blocks' inputs are kept."""
     processes, sharded = launched
     rows = max(1, rows // processes)
     weights = 2 * shape.parameters * weight_bytes
@@ -234,7 +246,10 @@ def _megabytes(
         lora /= processes
     # per token and block, the usual transformer activation count (34 values per hidden unit
     # plus the attention scores), in fp32
-    per_token = shape.layers * (34 * shape.hidden + 5 * shape.heads * tokens) * 4
+    per_block = (34 * shape.hidden + 5 * shape.heads * tokens) * 4
+    per_token = shape.layers * per_block
+    if checkpointing:  # each block's input is kept; one block's activations at a time
+        per_token = shape.layers * shape.hidden * 4 + per_block
     activations = rows * tokens * per_token
     logits = rows * tokens * shape.vocab * 4 * 3  # logits, log-softmax, their gradient
     evaluation = 64 * tokens * (shape.vocab * 4 * 2 + shape.hidden * shape.layers * 4)

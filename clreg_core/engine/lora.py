@@ -58,6 +58,15 @@ def attach_lora(model, config: RunConfig) -> PeftModel:
         return get_peft_model(model, lora)
 
 
+def enable_activation_checkpointing(model: PeftModel) -> None:
+    """Recompute each block's activations in the backward pass (non-reentrant: the frozen
+    base's inputs need no gradient, and the feature hooks see the recomputed pass too, which
+    changes nothing they return)."""
+    model.get_base_model().gradient_checkpointing_enable(
+        gradient_checkpointing_kwargs={"use_reentrant": False}
+    )
+
+
 def decoder_blocks(model) -> list[torch.nn.Module]:
     """The transformer blocks in order, whatever the family calls them."""
     base = model.get_base_model() if isinstance(model, PeftModel) else model

@@ -37,6 +37,7 @@ from clreg_core.engine.live import LiveView
 from clreg_core.engine.lora import (
     attach_lora,
     base_weights_fingerprint,
+    enable_activation_checkpointing,
     load_trainable_state,
     trainable_parameter_count,
     trainable_state,
@@ -136,6 +137,14 @@ def weights_dtype(config: RunConfig, device: torch.device) -> torch.dtype:
         return torch.float32
     large = weights_in_bf16(config, model_shape(config.model).parameters, device.type)
     return torch.bfloat16 if large and computes_in_bf16(config, device) else torch.float32
+
+
+def activation_checkpointing(config: RunConfig, model, device: torch.device) -> bool:
+    """Whether this run recomputes block activations (budget.checkpoints_activations)."""
+    from clreg_core.engine.budget import checkpoints_activations
+
+    parameters = sum(p.numel() for p in model.parameters())
+    return checkpoints_activations(config, parameters, device.type)
 
 
 def autocast_for(config: RunConfig, device: torch.device):
@@ -246,6 +255,9 @@ def run_unlearning(
     task = task or task_for_model(config.task, loaded.spec)
     check_shares(config, task, processes)
     model = attach_lora(loaded.model, config)
+    checkpointing = activation_checkpointing(config, model, device)
+    if checkpointing:
+        enable_activation_checkpointing(model)
     processes.same_start([p for p in model.parameters() if p.requires_grad])
     if processes.sharded:
         processes.shard(model)
@@ -278,6 +290,7 @@ def run_unlearning(
         # how many items each measurement used, and which report fields it fed
         "evaluation_sizes": {"live": live_sizes(live, config.eval_items)},
         "processes": processes_note(processes),
+        "activation_checkpointing": checkpointing,
     }
 
     def finish(status: str, reason: str = "", adapter_state=None) -> RunResult:
