@@ -38,6 +38,9 @@ def test_integers_in_json_come_back_as_floats_where_floats_are_expected():
         ({"model": " "}, "model"),
         ({"clreg_weight": True}, "clreg_weight"),
         ({"max_length": 2}, "max_length"),
+        ({"retain_loss": "kld"}, "retain_loss"),
+        ({"lr_schedule": "cosine"}, "lr_schedule"),
+        ({"activation_checkpointing": True}, "activation_checkpointing"),
     ],
 )
 def test_invalid_values_name_the_field_and_value(changes, field):
