@@ -2,9 +2,10 @@
 
 The original model's "before" snapshot and the gold model's measurement depend only on the
 frozen weights, the measured items, the precision and the code that measures; a default
-embedded CLI run spent 3.9 s and 2.7 s on them (of 46 s), in every new process, for the same
-numbers each time (BENCHMARKS.md "Run time"). The in-memory caches of engine/assessment.py
-already spare a second run in one process; this spares the next process.
+embedded CLI run spends 1.5-2.2 s and 1.0-1.2 s on them (of 18-23 s on a 2-core AMD EPYC), in
+every new process, for the same numbers each time (BENCHMARKS.md "Run time of the default CLI
+run"); SmolLM2's cost more. The in-memory caches of engine/assessment.py already spare a
+second run in one process; this spares the next process.
 
 An entry's file name hashes its key together with every source file of clreg_core and the
 torch version, so an edited metric or an upgraded torch measures anew instead of reading stale
