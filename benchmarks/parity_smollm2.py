@@ -152,6 +152,7 @@ def main() -> None:
             "steps",
             "guess_weight",
             "forget_span",
+            "retain_loss",
             "final_eval_items",
         )
     )
