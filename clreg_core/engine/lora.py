@@ -62,9 +62,9 @@ def enable_activation_checkpointing(model: PeftModel) -> None:
     """Recompute each block's activations in the backward pass (non-reentrant: the frozen
     base's inputs need no gradient, and the feature hooks see the recomputed pass too, which
     changes nothing they return)."""
-    model.get_base_model().gradient_checkpointing_enable(
-        gradient_checkpointing_kwargs={"use_reentrant": False}
-    )
+    base = model.get_base_model()
+    enable = getattr(base, "activation_checkpointing_enable", None)  # transformers 5.x's name
+    (enable or base.gradient_checkpointing_enable)({"use_reentrant": False})
 
 
 def decoder_blocks(model) -> list[torch.nn.Module]:
