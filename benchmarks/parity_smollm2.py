@@ -153,6 +153,9 @@ def main() -> None:
             "guess_weight",
             "forget_span",
             "retain_loss",
+            "retain_weight",
+            "retain_batch_size",
+            "eval_items",
             "final_eval_items",
         )
     )
