@@ -1,6 +1,6 @@
 """Retrain parity on a real pretrained model (issue 11 §4): the default SmolLM2-135M run.
 
-    python benchmarks/parity_smollm2.py             # 3 seeds, one after another (~6 min on a 2-core CPU)
+    python benchmarks/parity_smollm2.py             # 3 seeds, one after another (~6 min, 2 cores)
     python benchmarks/parity_smollm2.py --seeds 0   # one seed
 
 The default SmolLM2 run (pack chemical_elements, NPO + CLReg, stopped by the parity rule) per
