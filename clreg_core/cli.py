@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         # the model's shape and the host's budget (only where CLREG_MAX_RUN_S / _MB are set)
         estimated = admit(config, task, Limits.from_env(defaults=False))
         # under `accelerate launch`, only the main process speaks (the run joins the same group)
-        main_process = Processes.join(config.device).main
+        processes = Processes.join(config.device)
+        main_process = processes.main
         if main_process:
             print(f"estimated: {estimated.describe()} (an upper-side estimate)", file=sys.stderr)
         bar = tqdm(total=config.steps, desc="unlearning", unit="step", disable=not main_process)
@@ -211,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if not main_process:  # the main process writes the run folder
-        return 0 if result.status == "finished" else 1
+    if not main_process:  # the main process writes the run folder; the others wait for it
+        return processes.exit(0 if result.status == "finished" else 1)
     out = Path(args.out)
     write_run_folder(out, result, custom_text)
     print(f"{result.status}: wrote {out / 'report.json'}")
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in keys:
             if key in before:
                 print(f"  {key:18s} before {before[key]:.3f}  after {after[key]:.3f}")
-    return 0 if result.status == "finished" else 1
+    return processes.exit(0 if result.status == "finished" else 1)
 
 
 def _measured_on(report: dict) -> str:

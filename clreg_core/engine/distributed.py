@@ -45,6 +45,7 @@ no process skips a measurement the others make. The adapter is gathered whole at
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,6 +196,27 @@ class Processes:
         with torch.no_grad():
             for p in params:
                 self._dist.broadcast(p.data, src=0)
+
+    def close(self) -> None:
+        """Leave the process group together: wait for every process (the main one writes the
+        run folder last), then tear the group down."""
+        if not self.distributed:
+            return
+        self._dist.barrier()
+        self._dist.destroy_process_group()
+
+    def exit(self, code: int) -> int:
+        """End a launched process with `code` once everything is written: close the group and,
+        among several processes, exit at once. Gloo's worker threads can still hold tensors
+        when the interpreter shuts down, and freeing them then aborts the process ("terminate
+        called without an active exception", SIGABRT; pytorch/pytorch PR 179291 describes
+        it): seen in CI at the end of a finished FSDP run, after the folder was written."""
+        self.close()
+        if self.distributed:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
 
     def _where(self) -> torch.device:
         # NCCL reduces only CUDA tensors; gloo takes CPU ones
