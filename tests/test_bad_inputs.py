@@ -172,14 +172,20 @@ def test_estimates_grow_with_what_costs(embedded_task):
 LLAMA_8B = {"model_type": "llama", **SHAPES["llama-8b"]}  # its shape, no weights needed
 
 
-def test_a_large_model_is_estimated_in_bf16_on_a_gpu_and_refused_when_it_cannot_fit(tmp_path):
+@pytest.fixture
+def llama_8b(tmp_path):
+    """A local model folder holding only Llama-3.1-8B's config, and its shape."""
     import json
 
     (tmp_path / "config.json").write_text(json.dumps(LLAMA_8B))
-    shape = model_shape(str(tmp_path))
+    return str(tmp_path), model_shape(str(tmp_path))
+
+
+def test_a_large_model_is_estimated_in_bf16_on_a_gpu_and_refused_when_it_cannot_fit(llama_8b):
+    folder, shape = llama_8b
     assert 7.9e9 < shape.parameters < 8.1e9
     # checkpointing off: it too is on by default for such a run, and lowers the GPU's figure
-    config = default_config(str(tmp_path), activation_checkpointing="off")
+    config = default_config(folder, activation_checkpointing="off")
     on_gpu = estimate(config, shape, device="cuda")
     on_cpu = estimate(config, shape, device="cpu")
     fp32_gpu = estimate(config.with_changes(precision="fp32"), shape, device="cuda")
@@ -192,12 +198,9 @@ def test_a_large_model_is_estimated_in_bf16_on_a_gpu_and_refused_when_it_cannot_
     check_device_memory(on_cpu, free_megabytes=None)  # CPUs answer to CLREG_MAX_RUN_MB alone
 
 
-def test_sharding_over_processes_divides_the_weights_each_gpu_holds(tmp_path, monkeypatch):
-    import json
-
-    (tmp_path / "config.json").write_text(json.dumps(LLAMA_8B))
-    shape = model_shape(str(tmp_path))
-    config = default_config(str(tmp_path))
+def test_sharding_over_processes_divides_the_weights_each_gpu_holds(llama_8b, monkeypatch):
+    folder, shape = llama_8b
+    config = default_config(folder)
     alone = estimate(config, shape, device="cuda")
     monkeypatch.setenv("WORLD_SIZE", "4")
     data_parallel = estimate(config, shape, device="cuda")
@@ -212,14 +215,11 @@ def test_sharding_over_processes_divides_the_weights_each_gpu_holds(tmp_path, mo
         check_device_memory(alone, free_megabytes=24_000)
 
 
-def test_activation_checkpointing_is_on_for_large_gpu_runs_and_lowers_the_estimate(tmp_path):
-    import json
-
+def test_activation_checkpointing_is_on_for_large_gpu_runs_and_lowers_the_estimate(llama_8b):
     from clreg_core.engine.budget import checkpoints_activations
 
-    (tmp_path / "config.json").write_text(json.dumps(LLAMA_8B))
-    shape = model_shape(str(tmp_path))
-    config = default_config(str(tmp_path), forget_batch_size=16, retain_batch_size=16)
+    folder, shape = llama_8b
+    config = default_config(folder, forget_batch_size=16, retain_batch_size=16)
     assert checkpoints_activations(config, shape.parameters, "cuda")
     assert not checkpoints_activations(config, shape.parameters, "cpu")
     assert not checkpoints_activations(config, 135e6, "cuda")

@@ -18,21 +18,20 @@ from clreg_core.engine.evaluation import Measurer
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def new_process(monkeypatch):
+    """What a new process starts with: empty in-memory caches."""
+    monkeypatch.setattr(assessment_module, "_ORIGINAL_CACHE", {})
+    monkeypatch.setattr(assessment_module, "_GOLD_CACHE", {})
+
+
 @pytest.fixture
 def disk_cache(tmp_path, monkeypatch):
     """The cache on, in a folder of this test's own, and the in-memory caches empty (as in a
     new process)."""
     monkeypatch.setenv("CLREG_CACHE", str(tmp_path))
     monkeypatch.setenv("CLREG_MEASUREMENT_CACHE", "1")
-    monkeypatch.setattr(assessment_module, "_ORIGINAL_CACHE", {})
-    monkeypatch.setattr(assessment_module, "_GOLD_CACHE", {})
+    new_process(monkeypatch)
     return tmp_path
-
-
-def new_process(monkeypatch):
-    """What a new process starts with: empty in-memory caches."""
-    monkeypatch.setattr(assessment_module, "_ORIGINAL_CACHE", {})
-    monkeypatch.setattr(assessment_module, "_GOLD_CACHE", {})
 
 
 def assessment_for(tokenizer, task, model=None):

@@ -122,10 +122,11 @@ class Processes:
         gathered from every process (a collective: all must call it)."""
         from torch.distributed.tensor import DTensor
 
+        from clreg_core.engine.lora import trainable_state
+
         return {
-            name: (p.full_tensor() if isinstance(p, DTensor) else p).detach().cpu()
-            for name, p in model.named_parameters()
-            if p.requires_grad
+            name: (t.full_tensor() if isinstance(t, DTensor) else t).cpu()
+            for name, t in trainable_state(model).items()
         }
 
     def share(self, rows: int) -> slice:
