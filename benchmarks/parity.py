@@ -3,6 +3,7 @@ saw the forget set?
 
     python benchmarks/parity.py                 # layer choice on forget05, then forget10 x 3 seeds
     python benchmarks/parity.py --skip-layers   # only the held-out forget10 check
+    python benchmarks/parity.py --overrides '{"learning_rate": 0.004}'   # a tuning row, printed
 
 1. Feature layer (tuning split forget05, seeds 0 and 1): NPO + CLReg with the features at each
    decoder block, stopped by the parity rule: entanglement at every layer, fluency, forgetting
@@ -163,7 +164,15 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--skip-layers", action="store_true")
+    parser.add_argument(
+        "--overrides",
+        type=json.loads,
+        help="settings over the defaults as JSON, e.g. '{\"learning_rate\": 0.004}': only the "
+        "held-out forget10 check, with them; prints its table and writes nothing (a tuning row)",
+    )
     args = parser.parse_args()
+    if args.overrides is not None:
+        return tuning_row(args.overrides)
     started = time.perf_counter()
     jobs = (
         []
@@ -228,6 +237,18 @@ def main() -> None:
     ]
     write_section("parity", "\n".join(body))
     print("\n".join(body))
+
+
+def tuning_row(overrides: dict) -> None:
+    """The held-out check with `overrides` on top of the defaults, printed only: how a
+    candidate default compares before it becomes one (BENCHMARKS.md "Parity tuning")."""
+    jobs = [
+        ("world:forget10", seed, {**overrides, "clreg": c}) for c in (False, True) for seed in SEEDS
+    ]
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        rows = list(pool.map(run, *zip(*jobs, strict=True)))
+    print(f"overrides: {json.dumps(overrides)}")
+    print(table(["target", "issue asks", "gold model", "NPO", "NPO + CLReg"], target_rows(rows)))
 
 
 if __name__ == "__main__":

@@ -267,7 +267,8 @@ LIMITS: dict[str, tuple[float, float, bool]] = {
     "rmu_steering": (0.0, 1e4, False),
     "max_grad_norm": (0.0, 1e4, False),
     "parity_auc_tolerance": (0.01, 0.45, False),
-    "parity_accuracy_tolerance": (0.01, 0.9, False),
+    # as low as 0.001: "no forget answer more right than the never-learned level" (SmolLM2)
+    "parity_accuracy_tolerance": (0.001, 0.9, False),
     "parity_fluency_tolerance": (0.01, 0.9, False),
     "parity_retain_tolerance": (0.01, 0.9, False),
     "parity_same_answer_tolerance": (0.01, 0.9, False),
@@ -314,7 +315,14 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         # With the value span, NPO at 3e-3 answers forget questions fluently and wrongly
         # ("Riaisuv Fivane was born in Corvass.", Forget Quality 0.99 at step 40); at 1e-2 the
         # value slot filled with name pieces ("was born ini Rivane's …").
-        "learning_rate": 3e-3,
+        # 4e-3 at a constant rate after warmup reaches parity sooner than 3e-3 decaying to zero
+        # at the ceiling, and as close to the gold model: NPO + CLReg stopped at 70 / 60 / 60
+        # steps (was 90 / 70 / 60), forget accuracy 0.06 vs gold's 0.06, Forget Quality 0.91,
+        # NPO alone at 60 / 60 / 50. Faster rates stopped sooner but further from gold: at
+        # 4.5e-3 one seed of three kept 0.13 of its forget answers (BENCHMARKS.md "Parity
+        # tuning: learning rate and schedule").
+        "learning_rate": 4e-3,
+        "lr_schedule": "constant",
         # NPO alone collapsed every forget answer onto one word (45% of answers alike at its
         # closest to parity); with a guess of the right kind to learn instead and β 0.5 it
         # reached the parity band at step 70 (AUC 0.58, forget accuracy 0.02 vs chance 0.05,
@@ -361,11 +369,25 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         # 0.98 / 0.86 / 0.98, forgetting as much (0.07 / 0.07 / 0.04).
         "retain_loss": "kl",
         "retain_weight": 10.0,
+        # Its target is forget accuracy at or below the never-learned level itself (issue 11),
+        # not within 0.05 of it: with 0.05 the rule stopped at 2 of 28 forget questions right
+        # against a level of 1 in 32 (0.07 vs 0.03). The tolerance is one question's worth
+        # smaller than the live check can resolve, so a run stops only once no more forget
+        # answers are right than the level allows: 0 / 0 / 1 of 28 right, retain kept
+        # 0.98 / 0.95 / 0.98 (seeds 0-2; seed 2 met no parity by the ceiling and kept its
+        # step-30 state, 1 of 28), where 0.01 stopped at 1 / 0 / 1 of 28.
+        "parity_accuracy_tolerance": 0.001,
         # "auto" trains in bf16 where it is native (1.7x faster steps on this CPU: 2.4 s vs
         # 3.6-4 s; models.md measured a gradient cosine of 0.9999 against fp32 for this model)
     },
 }
-HUB_DEFAULTS: dict[str, Any] = MODEL_DEFAULTS["smollm2-135m"] | {"steps": 20, "eval_items": 16}
+# A hub model's never-learned level is unknown ahead of a run (no pack was probed on it), so it
+# gets the general band, not SmolLM2's strict accuracy rule.
+HUB_DEFAULTS: dict[str, Any] = MODEL_DEFAULTS["smollm2-135m"] | {
+    "steps": 20,
+    "eval_items": 16,
+    "parity_accuracy_tolerance": RunConfig.parity_accuracy_tolerance,
+}
 
 
 def default_config(model: str = "embedded", **overrides: Any) -> RunConfig:

@@ -84,6 +84,10 @@ def test_run_writes_report_adapter_and_points_and_reruns(tmp_path):
     out = tmp_path / "run"
     done = run_cli("--out", str(out), *SHORT, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+    # The process leaves without tearing the interpreter down (clreg_core/__main__.py); what
+    # it printed to a pipe, block-buffered, must still arrive whole, up to the last line.
+    assert "finished: wrote" in done.stdout
+    assert done.stdout.rstrip().splitlines()[-1].lstrip().startswith("forget_same_answer")
     report = json.loads((out / "report.json").read_text())
     for side in ("before", "after"):
         for key in ("forget_accuracy", "retain_accuracy", "entanglement", "mia_auc"):

@@ -75,6 +75,7 @@ def test_model_defaults():
         ({"parity_auc_tolerance": float("nan")}, "parity_auc_tolerance"),
         ({"parity_auc_tolerance": "0.1"}, "parity_auc_tolerance"),
         ({"parity_accuracy_tolerance": 0.0}, "parity_accuracy_tolerance"),
+        ({"parity_accuracy_tolerance": 0.0009}, "parity_accuracy_tolerance"),
         ({"parity_accuracy_tolerance": -0.05}, "parity_accuracy_tolerance"),
         ({"parity_accuracy_tolerance": 0.95}, "parity_accuracy_tolerance"),
         ({"parity_accuracy_tolerance": 1.0}, "parity_accuracy_tolerance"),
@@ -97,9 +98,9 @@ def test_invalid_stop_rule_tolerances_and_group_sizes_name_the_field(changes, fi
 def test_stop_rule_tolerances_and_group_sizes_accept_their_limits():
     assert RunConfig(stop_at="steps").stop_at == "steps"
     assert RunConfig().stop_at == "parity"
-    low = RunConfig(parity_auc_tolerance=0.01, parity_accuracy_tolerance=0.01, items_per_group=1)
+    low = RunConfig(parity_auc_tolerance=0.01, parity_accuracy_tolerance=0.001, items_per_group=1)
     high = RunConfig(parity_auc_tolerance=0.45, parity_accuracy_tolerance=0.9)
-    assert (low.parity_auc_tolerance, low.parity_accuracy_tolerance) == (0.01, 0.01)
+    assert (low.parity_auc_tolerance, low.parity_accuracy_tolerance) == (0.01, 0.001)
     assert low.items_per_group == 1
     assert (high.parity_auc_tolerance, high.parity_accuracy_tolerance) == (0.45, 0.9)
     assert default_config("embedded", stop_at="steps").stop_at == "steps"

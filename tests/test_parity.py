@@ -8,7 +8,7 @@ import math
 import pytest
 from tiny_models import loaded_tiny, small_config
 
-from clreg_core.config import RunConfig, default_config
+from clreg_core.config import HUB_DEFAULTS, RunConfig, default_config
 from clreg_core.engine.stopping import CONTINUE, OVERSHOT, REACHED, ParityStop
 from clreg_core.engine.training import STAGES, parity_outcome, run_unlearning
 from clreg_core.metrics.fluency import (
@@ -615,3 +615,29 @@ def test_the_band_defaults_to_the_run_defaults():
     assert band.fluency_tolerance == config.parity_fluency_tolerance
     assert band.retain_tolerance == config.parity_retain_tolerance
     assert band.same_answer_tolerance == config.parity_same_answer_tolerance
+
+
+def test_smollm2_stops_only_at_its_never_learned_level_and_hub_models_keep_the_band():
+    """SmolLM2's target is the never-learned level itself. Its live check asks 27 forget
+    questions against 32 never-learned ones, of which the original model gets 1 right: one
+    right forget answer (1/27 = 0.037) is above that level and must not stop the run, none
+    must; a hub model keeps the general band, where even two right answers (0.074, within 0.05
+    of the level) are parity, as SmolLM2's runs stopped before."""
+    level = [1] + [0] * 31
+
+    def check(right: int) -> dict:
+        return parity_measures([0.0], [0.0], [1] * right + [0] * (27 - right), level)
+
+    def config_band(config) -> ParityBand:
+        return ParityBand(
+            config.parity_auc_tolerance, config.parity_accuracy_tolerance, use_auc=False
+        )
+
+    strict = config_band(default_config("smollm2-135m"))
+    script = [(30, check(2)), (40, check(1)), (50, check(0))]
+    stop, verdicts, _ = observed(script, strict)
+    assert verdicts == [CONTINUE, CONTINUE, REACHED]
+    assert stop.first_reached.step == 50
+    hub = config_band(RunConfig(**HUB_DEFAULTS))
+    stop, verdicts, _ = observed(script, hub)
+    assert verdicts == [REACHED, REACHED, REACHED]
