@@ -30,13 +30,16 @@ SHORT = [
 
 
 def run_cli(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    """`python -m clreg_core run ARGS` in a subprocess, as a user would type it."""
+    """`python -m clreg_core run ARGS` in a subprocess, as a user would type it: with its
+    output block-buffered into the pipe, as a shell's is (some CI images set PYTHONUNBUFFERED)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     return subprocess.run(
         [sys.executable, "-m", "clreg_core", "run", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
 
 
