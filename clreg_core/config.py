@@ -133,10 +133,10 @@ class RunConfig:
     # Linear warmup, then linear decay to zero: where a run ends depends less on exactly when
     # NPO's sudden drop in forget likelihood happens.
     warmup_steps: int = 5
-    # After warmup: "linear" decays to zero at `steps`; "constant" keeps the rate. Constant did
-    # not reach parity sooner on the embedded default (NPO + CLReg, forget10, seeds 0-2: kept
-    # steps 80 / 60 / 60 vs 80 / 70 / 60), nor did 8 + 8 rows a step (80 / 100 / 80, parity
-    # missed in one), so the default run's step count is not where its time can be won.
+    # After warmup: "linear" decays to zero at `steps`; "constant" keeps the rate. The embedded
+    # model's default is constant at 4e-3 (MODEL_DEFAULTS): constant at 3e-3 alone stopped
+    # little sooner (kept steps 80 / 60 / 60 vs 80 / 70 / 60), as did 8 + 8 rows a step not at
+    # all (80 / 100 / 80, parity missed in one); with the higher rate it stops at 70 / 60 / 60.
     lr_schedule: str = "linear"
     max_grad_norm: float = 1.0  # clipping keeps the forget term's late, steep gradients in check
     forget_batch_size: int = 16

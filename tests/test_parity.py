@@ -9,6 +9,7 @@ import pytest
 from tiny_models import loaded_tiny, small_config
 
 from clreg_core.config import HUB_DEFAULTS, RunConfig, default_config
+from clreg_core.engine.live import parity_band
 from clreg_core.engine.stopping import CONTINUE, OVERSHOT, REACHED, ParityStop
 from clreg_core.engine.training import STAGES, parity_outcome, run_unlearning
 from clreg_core.metrics.fluency import (
@@ -628,16 +629,11 @@ def test_smollm2_stops_only_at_its_never_learned_level_and_hub_models_keep_the_b
     def check(right: int) -> dict:
         return parity_measures([0.0], [0.0], [1] * right + [0] * (27 - right), level)
 
-    def config_band(config) -> ParityBand:
-        return ParityBand(
-            config.parity_auc_tolerance, config.parity_accuracy_tolerance, use_auc=False
-        )
-
-    strict = config_band(default_config("smollm2-135m"))
+    strict = parity_band(default_config("smollm2-135m"), use_auc=False)
     script = [(30, check(2)), (40, check(1)), (50, check(0))]
     stop, verdicts, _ = observed(script, strict)
     assert verdicts == [CONTINUE, CONTINUE, REACHED]
     assert stop.first_reached.step == 50
-    hub = config_band(RunConfig(**HUB_DEFAULTS))
+    hub = parity_band(RunConfig(**HUB_DEFAULTS), use_auc=False)
     stop, verdicts, _ = observed(script, hub)
     assert verdicts == [REACHED, REACHED, REACHED]

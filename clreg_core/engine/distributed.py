@@ -44,6 +44,7 @@ no process skips a measurement the others make. The adapter is gathered whole at
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -214,11 +215,18 @@ class Processes:
         it): seen in CI at the end of a finished FSDP run, after the folder was written."""
         self.close()
         if self.distributed:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
+            leave_now(code)
         return code
 
     def _where(self) -> torch.device:
         # NCCL reduces only CUDA tensors; gloo takes CPU ones
         return self.device if self.device is not None else torch.device("cpu")
+
+
+def leave_now(code: int) -> None:
+    """Exit with `code` without tearing the interpreter down, once logs and output are flushed
+    (nothing else is left to write: the callers have written their run folder)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

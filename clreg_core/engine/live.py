@@ -36,6 +36,19 @@ from clreg_core.metrics.fluency import degenerate_share, same_answer_share
 from clreg_core.metrics.parity import ParityBand, parity_distance, parity_measures
 
 
+def parity_band(config: RunConfig, use_auc: bool = True) -> ParityBand:
+    """The parity band a run's settings ask for; `use_auc` False where the task's holdout
+    answers are not phrased like its forget answers (UnlearningTask.holdout_comparable)."""
+    return ParityBand(
+        config.parity_auc_tolerance,
+        config.parity_accuracy_tolerance,
+        fluency_tolerance=config.parity_fluency_tolerance,
+        retain_tolerance=config.parity_retain_tolerance,
+        same_answer_tolerance=config.parity_same_answer_tolerance,
+        use_auc=use_auc,
+    )
+
+
 class LiveView:
     def __init__(self, measurer: Measurer, task: UnlearningTask, config: RunConfig, layer: int):
         self.measurer = measurer
@@ -54,14 +67,7 @@ class LiveView:
         self._forget_scores: np.ndarray | None = None  # from the last `measure`, for `parity`
         self._retain_prob: float | None = None  # likewise
         self._retain_prob_at_start: float | None = None  # the original model's
-        self.band = ParityBand(
-            config.parity_auc_tolerance,
-            config.parity_accuracy_tolerance,
-            fluency_tolerance=config.parity_fluency_tolerance,
-            retain_tolerance=config.parity_retain_tolerance,
-            same_answer_tolerance=config.parity_same_answer_tolerance,
-            use_auc=task.holdout_comparable,
-        )
+        self.band = parity_band(config, use_auc=task.holdout_comparable)
 
     @property
     def measures_parity(self) -> bool:
