@@ -262,6 +262,7 @@ def run_unlearning(
     if processes.sharded:
         processes.shard(model)
     measurer = Measurer.for_run(model, loaded, config)
+    measurer.merges_adapter &= not processes.sharded  # FSDP's shards are no whole weights
     measurer.should_stop = stop  # measurements end within a batch of a Stop (RunStopped)
     objective = Objective(model, config, model.config.hidden_size, processes)
     live = LiveView(measurer, task, config, objective.feature_layer)
@@ -331,13 +332,14 @@ def run_unlearning(
         return verdict
 
     def evaluate_here(step: int) -> tuple[str, bool]:
-        history["evaluations"].append(live_point(step))
-        emit(Event("evaluation", step, history["evaluations"][-1]))
-        phases.setdefault("first_points", time.perf_counter() - started)
-        if parity is None:
-            return CONTINUE, False
-        point = history["evaluations"][-1]
-        point = {**point, "metrics": {**point["metrics"], **live_parity()}}
+        with measurer.unlearned():  # on a CPU, the adapter merged once for both parts
+            history["evaluations"].append(live_point(step))
+            emit(Event("evaluation", step, history["evaluations"][-1]))
+            phases.setdefault("first_points", time.perf_counter() - started)
+            if parity is None:
+                return CONTINUE, False
+            point = history["evaluations"][-1]
+            point = {**point, "metrics": {**point["metrics"], **live_parity()}}
         history["evaluations"][-1] = point
         emit(Event("evaluation", step, point))
         return parity.observe(step, point["metrics"]), parity.improved
@@ -412,7 +414,7 @@ def run_unlearning(
         stage = "measuring the unlearned model"
         emit(Event("stage", trained, {"stage": STAGES[2]}))
         tick = time.perf_counter()
-        with autocast_for(config, device):
+        with autocast_for(config, device), measurer.unlearned():
             after = assessment.measure(adapter=True)
         assessment.compare(before, after)
         phases["assess_after"] = time.perf_counter() - tick
