@@ -232,11 +232,13 @@ def _megabytes(
     launched: tuple[int, bool] = (1, False),
     checkpointing: bool = False,
 ) -> float:
-    """One device's peak: the weights (and the gold twin) at `weight_bytes` each, LoRA weights
-    with their gradients and Adam moments, the training step's activations and logits, and
-    the evaluation's batch of logits. Among `launched` processes each trains its share of the
-    rows; sharded (FSDP), each holds its share of the weights too. With `checkpointing`, the
-    backward recomputes block activations, so only the blocks' inputs are kept."""
+    """One device's peak: the weights and a second copy (the gold twin, or on a CPU the merged
+    copy an evaluation of the unlearned model makes, lora.adapter_merged; never both at once)
+    at `weight_bytes` each, LoRA weights with their gradients and Adam moments, the training
+    step's activations and logits, and the evaluation's batch of logits. Among `launched`
+    processes each trains its share of the rows; sharded (FSDP), each holds its share of the
+    weights too. With `checkpointing`, the backward recomputes block activations, so only the
+    blocks' inputs are kept."""
     processes, sharded = launched
     rows = max(1, rows // processes)
     weights = 2 * shape.parameters * weight_bytes

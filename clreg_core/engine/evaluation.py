@@ -92,7 +92,7 @@ class Measurer:
         # Checked between batches: a Stop ends a measurement within one batch (RunStopped).
         self.should_stop: Callable[[], bool] = lambda: False
         # The unlearned model is measured through merged weights on a CPU (lora.adapter_merged:
-        # a fifth faster there). Not on a GPU: unmeasured, and a merged copy of a large
+        # a quarter less time there). Not on a GPU: unmeasured, and a merged copy of a large
         # model's projections would not fit beside it.
         self.merges_adapter = self.device.type == "cpu"
 

@@ -122,7 +122,7 @@ def capture_block_outputs(model, layers: list[int]) -> Iterator[dict[int, torch.
 def adapter_merged(model) -> Iterator[None]:
     """Inside, each LoRA'd nn.Linear computes x @ (W + s·BA)ᵀ in one matmul, the way a merged
     adapter runs, instead of the frozen matmul plus LoRA's two thin ones: on the embedded model
-    on a CPU, measuring passes and greedy answers take a fifth less time, merging included
+    on a CPU, measuring passes and greedy answers take a quarter less time, merging included
     (BENCHMARKS.md, "Run time of the default CLI run"). The merged weights are copies made
     on entry (from the adapter as it is then) and dropped on exit; the model's own weights are
     never touched. Only measurements run inside, never training: no gradient would reach LoRA
