@@ -88,3 +88,17 @@ def test_layers_that_are_not_nn_linear_keep_the_unmerged_path(tokenizer):
     with adapter_merged(model):
         assert not any("forward" in m.__dict__ for m in model.modules())
         assert torch.equal(model(input_ids=ids).logits, plain)
+
+
+@torch.no_grad()
+def test_a_dora_adapter_keeps_the_unmerged_path():
+    from peft import LoraConfig, get_peft_model
+    from tiny_models import tiny_model
+
+    config = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], use_dora=True)
+    model = get_peft_model(tiny_model("llama"), config).eval()
+    ids = torch.tensor([[5, 6, 7, 8]])
+    plain = model(input_ids=ids).logits
+    with adapter_merged(model):
+        assert not any("forward" in m.__dict__ for m in model.modules())
+        assert torch.equal(model(input_ids=ids).logits, plain)

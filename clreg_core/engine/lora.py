@@ -144,12 +144,14 @@ def adapter_merged(model) -> Iterator[None]:
 
 
 def _mergeable(layer) -> bool:
-    """A LoRA layer over an nn.Linear with one active adapter, running unmerged (GPT-2's Conv1D
-    and other layouts keep the unmerged path, which computes the same)."""
+    """A LoRA layer over an nn.Linear with one active plain adapter (no variant such as DoRA,
+    whose output is not W + s·BA), running unmerged. GPT-2's Conv1D and other layouts keep the
+    unmerged path, which computes the same."""
     return (
         isinstance(layer, LoraLinear)
         and type(layer.get_base_layer()) is torch.nn.Linear
         and len(layer.active_adapters) == 1
+        and not getattr(layer, "lora_variant", {})
         and not layer.merged
         and not layer.disable_adapters
         and "forward" not in layer.__dict__
