@@ -5,7 +5,7 @@ import threading
 
 import pytest
 import torch
-from tiny_models import loaded_tiny, small_config, tiny_model
+from tiny_models import loaded_tiny, nonzero_adapter, small_config, tiny_model
 
 from clreg_core.config import RunConfig
 from clreg_core.engine.jobs import Job
@@ -104,15 +104,6 @@ def test_features_come_from_the_loss_forward_pass(tokenizer, small_task):
     assert calls == [True, False]
 
 
-def _nonzero_adapter(model) -> None:
-    """LoRA B weights away from zero, so the adapter-on and adapter-off passes differ."""
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(0)) * 0.1)
-    model.eval()  # no dropout: every way of computing must see the same network
-
-
 @pytest.mark.parametrize("negatives", ["current", "reference"])
 def test_reference_numbers_are_computed_once_per_item(negatives, tokenizer, small_task):
     """NPO's reference log-probs and the anchor's reference features come from the cache for
@@ -124,7 +115,7 @@ def test_reference_numbers_are_computed_once_per_item(negatives, tokenizer, smal
 
     config = small_config(method="npo", negatives=negatives, forget_batch_size=4)
     model = attach_lora(tiny_model("llama"), config)
-    _nonzero_adapter(model)
+    nonzero_adapter(model)
     batches = Batches(Measurer(model, tokenizer, "qa", 48), small_task, config)
     cached = Objective(model, config, hidden_size=32)
     uncached = Objective(model, config, hidden_size=32)

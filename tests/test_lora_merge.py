@@ -4,7 +4,7 @@ computed in one matmul per projection, with the model's own weights left as they
 import numpy as np
 import pytest
 import torch
-from tiny_models import loaded_tiny, small_config
+from tiny_models import loaded_tiny, nonzero_adapter, small_config
 
 from clreg_core.config import default_config
 from clreg_core.engine.evaluation import Measurer
@@ -14,12 +14,8 @@ from clreg_core.models.loading import load_model
 
 def _with_adapter(loaded, config):
     model = attach_lora(loaded.model, config)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():  # an adapter away from zero, so that merging it changes the weights
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.copy_(0.05 * torch.randn(param.shape, generator=generator))
-    return model.eval()
+    nonzero_adapter(model)  # so that merging it changes the weights
+    return model
 
 
 def _weights(model) -> dict[str, torch.Tensor]:

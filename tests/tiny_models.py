@@ -77,3 +77,12 @@ def small_config(**changes):
         stop_at="steps",  # a random tiny model is at parity from the start: train anyway
     )
     return RunConfig(**{**base, **changes})
+
+
+def nonzero_adapter(model) -> None:
+    """LoRA B weights away from zero, so the adapter-on and adapter-off passes differ."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(0)) * 0.1)
+    model.eval()  # no dropout: every way of computing must see the same network
