@@ -38,7 +38,10 @@ SETTINGS = {
 # after four Adam steps leaves room for that and none for a contrastive term over half the
 # batch. (Adam and clipping hide a gradient scaled as a whole: the gradient test checks that.)
 TOLERANCE = 1e-4
-ADAPTER_TOLERANCE = 1e-3
+# Whole LoRA tensors, relative: on an Intel Xeon with AMX the fp32 kernels left a gap of 2.3e-3
+# on one lora_A (the same in three runs; 1e-3 held on the AMD EPYCs before). A lost or doubled
+# shard differs by the tensor's whole size, ~1.
+ADAPTER_TOLERANCE = 1e-2
 
 
 def _flags(settings: dict) -> list[str]:
