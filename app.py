@@ -3,22 +3,35 @@
 
     python app.py            # serves on http://127.0.0.1:7860
 
-Each browser tab gets a `clreg_core.app.session.Session`; Run starts a background job that a
-`gr.Timer` polls, redrawing only the parts of the page that changed.
+Each browser tab gets a `clreg_core.app.session.Session`. The Run handler follows its run to the
+end itself, feeding the run's state from the plain messages of the work (`work_on_gpu` below, or
+in this process for the embedded model); the page redraws what changed, from the handler and from
+a `gr.Timer`. On a ZeroGPU Space the work runs in a forked worker that holds a GPU.
 """
 
 from __future__ import annotations
 
+# spaces must be imported before anything that could set CUDA up (it patches torch): on a
+# ZeroGPU Space it is installed and SPACES_ZERO_GPU is set; elsewhere its decorator changes
+# nothing, and without the package the decorator is the identity below.
+try:
+    import spaces
+except ImportError:
+    spaces = None
+
+import contextlib
 import functools
 import html
 import inspect
 import json
 import logging
+from datetime import timedelta
 
 import gradio as gr
 
 from clreg_core.app import explore, figures
 from clreg_core.app.attempts import EXPORT_ROOT
+from clreg_core.app.hosting import Hosting, run_note
 from clreg_core.app.run_export import mark_interrupted
 from clreg_core.app.run_tables import (
     RUNS_HEADERS,
@@ -43,18 +56,63 @@ from clreg_core.app.ui_choices import (
     own_text,
     run_choices,
 )
-from clreg_core.errors import UserInputError
+from clreg_core.app.worker import WorkOrder, carry_out
+from clreg_core.errors import GpuUnavailableError, UserInputError
 
-try:  # on a ZeroGPU Space the training runs under spaces.GPU; elsewhere nothing changes
-    import spaces
-except ImportError:
-    spaces = None
+ZERO_GPU = spaces is not None and spaces.config.Config.zero_gpu
+
+
+def gpu_seconds(order: WorkOrder) -> float:
+    """The GPU time a call asks ZeroGPU for: what the session worked out for the order."""
+    return order.gpu_seconds
+
+
+def _work_on_gpu(order: WorkOrder):
+    """The part of a run that needs a GPU (every model but the embedded one): on a ZeroGPU
+    Space it runs in a forked worker holding a GPU; the order arrives pickled and only the
+    yielded messages come back. Elsewhere it runs here, as it is."""
+    yield from carry_out(order)
+
+
+# Decorated at import: ZeroGPU looks for its functions when the app launches (without one it
+# stops the Space: "No @spaces.GPU function detected during startup").
 if spaces is not None:
-    SESSIONS.gpu = spaces.GPU(duration=300)
+    _work_on_gpu = spaces.GPU(duration=gpu_seconds)(_work_on_gpu)
+
+
+def work_on_gpu(order: WorkOrder):
+    """`_work_on_gpu`, with ZeroGPU's refusals (a visitor's quota used up, no GPU free) said as
+    what to try instead."""
+    try:
+        yield from _work_on_gpu(order)
+    except gr.Error as refused:
+        title = getattr(refused, "title", "") or "ZeroGPU"
+        raise GpuUnavailableError(
+            f"the GPU could not take this run ({title}: {refused.message}). Try the embedded "
+            "model (it trains on this Space's CPU and uses no GPU quota), a shorter run (fewer "
+            "steps or smaller evaluation sizes ask for less GPU time), or try again later."
+        ) from None
+
+
+def charged_seconds(seconds: float) -> float:
+    """What ZeroGPU counts against a visitor's quota for asking `seconds` (more on some GPUs:
+    1.5x on Blackwell); as asked where it cannot tell."""
+    try:
+        from spaces.zero.client import get_duration_seconds
+
+        return float(get_duration_seconds(timedelta(seconds=seconds), None))
+    except Exception:
+        return seconds
+
+
+if ZERO_GPU:
+    SESSIONS.hosting = Hosting(gpu_work=work_on_gpu, zero_gpu=True, charged=charged_seconds)
+else:
+    SESSIONS.hosting = Hosting(gpu_work=work_on_gpu)
 
 DEFAULT_MODEL = "embedded"
 TICK_S = 1.0
-FIRST_POINTS_WAIT_S = 3.0  # the Run handler's longest wait for the first points
+RUN_HANDLERS = 10  # Run/A-B handlers at once: the runs training, and those waiting in line
 INTRO = """# CLReg Lab
 Make a language model forget, and watch what happens inside it. Pick a model and a topic to
 forget, press **Run** (or **A/B** to compare the method with and without the CLReg contrastive
@@ -187,7 +245,8 @@ def on_model_change(picked: str, typed: str):
     model = chosen_model(picked, typed)
     choices, default = run_choices(model)
     weight = default_config_value(model, "clreg_weight")
-    return [gr.Dropdown(choices=choices, value=default), weight, *advanced_defaults(model)]
+    note = run_note(SESSIONS.hosting, model)
+    return [gr.Dropdown(choices=choices, value=default), weight, *advanced_defaults(model), note]
 
 
 def on_task_change(task: str):
@@ -202,11 +261,11 @@ def on_suggestions(picked: str, typed: str, task: str):
 
 
 def run_handler(ab: bool):
-    """The Run (ab=False) or A/B (ab=True) handler: queue the run the form describes.
+    """The Run (ab=False) or A/B (ab=True) handler: it sets the run up and follows it to the end.
 
-    It answers twice: at once (the timer on, "starting…"), then as soon as the first points
-    exist (about a second on a CPU), with the page's first live plot. Waiting for the next
-    timer tick instead would add up to `TICK_S` before the user sees anything move."""
+    Its first answer comes at once (the timer on, "starting…"); then it redraws what changed as
+    the run's messages arrive (the first points as soon as they exist). Gradio closing it (Stop
+    cancels the event, or the tab closed) stops the work within a step."""
 
     @user_errors
     def start(request: gr.Request, *form):
@@ -218,26 +277,43 @@ def run_handler(ab: bool):
         custom = own_text(config, text, upload)
         session = SESSIONS.get(request.session_hash)
         session.start(config, custom, ab=ab)
-        yield [progress_html(0.0, "starting…"), *[gr.skip()] * (PAGE_PARTS - 2),
-               gr.Timer(active=True)]  # fmt: skip
-        session.wait_for_first_points(FIRST_POINTS_WAIT_S)
-        yield page_updates(session)
+        # While it follows the run, this handler alone redraws the page: Gradio streams a
+        # generator's answers as differences from its previous answer, which another writer
+        # (the timer) would break.
+        with contextlib.closing(session.follow()) as following:
+            for number, _ in enumerate(following):
+                if number == 0:
+                    yield [progress_html(*session.progress()), *[gr.skip()] * (PAGE_PARTS - 1)]
+                else:
+                    yield page_updates(session)
+        yield page_updates(session, whole=True)
 
     return start
 
 
 @user_errors
-def on_stop(request: gr.Request) -> str:
+def on_stop(request: gr.Request):
+    """Stop this page's run; the timer then shows the stopped run's end (its downloads)."""
     session = SESSIONS.get(request.session_hash)
     if session.stop() == "nothing is running":  # Stop before Run, or a second time
         gr.Info("Nothing is running: Stop ends a run that Run or A/B started.")
-    return progress_html(*session.progress())
+        return progress_html(*session.progress()), gr.skip()
+    return progress_html(*session.progress()), gr.Timer(active=True)
 
 
-def page_updates(session) -> list:
-    """The parts of the page that changed since they were last sent (the rest skipped), in the
-    order of the `page` outputs wired in `build_demo`; the timer runs while the attempt lasts."""
-    changed = session.changes()
+def page_updates(session, whole: bool = False, ticking: bool = False) -> list:
+    """The parts of the page that changed since they were last sent (the rest skipped), or with
+    `whole` every part, in the order of the `page` outputs wired in `build_demo`; `ticking` (the
+    timer's own call) keeps the timer on while the attempt lasts."""
+    if whole:
+        # The Run handler's last answer: all of the run's end, for API callers too. It leaves
+        # the record of what was sent alone: after a Stop, Gradio drops this answer (the event
+        # is cancelled) and the timer must still find the end to draw.
+        changed = {}
+        for part in ("progress", "scatter", "curves", "final"):
+            changed.update(session.render(part))
+    else:
+        changed = session.changes()
     out = [gr.skip()] * PAGE_PARTS
     if "progress" in changed:
         out[0] = progress_html(*changed["progress"])
@@ -258,7 +334,8 @@ def page_updates(session) -> list:
         out[10] = gr.Dataframe(value=runs_list(history), headers=RUNS_HEADERS)
         out[11] = gr.Dropdown(choices=run_choice_labels(history))
     attempt = session.attempt
-    out[12] = gr.Timer(active=attempt is not None and not attempt.over)
+    if ticking:
+        out[12] = gr.Timer(active=attempt is not None and not attempt.over)
     return out
 
 
@@ -301,14 +378,18 @@ def shared_widths(headers: list[str]) -> list[str]:
 def on_tick(request: gr.Request):
     """Redraw what changed since the last tick; stop ticking once the attempt is over.
 
-    The timer ticks only while a run of this page lasts, so a tick that finds no run means the
-    server restarted (or the page sat idle past its session): say so instead of freezing."""
+    The timer ticks after a Stop, while the stopped work winds down and writes the downloads
+    (the Run handler is gone by then); while a handler still follows the run, it draws alone.
+    A tick that finds no run means the server restarted (or the page sat idle past its
+    session): say so instead of freezing."""
     session = SESSIONS.get(request.session_hash)
     if session.attempt is None:
         lost = [progress_html(0.0, SESSION_LOST), *[gr.skip()] * (PAGE_PARTS - 2),
                 gr.Timer(active=False)]  # fmt: skip
         return lost
-    return page_updates(session)
+    if session.attempt.followed:
+        return [gr.skip()] * PAGE_PARTS
+    return page_updates(session, ticking=True)
 
 
 @user_errors
@@ -408,6 +489,7 @@ def build_demo() -> gr.Blocks:
             run = gr.Button("Run", variant="primary", elem_id="run")
             ab = gr.Button("A/B: method alone vs method + CLReg", elem_id="ab")
             stop = gr.Button("Stop", variant="stop", elem_id="stop")
+        gpu_note = gr.Markdown(run_note(SESSIONS.hosting, DEFAULT_MODEL), elem_id="gpu-note")
         progress = gr.HTML(progress_html(0.0, "Pick a model and a topic, then press Run."),
                            elem_id="progress")  # fmt: skip
         with gr.Row():
@@ -476,8 +558,9 @@ def build_demo() -> gr.Blocks:
         timer = gr.Timer(TICK_S, active=False)
 
         form = [model, typed_model, task, method, clreg, clreg_weight, custom_text, custom_file]
-        model.change(on_model_change, [model, typed_model], [task, clreg_weight, *advanced])
-        typed_model.submit(on_model_change, [model, typed_model], [task, clreg_weight, *advanced])
+        model_defaults = [task, clreg_weight, *advanced, gpu_note]
+        model.change(on_model_change, [model, typed_model], model_defaults)
+        typed_model.submit(on_model_change, [model, typed_model], model_defaults)
         task.change(on_task_change, task, custom_group)
         # After the task has its new value (a model change sets the task too).
         for trigger in (model.change, task.change, typed_model.submit):
@@ -488,21 +571,36 @@ def build_demo() -> gr.Blocks:
         assert len(page) == PAGE_PARTS
         # Our own progress line says what is happening; Gradio's per-output spinners would
         # only cost the browser CPU that the first plot needs.
-        for button, ab_mode in ((run, False), (ab, True)):
+        # A run's handler lasts as long as the run. Waiting ones hold a server thread each,
+        # so at most RUN_HANDLERS follow runs (training or waiting in line) at once.
+        run_events = [
             button.click(
                 run_handler(ab=ab_mode),
                 [*form, *advanced, stop_at],
                 page,
                 api_name="ab" if ab_mode else "run",
                 show_progress="hidden",
+                concurrency_limit=RUN_HANDLERS,
+                concurrency_id="runs",
             )
+            for button, ab_mode in ((run, False), (ab, True))
+        ]
         # Cheap calls never wait behind slow ones: the progress tick and the status call skip
         # the queue (a plain HTTP request: ~40 ms of queue bookkeeping less per call, which
         # under 20 clients made status p95 ~1 s), and Stop has no concurrency limit (it stays
         # queued, since its "nothing is running" pop-up needs the queue's event stream). The
         # calls that run a model (free questions, probes) share two slots, so under load they
         # queue, with their place shown, instead of taking the CPU from the run and each other.
-        stop.click(on_stop, None, progress, api_name="stop", concurrency_limit=None)
+        # Stop marks the run stopped at once, and cancels the Run event: its handler closes
+        # the work, which ends within a step (on ZeroGPU, freeing the GPU).
+        stop.click(
+            on_stop,
+            None,
+            [progress, timer],
+            api_name="stop",
+            concurrency_limit=None,
+            cancels=run_events,
+        )
         timer.tick(
             on_tick,
             None,

@@ -15,6 +15,10 @@ class ModelUnavailableError(UserInputError):
     """A model that cannot be loaded here (offline hub, missing package, bad folder)."""
 
 
+class GpuUnavailableError(UserInputError):
+    """The GPU a run was sent to refused it (a ZeroGPU visitor's quota, a full GPU queue)."""
+
+
 # An absolute POSIX path of two or more parts (a Windows drive path too): what a library error
 # says about the server's files ("no file named model.safetensors in /srv/app/...").
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/-])(?:[A-Za-z]:\\|/)(?:[\w.@+-]+[/\\])+[\w.@+-]*")

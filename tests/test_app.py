@@ -17,6 +17,7 @@ import pytest
 from clreg_core.app import explore
 from clreg_core.app.attempts import Attempt
 from clreg_core.app.figures import layer_entanglement, live_curves, live_scatter, paper_view
+from clreg_core.app.hosting import Hosting
 from clreg_core.app.page import CURVES_EVERY_S
 from clreg_core.app.run_export import cli_command, prune_exports
 from clreg_core.app.run_queue import RunQueue
@@ -35,6 +36,7 @@ from clreg_core.app.ui_choices import (
     config_from_form,
     run_choices,
 )
+from clreg_core.app.worker import WorkOrder, carry_out
 from clreg_core.cli import build_parser, config_from_args
 from clreg_core.config import ConfigError, default_config
 from clreg_core.engine.training import Event
@@ -42,6 +44,25 @@ from clreg_core.errors import UserInputError
 from clreg_core.models.registry import EMBEDDED, SMOLLM2
 
 SMALL = dict(steps=6, eval_every=2, eval_items=16, final_eval_items=16)
+
+
+def start(session: Session, config, **options) -> threading.Thread:
+    """Set a run up and carry it out as the Run handler does, on a thread of its own."""
+    session.start(config, **options)
+    following = session.follow()
+    thread = threading.Thread(target=lambda: [None for _ in following], daemon=True)
+    thread.start()
+    return thread
+
+
+def attempt_for(config, queue: RunQueue | None = None) -> Attempt:
+    """An embedded-model attempt placed as the app places one: on this process's CPU."""
+    from clreg_core.engine.tasks import task_for_model
+
+    config = config.with_changes(device="cpu")
+    task = task_for_model(config.task, EMBEDDED)
+    order = WorkOrder((config,), task)
+    return Attempt([RunState(config)], task, None, order, carry_out, queue or RunQueue())
 
 
 def wait_until(condition, timeout=600.0):  # a bound for a busy machine, not a target
@@ -419,9 +440,9 @@ def test_free_prompt_has_a_gold_answer_only_for_a_model_with_a_gold_twin():
 
 
 def test_page_redraws_a_plot_only_when_it_has_something_new():
-    session = Session(queue=RunQueue())
-    run = RunState(default_config("embedded", steps=4))
-    session.attempt = Attempt([run], task=None, custom_text=None, ticket=0)
+    session = Session()
+    session.attempt = attempt_for(default_config("embedded", steps=4))
+    (run,) = session.attempt.runs
     assert {"scatter", "curves"}.isdisjoint(session.changes())  # the page has placeholders
     run.mark_loading()
     assert {"scatter", "curves"}.isdisjoint(session.changes())  # still nothing to plot
@@ -466,8 +487,8 @@ def test_time_left_counts_down_from_the_measured_pace():
 # --- the controller on the real embedded model ---
 @pytest.mark.slow
 def test_session_single_run_fills_everything_and_answers_with_both_models():
-    session = Session(queue=RunQueue())
-    session.start(default_config("embedded", **SMALL))
+    session = Session(Hosting(local_queue=RunQueue()))
+    start(session, default_config("embedded", **SMALL))
     with pytest.raises(UserInputError, match="already going"):
         session.start(default_config("embedded", **SMALL))
     wait_until(lambda: session.attempt.over)
@@ -498,10 +519,11 @@ def test_session_single_run_fills_everything_and_answers_with_both_models():
 
 @pytest.mark.slow
 def test_session_ab_stop_and_queue():
-    queue = RunQueue(slots=1)
-    first, second = Session(queue=queue), Session(queue=queue)
-    first.start(default_config("embedded", **(SMALL | {"steps": 400})), ab=True)
-    second.start(default_config("embedded", **SMALL))
+    hosting = Hosting(local_queue=RunQueue(slots=1))
+    first, second = Session(hosting), Session(hosting)
+    start(first, default_config("embedded", **(SMALL | {"steps": 400})), ab=True)
+    wait_until(lambda: first.attempt.ticket is not None)  # in line first
+    start(second, default_config("embedded", **SMALL))
     wait_until(lambda: first.runs()[0].step >= 3)
     assert "number 1 in line" in second.progress()[1]
     assert first.stop() == "stopped"
@@ -519,7 +541,7 @@ def test_session_ab_stop_and_queue():
     report = json.loads(first.attempt.exports[0].read_text())
     assert report["status"] == "cancelled" and len(report["history"]["evaluations"]) >= 1
     assert "# NPO\n" in first.attempt.commands and "NPO + CLReg" not in first.attempt.commands
-    first.start(default_config("embedded", **SMALL), ab=True)
+    start(first, default_config("embedded", **SMALL), ab=True)
     wait_until(lambda: first.attempt.over)
     base, with_clreg = first.runs()
     assert (base.status, with_clreg.status) == ("finished", "finished")
@@ -531,10 +553,10 @@ def test_session_ab_stop_and_queue():
 
 @pytest.mark.slow
 def test_ab_halfway_says_both_halves_and_the_first_model_answers():
-    session = Session(queue=RunQueue())
+    session = Session(Hosting(local_queue=RunQueue()))
     # the first run short, so the check happens while the second one trains
-    session.start(default_config("embedded", **(SMALL | {"steps": 300, "stop_at": "steps"})),
-                  ab=True)  # fmt: skip
+    start(session, default_config("embedded", **(SMALL | {"steps": 300, "stop_at": "steps"})),
+          ab=True)  # fmt: skip
     first, second = session.runs()
     wait_until(lambda: first.step >= 1)
     text = session.progress()[1]
@@ -546,7 +568,7 @@ def test_ab_halfway_says_both_halves_and_the_first_model_answers():
     session.stop()
     wait_until(lambda: session.attempt.over)
     # halfway: the first finished, the second trains
-    session.start(default_config("embedded", **(SMALL | {"stop_at": "steps"})), ab=True)
+    start(session, default_config("embedded", **(SMALL | {"stop_at": "steps"})), ab=True)
     first, second = session.runs()
     wait_until(lambda: first.status == "finished" and second.status in ("loading", "running"))
     text = session.progress()[1]
@@ -561,7 +583,7 @@ def test_ab_halfway_says_both_halves_and_the_first_model_answers():
 
 @pytest.mark.slow
 def test_session_rejects_bad_input_before_queueing():
-    session = Session(queue=RunQueue())
+    session = Session(Hosting(local_queue=RunQueue()))
     with pytest.raises(UserInputError, match="empty"):
         session.start(default_config("embedded", task="custom"), custom_text="  \n")
     with pytest.raises(UserInputError, match="unknown model"):
@@ -576,14 +598,12 @@ def test_session_rejects_bad_input_before_queueing():
 def test_a_run_past_the_hosts_time_cap_is_stopped_and_frees_the_slot(monkeypatch):
     """A real embedded run whose settings passed admission but outlives the cap (2x budget)."""
     from clreg_core.app.attempts import run_attempt
-    from clreg_core.engine.tasks import task_for_model
-    from clreg_core.models.registry import EMBEDDED
 
     monkeypatch.setenv("CLREG_MAX_RUN_S", "1")  # after admission: a cap of 2 s
-    queue = RunQueue()
-    run = RunState(default_config("embedded", steps=2000, stop_at="steps"))
-    attempt = Attempt([run], task_for_model("world:forget10", EMBEDDED), None, queue.join())
-    run_attempt(attempt, queue)
+    attempt = attempt_for(default_config("embedded", steps=2000, stop_at="steps"))
+    (run,) = attempt.runs
+    queue = attempt.queue
+    list(run_attempt(attempt))
     assert run.status == "cancelled" and "time cap (0 min: twice CLREG_MAX_RUN_S)" in run.reason
     assert attempt.over and queue.wait_turn(queue.join(), lambda: False)  # the slot is free
 
@@ -620,14 +640,11 @@ def test_a_killed_server_leaves_partial_reports_marked_interrupted_at_start(tmp_
 def test_a_run_writes_its_partial_report_while_it_runs_and_replaces_it_at_the_end():
     """A real embedded attempt: the partial report exists mid-run, the final one replaces it."""
     from clreg_core.app.attempts import run_attempt
-    from clreg_core.engine.tasks import task_for_model
-    from clreg_core.models.registry import EMBEDDED
 
-    queue = RunQueue()
-    run = RunState(default_config("embedded", steps=4, eval_every=2, final_eval_items=16))
-    attempt = Attempt([run], task_for_model("world:forget10", EMBEDDED), None, queue.join())
+    attempt = attempt_for(default_config("embedded", steps=4, eval_every=2, final_eval_items=16))
+    (run,) = attempt.runs
     seen = []
-    worker = threading.Thread(target=run_attempt, args=(attempt, queue))
+    worker = threading.Thread(target=lambda: list(run_attempt(attempt)))
     worker.start()
     while worker.is_alive():
         if attempt.folder is not None:
@@ -649,25 +666,25 @@ def test_a_stop_during_the_end_view_ends_it_within_a_batch():
     loaded = load_model("embedded")
     task = task_for_model("world:forget10", EMBEDDED)
     run = RunState(default_config("embedded"))
-    original, points = paper_points(loaded.model, loaded, task, run, None)
+    original, points = paper_points(loaded.model, loaded, task, run.config, None)
     assert len(points["after"]["forget"]) == len(original["forget"]) > 0
     with pytest.raises(RunStopped):
-        paper_points(loaded.model, loaded, task, run, None, should_stop=lambda: True)
+        paper_points(loaded.model, loaded, task, run.config, None, should_stop=lambda: True)
 
 
 def test_a_stop_while_the_model_loads_frees_the_slot_at_once(monkeypatch):
     """Loading can take minutes (a hub download, a GGUF's dequantisation) and cannot be cut
     short from outside; a Stop must free the slot without waiting for it. Slow loading is
     injected here: no model in the offline registry takes long enough to stop it reliably."""
-    from clreg_core.app import attempts
-    from clreg_core.engine.tasks import task_for_model
+    from clreg_core.app.attempts import run_attempt
+    from clreg_core.models import loading
 
     released = threading.Event()
-    monkeypatch.setattr(attempts, "load_model", lambda *a, **k: released.wait(600))
-    queue = RunQueue()
-    run = RunState(default_config("embedded", steps=5))
-    attempt = Attempt([run], task_for_model("world:forget10", EMBEDDED), None, queue.join())
-    worker = threading.Thread(target=attempts.run_attempt, args=(attempt, queue))
+    monkeypatch.setattr(loading, "load_model", lambda *a, **k: released.wait(600))
+    attempt = attempt_for(default_config("embedded", steps=5))
+    (run,) = attempt.runs
+    queue = attempt.queue
+    worker = threading.Thread(target=lambda: list(run_attempt(attempt)))
     worker.start()
     wait_until(lambda: run.stage == "loading the model")
     attempt.stop.set()

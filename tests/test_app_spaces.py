@@ -1,34 +1,199 @@
-"""The app with Hugging Face's real `spaces` package installed, off a ZeroGPU Space: the
-training goes through `spaces.GPU` and runs as everywhere else."""
+"""The app as a ZeroGPU Space runs it: `python app.py` with SPACES_ZERO_GPU=true and the real
+`spaces` package, on this CPU, against a loopback stand-in of ZeroGPU's device API.
 
+What ZeroGPU demands, checked here: a GPU function decorated at import (the startup report);
+GPU work in a forked worker, so anything unpicklable that crosses, or a page that relies on the
+worker changing its objects, fails these runs; the embedded model training in the web process
+without asking for a GPU; Stop ending the worker's work and releasing the GPU; a refusal
+(quota) said in words that name what to try.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
+import httpx
 import pytest
-import spaces
+from gradio_client import Client
+from space.device_api import DeviceApi
 
-from clreg_core.app.run_queue import RunQueue
-from clreg_core.app.session import Session
-from clreg_core.config import default_config
+from clreg_core.app.ui_choices import ADVANCED_FIELDS, advanced_defaults
+from clreg_core.models.registry import EMBEDDED_DIR
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+BOUND_S = 600  # a bound for a busy 2-core machine, not a target
 
 
-def test_a_run_goes_through_spaces_gpu_and_finishes():
-    decorated = []
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
-    def gpu(function):
-        decorated.append(function.__name__)
-        return spaces.GPU(duration=300)(function)
 
-    import app  # with `spaces` importable the app hands its sessions the decorator
+def wait_for(condition, what: str, timeout: float = BOUND_S):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+    return value
 
-    assert app.SESSIONS.gpu is not None
-    session = Session(queue=RunQueue(), gpu=gpu)
-    session.start(default_config("embedded", steps=4, eval_every=2, final_eval_items=16))
-    deadline = time.monotonic() + 600  # a bound for a busy machine, not a target
-    while not session.attempt.over:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    (run,) = session.runs()
-    assert run.status == "finished", run.reason
-    assert decorated == ["_train_all"] and len(run.evaluations) == 3
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory):
+    """The app started as a Space starts it; yields (its URL, the device API, its process)."""
+    folder = tmp_path_factory.mktemp("space")
+    cgroup = folder / "cgroup"
+    cgroup.write_text("0::/clreg-lab-test\n")
+    port = free_port()
+    with DeviceApi() as api:
+        env = {
+            **os.environ,
+            "SPACES_ZERO_GPU": "true",
+            "SPACES_ZERO_DEVICE_API_URL": api.url,
+            "ZEROGPU_PROC_SELF_CGROUP_PATH": str(cgroup),
+            "GRADIO_SERVER_PORT": str(port),
+            "PYTHONUNBUFFERED": "1",
+            "CLREG_MEASUREMENT_CACHE": "0",
+        }
+        log = open(folder / "server.log", "w")  # noqa: SIM115 (open while the server runs)
+        server = subprocess.Popen(
+            [sys.executable, "tests/space/run_as_space.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}/"
+
+        def serving() -> bool:
+            assert server.poll() is None, (folder / "server.log").read_text()[-3000:]
+            try:
+                return httpx.get(url, timeout=5).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            wait_for(serving, "the app to serve")
+            yield url, api, server
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(60)
+            log.close()
+
+
+def form(model="embedded", typed="", **advanced) -> list:
+    values = dict(
+        zip([n for n, _, _ in ADVANCED_FIELDS], advanced_defaults("embedded"), strict=True)
+    )
+    values.update(advanced)
+    return [model, typed, "world:forget10", "npo", True, 1.0, "", None, *values.values(), "steps"]
+
+
+SMALL = dict(steps=4, eval_every=2, final_eval_items=16)
+
+
+@pytest.fixture(scope="module")
+def local_model(tmp_path_factory) -> str:
+    """A model no registry knows: a copy of the embedded weights in a folder of its own."""
+    folder = tmp_path_factory.mktemp("models") / "world-llama-copy"
+    shutil.copytree(EMBEDDED_DIR, folder)
+    return str(folder)
+
+
+def run_through_the_page(client: Client, inputs: list) -> list:
+    """Run and wait for the handler's last answer (it follows the run to its end)."""
+    return client.submit(*inputs, api_name="/run").result(timeout=BOUND_S)
+
+
+def test_the_startup_report_is_sent_at_launch(space):
+    _, api, _ = space
+    assert api.paths()[:1] == ["/startup-report"]
+
+
+def test_an_embedded_run_trains_in_the_web_process_without_asking_for_a_gpu(space):
+    url, api, server = space
+    client = Client(url, verbose=False)
+    before = len(api.calls)
+    last = run_through_the_page(client, form(**SMALL))
+    assert "finished" in last[0], last[0]
+    assert api.paths()[before:] == []  # no GPU asked for, no quota spent
+    (run,) = client.predict(api_name="/status")["runs"]
+    assert run["status"] == "finished" and run["pid"] == server.pid and run["device"] == "cpu"
+    assert last[3]["visible"] is not False  # the end view
+    names = sorted(Path(f).name for f in last[8])
+    assert names == ["npo-clreg-adapter.zip", "npo-clreg-report.json", "plots.html"]
+
+
+def test_a_local_model_trains_in_a_zerogpu_worker_and_the_page_gets_everything(space, local_model):
+    url, api, server = space
+    client = Client(url, verbose=False)
+    before = len(api.calls)
+    last = run_through_the_page(client, form(typed=local_model, **SMALL))
+    assert "finished" in last[0], last[0]
+    calls = api.calls[before:]
+    assert [c.path for c in calls] == ["/schedule", "/allow", "/release"]
+    asked = int(calls[0].params["durationSeconds"])
+    assert 0 < asked <= 120  # its estimate with a margin, within the default cap
+    (run,) = client.predict(api_name="/status")["runs"]
+    assert run["status"] == "finished" and run["pid"] not in (None, server.pid)  # the worker
+    # What the page shows came back as messages: live points, the end view, the metrics...
+    assert run["evaluations"] == 3 and run["metrics"]["forget_accuracy"] is not None
+    assert last[3]["visible"] is not False
+    names = sorted(Path(f).name for f in last[8])
+    assert names == ["npo-clreg-adapter.zip", "npo-clreg-report.json", "plots.html"]
+    # ...and the unlearned model, rebuilt here from the LoRA weights the worker sent, answers.
+    asked = client.predict("embedded", local_model, "Where was Riaisuv Fivane born?",
+                           api_name="/ask")  # fmt: skip
+    answers = asked["value"]["data"]
+    assert [row[0] for row in answers] == ["original", "after NPO + CLReg"]
+    assert all(row[1].strip() for row in answers)
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_stop_ends_the_workers_training_and_releases_the_gpu(space, local_model):
+    url, api, _ = space
+    client = Client(url, verbose=False)
+    before = len(api.of("/release"))
+    # Long enough on this CPU to stop it midway, short enough to ask for less than the cap.
+    long = SMALL | {"steps": 200, "eval_every": 50}
+    job = client.submit(*form(typed=local_model, **long), api_name="/run")
+
+    def training_step() -> int:
+        assert not job.done(), job.result()  # an error here is the run's refusal
+        runs = client.predict(api_name="/status")["runs"]
+        return runs and runs[0]["step"] >= 3 and runs[0]["step"]
+
+    wait_for(training_step, "training in the worker")
+    client.predict(api_name="/stop")
+    (run,) = client.predict(api_name="/status")["runs"]
+    assert run["status"] == "cancelled" and "stopped by the user at step" in run["reason"]
+    wait_for(lambda: len(api.of("/release")) > before, "the GPU's release")
+    # The worker is idle once released: its generator ended, and with it the training job.
+    ticks = cpu_ticks(run["pid"])
+    time.sleep(2.0)
+    assert cpu_ticks(run["pid"]) - ticks < 40  # training takes a core: ~200 ticks in 2 s
+    job.result(timeout=BOUND_S)  # the Run event ends too
+
+
+def test_a_refused_gpu_is_said_with_what_to_try_and_the_app_keeps_serving(space, local_model):
+    url, api, _ = space
+    client = Client(url, verbose=False)
+    api.refusals = 1
+    run_through_the_page(client, form(typed=local_model, **SMALL))
+    (run,) = client.predict(api_name="/status")["runs"]
+    assert run["status"] == "failed"
+    assert "the GPU could not take this run" in run["reason"]
+    assert "Try the embedded model" in run["reason"] and "GPU limit" in run["reason"]
+    again = run_through_the_page(client, form(typed=local_model, **SMALL))
+    assert "finished" in again[0], again[0]

@@ -1,9 +1,13 @@
-"""What one press of Run (or A/B) starts, and the worker that carries it out.
+"""What one press of Run (or A/B) starts, and how the page's process follows it.
 
-An `Attempt` is one or two runs on one task. `run_attempt` waits for the attempt's turn in the
-shared queue, loads the model, trains each run as a background `Job` while handing its events
-to the run's `RunState`, embeds the end view's features and writes the downloads. It never builds
-widgets and never decides what the page shows (`page.py` does): it only fills run states.
+An `Attempt` is one or two runs on one task. `run_attempt` is the body of the Run handler itself
+(a generator, so the page redraws and a Stop lands while it goes): it waits for the attempt's
+turn in its queue, hands the work to `worker.carry_out` (in this process, or in a ZeroGPU worker
+through `spaces.GPU`: whichever `work` the attempt was placed on), fills the runs' `RunState`s
+from the plain messages that come back, rebuilds each finished model from its LoRA weights (for
+free questions and the adapter download) and writes the downloads. The page depends on nothing
+the work changes in place, so the same code serves both. It never builds widgets and never
+decides what the page shows (`page.py` does).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import logging
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,19 +25,20 @@ from clreg_core.app.run_export import (
     IN_PROGRESS,
     commands_text,
     export_run,
+    progress_report,
     prune_exports,
     write_progress,
 )
 from clreg_core.app.run_queue import RunQueue
 from clreg_core.app.run_state import RunState
+from clreg_core.app.worker import Message, WorkOrder
 from clreg_core.data.items import UnlearningTask
 from clreg_core.engine.budget import Limits
 from clreg_core.errors import UserInputError, redact_paths
-from clreg_core.models.loading import load_model, loading_stage
 
 LOG = logging.getLogger("clreg_lab")
-POLL_S = 0.05  # how often the worker hands a job's events to the run state
-FIRST_POINTS_PAUSE_S = 1.0  # room for the page to draw the first points (about one timer tick)
+POLL_S = 0.05
+REDRAW_S = 0.25  # the handler yields to the page at most this often (and at each evaluation)
 # Downloads live here and nowhere else, so the app can allow serving exactly this folder.
 EXPORT_ROOT = Path(tempfile.gettempdir()) / "clreg-lab-exports"
 IDLE_SESSION_S = 3600.0  # a page unused this long loses its session (and its run state)
@@ -49,15 +54,19 @@ class Attempt:
     runs: list[RunState]
     task: UnlearningTask
     custom_text: str | None
-    ticket: int
+    order: WorkOrder
+    work: Callable[[WorkOrder], Iterator[Message]]  # where it runs (hosting.Placement)
+    queue: RunQueue
+    ticket: int | None = None  # its place in `queue`, taken when it is followed
     stop: threading.Event = field(default_factory=threading.Event)
     models: list[tuple[str, object, object]] = field(default_factory=list)  # label, model, loaded
-    # Every job that ended with a report (finished, stopped or failed), for the downloads: a
-    # stopped run's curves and points are the user's work too.
+    # Every run that left a report (finished, stopped or failed), for the downloads: a stopped
+    # run's curves and points are the user's work too.
     results: list[tuple[RunState, object]] = field(default_factory=list)  # run, RunResult
     exports: list[Path] = field(default_factory=list)
     commands: str = ""
-    over: bool = False  # the worker is done (exports written, queue slot released)
+    over: bool = False  # followed to its end (exports written, queue slot released)
+    followed: bool = False  # a Run handler follows it now (and draws the page)
     folder: Path | None = None  # its downloads, and the partial reports while it runs
 
     @property
@@ -65,121 +74,143 @@ class Attempt:
         return not self.over and not self.stop.is_set()
 
 
-def run_attempt(attempt: Attempt, queue: RunQueue, gpu: Callable | None = None) -> None:
-    """The worker thread's body: wait for a turn, train, write the downloads, free the slot."""
+def run_attempt(attempt: Attempt) -> Iterator[None]:
+    """Follow the attempt to its end, yielding whenever the page may redraw.
+
+    Closing the generator (Gradio cancels the Run event: Stop, a closed tab) stops the work: the
+    wind-down (closing the work, which ZeroGPU passes on to its worker, writing the downloads,
+    freeing the slot) then runs on a thread of its own, since Gradio closes generators on its
+    event loop."""
+    queue = attempt.queue
+    attempt.ticket = queue.join()
+    attempt.followed = True
+    following = None
     try:
-        if not queue.wait_turn(attempt.ticket, attempt.stop.is_set):
-            return
-        EXPORT_ROOT.mkdir(parents=True, exist_ok=True)
-        attempt.folder = Path(tempfile.mkdtemp(dir=EXPORT_ROOT))
-        train = gpu(_train_all) if gpu else _train_all
-        train(attempt)
-    except Exception as error:  # a bug must not kill the app: show it as the run's failure
-        LOG.exception("an attempt failed")
+        yield  # at once: the page shows the run as started (or in line)
+        while not queue.take_turn(attempt.ticket, REDRAW_S):
+            if attempt.stop.is_set():
+                break
+            yield
+        if not attempt.stop.is_set():
+            EXPORT_ROOT.mkdir(parents=True, exist_ok=True)
+            attempt.folder = Path(tempfile.mkdtemp(dir=EXPORT_ROOT))
+            following = attempt.work(attempt.order)
+            yield from _follow(attempt, following)
+    except GeneratorExit:
+        attempt.stop.set()
+        attempt.followed = False
+        threading.Thread(
+            target=_wind_down, args=(attempt, following), name="clreg-wind-down", daemon=True
+        ).start()
+        raise
+    except Exception as error:  # a bug, or the GPU refused (quota, queue): show it on the runs
+        if not isinstance(error, UserInputError):
+            LOG.exception("an attempt failed")
+        said = (
+            str(error)
+            if isinstance(error, UserInputError)
+            else redact_paths(f"{type(error).__name__}: {error} (details in the server log)")
+        )
         for run in attempt.runs:
             if not run.done:
-                said = redact_paths(f"{type(error).__name__}: {error}")
-                run.mark_done("failed", f"{said} (details in the server log)")
-    finally:
-        queue.release(attempt.ticket)
-        attempt.over = True
+                run.mark_done("failed", said)
+    _wind_down(attempt, following)
 
 
-def _train_all(attempt: Attempt) -> None:
-    from clreg_core.app.paper_view import paper_points
-    from clreg_core.engine.evaluation import RunStopped
-    from clreg_core.engine.jobs import Job
-    from clreg_core.engine.training import resolve_device
-
-    original = None
-    for run in attempt.runs:
-        if attempt.stop.is_set():
-            break
-        run.mark_loading(loading_stage(run.config.model))
-        try:
-            device = resolve_device(run.config.device)
-            loaded = _load_unless_stopped(run.config.model, str(device), attempt.stop)
-        except UserInputError as error:
-            run.mark_done("failed", str(error))
-            break
-        if loaded is None:  # Stop (which marks the run) or the session went away
-            if not run.done:
-                run.mark_done("cancelled", "stopped by the user while loading the model")
-            break
-        job = Job(
-            run.config,
-            task=attempt.task,
-            loaded=loaded,
-            pause_after_first_points=FIRST_POINTS_PAUSE_S,
-        ).start()
-        _follow(job, run, attempt)
-        if job.result is not None and job.result.report:
-            attempt.results.append((run, job.result))
-        if job.result is None or job.result.status != "finished" or attempt.stop.is_set():
-            break
-        attempt.models.append((run.label, job.result.model, loaded))
-        try:  # the end view's features: a Stop here skips it (and any run still to come)
-            original, run.paper_points = paper_points(
-                job.result.model, loaded, attempt.task, run, original, attempt.stop.is_set
-            )
-        except RunStopped:
-            break
-    for run in attempt.runs:  # an A/B pair whose first run failed or was stopped
-        if not run.done:
-            run.mark_done("cancelled", "not run: the run before it did not finish")
-    _write_exports(attempt)
-
-
-def _load_unless_stopped(model: str, device: str, stop: threading.Event):
-    """The loaded model, or None once `stop` is set. Loading cannot be interrupted from outside
-    (a hub download, a GGUF's dequantisation: seconds to minutes), so it runs in its own thread
-    and a Stop frees the slot at once; the abandoned load finishes and is dropped."""
-    outcome: dict[str, object] = {}
-
-    def load() -> None:
-        try:
-            outcome["loaded"] = load_model(model, device=device)
-        except Exception as error:  # handed to the caller's thread below
-            outcome["error"] = error
-
-    loader = threading.Thread(target=load, name="clreg-load", daemon=True)
-    loader.start()
-    while loader.is_alive():
-        if stop.wait(POLL_S):
-            return None
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["loaded"]
-
-
-def _follow(job, run: RunState, attempt: Attempt) -> None:
-    """Hand the job's events to the run state until the job ends; after a Stop, tell the job
-    to stop and let it wind down (the page already shows the run as stopped). A run that
-    outlives the host's time cap is stopped the same way."""
+def _follow(attempt: Attempt, following: Iterator[Message]) -> Iterator[None]:
+    """Apply the work's messages to the runs until it ends, a Stop, or the host's time cap."""
     cap = time_cap_s()
     deadline = time.monotonic() + cap if cap else None
-    written = None  # the evaluations and stage the partial report on disk holds
-    while True:
-        if attempt.folder is not None and written != (len(run.evaluations), run.stage):
-            write_progress(attempt.folder, run)  # what a killed server leaves behind
-            written = (len(run.evaluations), run.stage)
-        if deadline and time.monotonic() > deadline and not attempt.stop.is_set():
-            attempt.stop.set()
-            run.mark_done(
-                "cancelled",
-                f"stopped at this host's time cap ({cap / 60:.0f} min: twice CLREG_MAX_RUN_S)",
-            )
+    yielded = time.monotonic()
+    for message in following:
+        moment = _take(attempt, message)
         if attempt.stop.is_set():
-            job.cancel()
-        events = job.drain()
-        for event in events:
-            if not run.done:
-                run.apply(event)
-        if not events and not job.running:
-            break
-        time.sleep(0 if events else POLL_S)
-    if not run.done:  # the job thread ended without a final event: never leave it hanging
-        run.mark_done("failed", "the run ended without a result")
+            return
+        if deadline and time.monotonic() > deadline:
+            attempt.stop.set()
+            for run in attempt.runs:
+                if not run.done:
+                    run.mark_done(
+                        "cancelled",
+                        f"stopped at this host's time cap ({cap / 60:.0f} min: twice "
+                        "CLREG_MAX_RUN_S)",
+                    )
+            return
+        if moment or time.monotonic() - yielded >= REDRAW_S:
+            yield
+            yielded = time.monotonic()
+
+
+def _take(attempt: Attempt, message: Message) -> bool:
+    """Apply one message; True where the page should redraw at once (new points, a stage)."""
+    if message.kind == "alive":
+        return False
+    run = attempt.runs[message.run]
+    if message.kind == "loading":
+        run.mark_loading(message.data["stage"])
+        run.worker_pid = message.data["pid"]
+        return True
+    if message.kind == "end_view":
+        run.paper_points = message.data
+        return False
+    if message.kind == "adapter":
+        _keep_model(attempt, run, message.data)
+        return False
+    event = message.data
+    if not run.done:
+        run.apply(event)
+    if event.kind in ("finished", "failed", "cancelled") and event.data.get("report"):
+        from clreg_core.engine.training import RunResult
+
+        result = RunResult(event.kind, run.config, event.data["report"], None, run.reason)
+        attempt.results.append((run, result))
+    if event.kind in ("evaluation", "stage") and attempt.folder is not None:
+        write_progress(attempt.folder, run)  # what a killed server leaves behind
+    return event.kind in ("evaluation", "stage", "parity", "finished", "failed", "cancelled")
+
+
+def _keep_model(attempt: Attempt, run: RunState, weights: dict) -> None:
+    """The unlearned model rebuilt in this process from its LoRA weights: the original model
+    (on the CPU) with the run's adapter, for free questions and the adapter download."""
+    from clreg_core.engine.lora import attach_lora, load_trainable_state
+    from clreg_core.models.loading import load_model
+
+    loaded = load_model(run.config.model, device="cpu")
+    model = attach_lora(loaded.model, run.config)
+    load_trainable_state(model, weights)
+    model.eval()
+    attempt.models.append((run.label, model, loaded))
+    for kept, result in attempt.results:
+        if kept is run:
+            result.model = model
+
+
+def _wind_down(attempt: Attempt, following: Iterator[Message] | None) -> None:
+    """Stop the work (within one step), mark what did not end, write the downloads, free the
+    slot. Runs once per attempt, on the handler's thread or, after a cancel, on its own."""
+    try:
+        if following is not None:
+            following.close()
+    except Exception:
+        LOG.exception("closing an attempt's work failed")
+    for number, run in enumerate(attempt.runs):
+        if run.done:
+            continue
+        if number and run.status == "queued":
+            run.mark_done("cancelled", "not run: the run before it did not finish")
+        elif attempt.stop.is_set():
+            run.mark_done("cancelled", run.stopped_reason())
+        else:
+            run.mark_done("failed", "the run ended without a result")
+    try:
+        _write_exports(attempt)
+    except Exception:
+        LOG.exception("writing an attempt's downloads failed")
+    finally:
+        if attempt.ticket is not None:
+            attempt.queue.release(attempt.ticket)
+        attempt.over = True
+        attempt.followed = False
 
 
 def time_cap_s() -> float | None:
@@ -187,6 +218,19 @@ def time_cap_s() -> float | None:
     (the estimate is arithmetic, not a promise), None where the host sets no budget."""
     budget = Limits.from_env().max_seconds
     return 2 * budget if budget else None
+
+
+def _stopped_results(attempt: Attempt) -> None:
+    """A run the page stopped got no last report from its work (the work was closed): its report
+    is what the page received, as the engine's own stopped report would hold."""
+    from clreg_core.engine.training import RunResult
+
+    reported = {id(run) for run, _ in attempt.results}
+    for run in attempt.runs:
+        if id(run) in reported or not (run.losses or run.evaluations):
+            continue
+        report = {**progress_report(run), "status": run.status, "reason": run.reason}
+        attempt.results.append((run, RunResult(run.status, run.config, report, None, run.reason)))
 
 
 def _write_exports(attempt: Attempt) -> None:
@@ -198,6 +242,7 @@ def _write_exports(attempt: Attempt) -> None:
         return
     for partial in folder.glob(f"*{IN_PROGRESS}"):  # the run ended: its report replaces them
         partial.unlink()
+    _stopped_results(attempt)
     if not attempt.results:
         return
     prune_exports(EXPORT_ROOT, EXPORT_KEEP_S, keep=folder)

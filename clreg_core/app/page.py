@@ -9,11 +9,11 @@ small machine, the training needs.
 
 from __future__ import annotations
 
+import threading
 import time
 
 from clreg_core.app import figures
 from clreg_core.app.attempts import Attempt
-from clreg_core.app.run_queue import RunQueue
 from clreg_core.app.run_state import RunState
 from clreg_core.app.run_tables import generations_table, metrics_table, table_note
 
@@ -44,8 +44,10 @@ def _pair_lines(runs: list[RunState]) -> list[str]:
 
 
 class PageView:
-    def __init__(self, queue: RunQueue) -> None:
-        self.queue = queue
+    def __init__(self) -> None:
+        # Two callers ask what changed: the Run handler as it follows the attempt, and the
+        # page's timer; each change goes to one of them.
+        self._lock = threading.Lock()
         # What the page shows, by part; a new page starts with the placeholder plots.
         self.rendered: dict[str, object] = dict(PLACEHOLDERS)
         self.curves_drawn_at = 0.0
@@ -60,7 +62,7 @@ class PageView:
             return 0.0, "Pick a model and a topic, then press Run."
         runs = attempt.runs
         if runs[0].status == "queued" and not attempt.stop.is_set():
-            position = self.queue.position(attempt.ticket)
+            position = attempt.queue.position(attempt.ticket)
             if position:
                 return 0.0, f"Waiting for another user's run: you are number {position} in line."
         fraction = sum(r.fraction() for r in runs) / len(runs)
@@ -73,6 +75,10 @@ class PageView:
 
     def changes(self, attempt: Attempt | None) -> dict[str, object]:
         """The parts of the page that changed since the last call, by name (see `render`)."""
+        with self._lock:
+            return self._changes(attempt)
+
+    def _changes(self, attempt: Attempt | None) -> dict[str, object]:
         runs = attempt.runs if attempt else []
         now = time.monotonic()
         evaluations = tuple(len(r.evaluations) for r in runs)
@@ -144,6 +150,8 @@ class PageView:
                     "step": r.step,
                     "evaluations": len(r.evaluations),
                     "reason": r.reason,
+                    "pid": r.worker_pid,
+                    "device": r.device,
                     "parity": r.parity,
                     "metrics": (r.report or {}).get("metrics", {}).get("after", {}),
                 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from clreg_core.app.figures import embed_2d
-from clreg_core.app.run_state import RunState
+from clreg_core.config import RunConfig
 from clreg_core.engine.evaluation import Measurer, sample_items
 from clreg_core.engine.lora import resolve_layer
 
@@ -29,13 +29,12 @@ def _cloud(features: np.ndarray, n_forget: int, groups: list[str], seed: int) ->
 
 
 def paper_points(
-    model, loaded, task, run: RunState, original: dict | None, should_stop=lambda: False
+    model, loaded, task, config: RunConfig, original: dict | None, should_stop=lambda: False
 ) -> tuple[dict, dict]:
     """(the original model's cloud, this run's paper points). The items are the live view's
     (same seeded sample), so the end view shows the points the live plot showed. Pass the first
     run's original cloud back in for the second run of an A/B pair: one "before" picture.
     Raises RunStopped within a batch of `should_stop()` turning true."""
-    config = run.config
     measurer = Measurer.for_run(model, loaded, config)
     measurer.should_stop = should_stop
     layer = resolve_layer(model, config.feature_layer)

@@ -100,17 +100,22 @@ INTERRUPTED_REASON = (
 )
 
 
-def write_progress(folder: Path, state: RunState) -> Path:
-    """What a running run has so far (its config, losses and live evaluations), written
-    atomically beside its future downloads, so a killed server still leaves a partial report."""
-    path = folder / f"{slug(state.label)}{IN_PROGRESS}"
-    partial = {
+def progress_report(state: RunState) -> dict:
+    """What the page knows of a run so far: its config, stage, losses and live evaluations."""
+    return {
         "config": state.config.to_dict(),
         "status": "running",
         "stage": state.stage,
         "history": {"steps": state.losses, "evaluations": state.evaluations},
         "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+
+
+def write_progress(folder: Path, state: RunState) -> Path:
+    """A running run's `progress_report`, written atomically beside its future downloads, so a
+    killed server still leaves a partial report."""
+    path = folder / f"{slug(state.label)}{IN_PROGRESS}"
+    partial = progress_report(state)
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(partial), encoding="utf-8")
     os.replace(temporary, path)  # a reader never sees half a file

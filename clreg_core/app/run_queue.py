@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+import time
 from collections.abc import Callable
 
 
@@ -37,18 +38,30 @@ class RunQueue:
 
     def wait_turn(self, ticket: int, give_up: Callable[[], bool], poll_s: float = 0.2) -> bool:
         """Block until the ticket may run (True) or `give_up()` says to leave the queue (False)."""
+        while not give_up():
+            if self.take_turn(ticket, poll_s):
+                return True
+        self.release(ticket)
+        return False
+
+    def take_turn(self, ticket: int, wait_s: float) -> bool:
+        """Whether the ticket may run now, waiting up to `wait_s` for its turn; once True, the
+        ticket holds a slot until `release`."""
         with self._changed:
+            deadline = time.monotonic() + wait_s
             while True:
-                if give_up():
-                    self._drop(ticket)
-                    return False
+                if ticket in self._running:
+                    return True
                 first_free = self._waiting[: self.slots - len(self._running)]
                 if ticket in first_free:
                     self._waiting.remove(ticket)
                     self._running.add(ticket)
                     self._changed.notify_all()
                     return True
-                self._changed.wait(poll_s)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
 
     def release(self, ticket: int) -> None:
         with self._changed:

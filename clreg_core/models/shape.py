@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from clreg_core.errors import ModelUnavailableError
 from clreg_core.hub import require_hub
 from clreg_core.models import smollm2
 from clreg_core.models.registry import ModelSpec, offline_model_names, resolve_model
@@ -75,10 +76,13 @@ def model_shape(choice: str | ModelSpec) -> ModelShape:
     if spec.kind in ("embedded", "local"):
         return shape_from_config(_read_json(Path(spec.source) / "config.json"))
     if spec.kind == "gguf-package":
-        converted = smollm2.converted_dir() / "config.json"
-        if converted.exists():
-            return shape_from_config(_read_json(converted))
-        return _gguf_shape(smollm2.find_gguf())
+        for folder in (smollm2.hub_copy(), smollm2.converted_dir()):
+            if folder is not None and (folder / "config.json").exists():
+                return shape_from_config(_read_json(folder / "config.json"))
+        try:
+            return _gguf_shape(smollm2.find_gguf())
+        except ModelUnavailableError:  # no package either: the hub's config (online)
+            return shape_from_config(_hub_config(smollm2.HUB_REPO))
     return shape_from_config(_hub_config(spec.source))
 
 

