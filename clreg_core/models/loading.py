@@ -7,6 +7,7 @@ message rather than running code from the internet.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -67,6 +68,16 @@ LOG = logging.getLogger("clreg_lab")
 # Two `from_pretrained` calls at once on different threads can fail with "Cannot copy out of meta
 # tensor" (the app's users, a run loading its gold model), so loads in one process take turns.
 _LOADING = threading.RLock()
+
+
+def _unlocked_in_child() -> None:
+    """A ZeroGPU worker is forked from the page's process, maybe while one of its threads holds
+    _LOADING (a free question loading a model): the child would inherit it held forever."""
+    global _LOADING
+    _LOADING = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_unlocked_in_child)
 
 
 def load_model(choice: str | ModelSpec, device: str = "cpu", dtype=None) -> LoadedModel:
