@@ -136,7 +136,7 @@ def run_note(hosting: Hosting, model: str) -> str:
         return f"Runs of this model go to a ZeroGPU GPU; with its default settings: {error}."
     return (
         f"Runs of this model go to a ZeroGPU GPU: with its default settings a run asks for "
-        f"{hosting.quota_text(seconds)} (an A/B pair twice that). ZeroGPU gives each visitor a "
-        "few minutes a day, more when signed in. The embedded model trains on this Space's CPU "
-        "and uses none."
+        f"{hosting.quota_text(seconds)} (an A/B pair about twice that). ZeroGPU gives each "
+        "visitor a few minutes a day, more when signed in. The embedded model trains on this "
+        "Space's CPU and uses none."
     )
