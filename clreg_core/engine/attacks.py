@@ -18,6 +18,7 @@ from clreg_core.data.items import Item
 from clreg_core.engine import losses
 from clreg_core.engine.batching import collate
 from clreg_core.engine.evaluation import Measurer, answer_scores, qa_only
+from clreg_core.engine.optimizer import adamw
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def relearning_attack(
     params = [p for p in model.parameters() if p.requires_grad]
     saved = [p.detach().clone() for p in params]
     encoded = measurer.encode(shown)
-    optimizer = torch.optim.AdamW(params, lr=settings.learning_rate)
+    optimizer = adamw(params, settings.learning_rate)
     was_training = model.training
     model.train()
     try:

@@ -43,6 +43,7 @@ from clreg_core.engine.lora import (
     trainable_state,
 )
 from clreg_core.engine.objective import Objective
+from clreg_core.engine.optimizer import adamw
 from clreg_core.engine.provenance import provenance
 from clreg_core.engine.report_schema import (
     final_sizes,
@@ -371,7 +372,7 @@ def run_unlearning(
             )
         batches = Batches(measurer, task, config)
         trainable_params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(trainable_params, lr=config.learning_rate)
+        optimizer = adamw(trainable_params, config.learning_rate)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s))
         step_seconds = []
         model.train()
