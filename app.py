@@ -642,6 +642,10 @@ def launch(port: int | None = None, quiet: bool = False) -> gr.Blocks:
         server_port=port,
         allowed_paths=[str(EXPORT_ROOT)],
         max_file_size=UPLOAD_LIMIT_BYTES,  # refused at the server, before it is stored
+        # Gradio's own refusals of a value before our handlers see it (a list sent for a number,
+        # an upload field naming a server path) said in its words, not as an empty error. Our
+        # handlers' errors are our messages either way (`user_errors`).
+        show_error=True,
         prevent_thread_lock=True,
         css=CSS,
         quiet=quiet,

@@ -118,10 +118,26 @@ def test_hostile_values_through_the_api_are_refused_before_queueing(url):
         (form(final_eval_items=1000000), "final_eval_items=1000000 is out of range"),
         # what the user typed comes back as text: escaped, never markup
         (form(typed='<img src="http://elsewhere.example/x.png">'), "&lt;img src="),
+        # values the page cannot send, refused with a message (never an empty error)
+        (form(steps=True), "must be a number, not true/false"),
     ]
     for inputs, message in mistakes:
         with pytest.raises(AppError, match=message):
             client.predict(*inputs, api_name="/run")
+    assert client.predict(api_name="/status")["runs"] == []  # nothing was queued
+
+
+def test_values_gradio_refuses_before_our_handlers_still_get_a_message(url):
+    client = Client(url, verbose=False)
+    inputs = form(**SMALL)
+    weight, upload = 5, 7  # where λ and the upload field sit in the form
+    for field, value in ((weight, [1]), (weight, {"a": 1}), (weight, "1e5"),
+                         (upload, "/etc/passwd")):  # fmt: skip
+        sent = list(inputs)
+        sent[field] = value
+        with pytest.raises(AppError) as refused:
+            client.predict(*sent, api_name="/run")
+        assert str(refused.value).strip() and "verbose error reporting" not in str(refused.value)
     assert client.predict(api_name="/status")["runs"] == []  # nothing was queued
 
 

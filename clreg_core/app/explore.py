@@ -19,6 +19,7 @@ from clreg_core.errors import UserInputError
 from clreg_core.models.loading import LoadedModel, load_model
 from clreg_core.models.registry import ModelSpec, resolve_model
 from clreg_core.prompting import format_prompt
+from clreg_core.user_text import normalised, visible_count
 
 MAX_QUESTION_CHARS = 1_000
 
@@ -68,9 +69,14 @@ MODELS = ModelCache()
 
 
 def _check_question(question: str) -> str:
-    question = (question or "").strip()
+    question = normalised(question or "", "the question").strip()
     if not question:
         raise UserInputError("type a question first")
+    if not visible_count(question):
+        raise UserInputError(
+            "the question has no visible characters (only invisible ones, such as zero-width "
+            "spaces); type a question first"
+        )
     if len(question) > MAX_QUESTION_CHARS:
         raise UserInputError(
             f"the question is {len(question):,} characters; the limit is {MAX_QUESTION_CHARS:,}"

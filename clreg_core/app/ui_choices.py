@@ -9,6 +9,7 @@ from clreg_core.data.custom_text import MAX_UPLOAD_BYTES, read_upload
 from clreg_core.data.topic_packs import forget_pack_ids, pack_index
 from clreg_core.data.world_source import FORGET_SPLITS, world_topics
 from clreg_core.models.registry import REGISTRY
+from clreg_core.user_text import normalised, visible_count
 
 
 def model_choices() -> list[tuple[str, str]]:
@@ -72,8 +73,9 @@ ADVANCED_FIELDS: tuple[tuple[str, str, bool], ...] = (
 
 
 def chosen_model(picked: str, typed: str) -> str:
-    """A typed local folder or hub id wins over the dropdown."""
-    return (typed or "").strip() or (picked or "").strip()
+    """A typed local folder or hub id wins over the dropdown (unless nothing of it shows)."""
+    typed = normalised(typed or "", "the model name").strip()
+    return (typed if visible_count(typed) else "") or (picked or "").strip()
 
 
 def run_choices(model_choice: str) -> tuple[list[tuple[str, str]], str]:
@@ -97,7 +99,9 @@ def advanced_defaults(model_choice: str) -> list:
 
 
 def _number(name: str, value) -> float:
-    """A finite number from a form field (API callers can send NaN, inf or text)."""
+    """A finite number from a form field (API callers can send NaN, inf, text or true/false)."""
+    if isinstance(value, bool):  # a bool is an int to Python; to a user it is no number
+        raise ConfigError(f"{name}={value!r} must be a number, not true/false")
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -127,7 +131,9 @@ def config_from_form(
     `stop_at` left empty keeps the model's default rule (parity)."""
     if not model_choice:
         raise ConfigError("no model chosen: pick one from the list or type a folder / hub id")
-    values = {"method": method, "clreg": bool(clreg), "clreg_weight": clreg_weight}
+    if not isinstance(clreg, bool):
+        raise ConfigError(f"CLReg on or off must be true or false, got {clreg!r}")
+    values = {"method": method, "clreg": clreg, "clreg_weight": clreg_weight}
     if stop_at:
         values["stop_at"] = stop_at
     if len(advanced) != len(ADVANCED_FIELDS):
