@@ -32,6 +32,7 @@ import gradio as gr
 from clreg_core.app import explore, figures
 from clreg_core.app.attempts import EXPORT_ROOT
 from clreg_core.app.hosting import Hosting, run_note
+from clreg_core.app.limits import ASKS, caller_address
 from clreg_core.app.run_export import mark_interrupted
 from clreg_core.app.run_tables import (
     RUNS_HEADERS,
@@ -276,7 +277,9 @@ def run_handler(ab: bool):
         config = config_from_form(model, task, method, clreg, weight, advanced, *stop_at)
         custom = own_text(config, text, upload)
         session = SESSIONS.get(request.session_hash)
-        session.start(config, custom, ab=ab)
+        caller = caller_of(request)
+        SESSIONS.check_caller(caller, request.session_hash)
+        session.start(config, custom, ab=ab, caller=caller)
         # While it follows the run, this handler alone redraws the page: Gradio streams a
         # generator's answers as differences from its previous answer, which another writer
         # (the timer) would break.
@@ -392,15 +395,24 @@ def on_tick(request: gr.Request):
     return page_updates(session, ticking=True)
 
 
+def caller_of(request: gr.Request) -> str:
+    """The caller's address (on a Space, the first X-Forwarded-For entry the proxy set)."""
+    headers = getattr(request, "headers", None) or {}
+    client = getattr(request, "client", None)
+    return caller_address(dict(headers), getattr(client, "host", None))
+
+
 @user_errors
 def on_ask(picked: str, typed: str, question: str, task: str, request: gr.Request):
+    ASKS.check(caller_of(request), "questions")
     session = SESSIONS.get(request.session_hash)
     rows = session.ask(chosen_model(picked, typed), question, task)
     return gr.Dataframe(value=rows, headers=["model", "answer"])
 
 
 @user_errors
-def on_probe(picked: str, typed: str, task: str):
+def on_probe(picked: str, typed: str, task: str, request: gr.Request):
+    ASKS.check(caller_of(request), "questions")
     if task == "custom":
         raise UserInputError("probing needs a built-in topic; your own text has no questions")
     rows = explore.probe_task(chosen_model(picked, typed), task)

@@ -141,6 +141,19 @@ def test_values_gradio_refuses_before_our_handlers_still_get_a_message(url):
     assert client.predict(api_name="/status")["runs"] == []  # nothing was queued
 
 
+def test_one_address_gets_one_run_however_many_clients_it_opens(url):
+    first, second = Client(url, verbose=False), Client(url, verbose=False)
+    job = first.submit(*form(stop_at="steps", **(SMALL | {"steps": 400})), api_name="/run")
+    deadline = time.monotonic() + 600  # a bound for a busy machine, not a target
+    while not first.predict(api_name="/status")["busy"]:
+        assert time.monotonic() < deadline and not job.done(), job.status()
+        time.sleep(0.1)
+    with pytest.raises(AppError, match="already going in another page or API client"):
+        second.predict(*form(**SMALL), api_name="/run")
+    first.predict(api_name="/stop")
+    job.result(timeout=600)
+
+
 def test_the_server_refuses_big_uploads_before_storing_them(url):
     import httpx
     from gradio.utils import get_upload_folder

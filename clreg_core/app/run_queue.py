@@ -74,6 +74,11 @@ class RunQueue:
         self._changed.notify_all()
 
     @property
+    def waiting_count(self) -> int:
+        with self._changed:
+            return len(self._waiting)
+
+    @property
     def running_count(self) -> int:
         with self._changed:
             return len(self._running)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from clreg_core.app import explore
 from clreg_core.app.attempts import IDLE_SESSION_S, Attempt, run_attempt
 from clreg_core.app.hosting import Hosting
+from clreg_core.app.limits import check_line
 from clreg_core.app.page import PageView
 from clreg_core.app.run_state import RunState
 from clreg_core.app.run_tables import finished
@@ -34,6 +35,7 @@ class Session:
     def __init__(self, hosting: Hosting | None = None) -> None:
         self.hosting = hosting or Hosting()  # where runs compute: this process, or ZeroGPU
         self.attempt: Attempt | None = None
+        self.caller: str | None = None  # the address that started the current attempt
         self.page = PageView()
         self.last_used = time.monotonic()
         self._lock = threading.RLock()
@@ -43,7 +45,13 @@ class Session:
         self.earlier_runs: list[RunState] = []
 
     # --- control ---
-    def start(self, config: RunConfig, custom_text: str | None = None, ab: bool = False) -> None:
+    def start(
+        self,
+        config: RunConfig,
+        custom_text: str | None = None,
+        ab: bool = False,
+        caller: str | None = None,
+    ) -> None:
         """Set up a run (or, with `ab`, the base method alone then with CLReg, same data and
         seed); `follow` then carries it out. Mistakes the user can fix (own text, model name,
         offline hub, settings beyond this host's budget) raise `UserInputError` here, before
@@ -55,6 +63,7 @@ class Session:
                 )
             task, embedded = self._build_task(config, custom_text)
             place = self.hosting.place(config, embedded)
+            check_line(place.queue.waiting_count)
             if place.device:  # pinned here, whatever "auto" would say (on ZeroGPU: a GPU)
                 config = config.with_changes(device=place.device)
             configs = [config]
@@ -75,6 +84,7 @@ class Session:
                 self.page.reset()
                 self.earlier_runs = (self.earlier_runs + finished(self.attempt.runs))[-KEEP_RUNS:]
             self.attempt = Attempt(runs, task, custom_text, order, place.work, place.queue)
+            self.caller = caller
 
     def follow(self) -> Iterator[None]:
         """Carry out the attempt `start` set up, yielding whenever the page may redraw: the
@@ -230,6 +240,17 @@ class SessionRegistry:
                 session = self._sessions[session_id] = Session(self.hosting)
             session.last_used = now
             return session
+
+    def check_caller(self, caller: str, session_id: str) -> None:
+        """One run at a time per address: refuse a run while another page or API client of the
+        same address has one queued or running."""
+        with self._lock:
+            others = [s for key, s in self._sessions.items() if key != session_id]
+        if any(s.caller == caller and s.busy for s in others):
+            raise UserInputError(
+                "a run from your address is already going in another page or API client; stop "
+                "it there, or wait for it to finish"
+            )
 
     def drop(self, session_id: str) -> None:
         """The tab closed: stop its run so the queue moves on."""
