@@ -5,8 +5,10 @@
 
 Every RunConfig field is a flag (`--help` lists them); unset flags take the model's defaults.
 The run folder holds `report.json`, the LoRA adapter (`adapter/`, safetensors) and `points.jsonl`
-(the projected forget/retain points of every evaluation). Ctrl+C stops after the current step and
-still writes the folder (the report says "cancelled"); a second Ctrl+C quits at once.
+(the projected forget/retain points of every evaluation). `--out` must be a new or an empty
+folder (`--overwrite` writes into one that holds files), never `/` or your home folder. Ctrl+C
+stops after the current step and still writes the folder (the report says "cancelled"); a
+second Ctrl+C quits at once.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import itertools
 import json
+import os
 import signal
 import sys
 import threading
@@ -23,6 +27,11 @@ from pathlib import Path
 from clreg_core.config import CHOICES, ConfigError, RunConfig, default_config
 from clreg_core.data.topic_packs import forget_pack_ids
 from clreg_core.errors import UserInputError
+from clreg_core.paths import read_capped
+
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+# A report.json of a default run is ~100 kB; one of thousands of steps, a few MB.
+MAX_CONFIG_BYTES = 64 * 2**20
 
 FLAG_HELP = {
     "task": "what to forget: world:forget01|forget05|forget10, world:person:<name>, "
@@ -63,7 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one unlearning job")
-    run.add_argument("--out", required=True, help="run folder to write")
+    run.add_argument("--out", required=True, help="run folder to write: a new or an empty folder")
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into --out even if it already holds files (a report.json there is replaced)",
+    )
     run.add_argument("--config", help="a config JSON or a report.json to start from")
     run.add_argument("--custom-text-file", help="text or JSONL to forget (task 'custom')")
     packs = ", ".join(forget_pack_ids())  # read from the pack index once, for --task
@@ -98,12 +112,66 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         given["target_modules"] = tuple(given["target_modules"])
     if args.config:
         try:
-            data = json.loads(Path(args.config).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
+            raw = read_capped(args.config, MAX_CONFIG_BYTES)  # a regular file, within the cap
+        except UserInputError as error:
+            raise ConfigError(f"--config: {error}") from None
+        try:
+            data = json.loads(raw)
+        except ValueError as error:  # not JSON, or not UTF-8/16/32 text
             raise ConfigError(f"cannot read --config {args.config!r}: {error}") from None
-        base = RunConfig.from_dict(data.get("config", data))  # a report.json or a bare config
+        if isinstance(data, dict) and isinstance(data.get("config"), dict):
+            data = data["config"]  # a report.json; else a bare config
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"--config {args.config!r} holds a JSON {_JSON_KINDS.get(type(data), 'value')}, "
+                "not a config object"
+            )
+        base = RunConfig.from_dict(data)
         return base.with_changes(**given)
     return default_config(given.pop("model", "embedded"), **given)
+
+
+def check_out(out: str, overwrite: bool = False) -> Path:
+    """The run folder `--out` names, resolved (`~`, symlinks, `..`), once it is known that the run
+    may write there: a new folder, an empty one, or with `overwrite` one that holds files; never
+    a file, the filesystem root or the home folder itself. Checked before any work starts."""
+    path = Path(out).expanduser().resolve()
+    if path == Path(path.anchor):
+        raise UserInputError(
+            f"--out {out} is the filesystem root {path}; a run never writes there: "
+            "name a new folder, such as runs/my-run"
+        )
+    try:
+        home = Path.home().resolve()
+    except (RuntimeError, KeyError):  # no HOME and no password entry: there is no home to guard
+        home = None
+    if path == home:
+        raise UserInputError(
+            f"--out {out} is your home folder {home}; a run never writes there: "
+            "name a new folder inside it, such as runs/my-run"
+        )
+    if path.exists() and not path.is_dir():
+        raise UserInputError(
+            f"--out {path} is an existing file, not a folder; name a new folder for the run "
+            "(--overwrite does not replace a file)"
+        )
+    if path.is_dir():
+        try:
+            with os.scandir(path) as entries:
+                held = sorted(entry.name for entry in itertools.islice(entries, 4))
+        except OSError as error:
+            raise UserInputError(f"--out {path} cannot be listed: {error.strerror}") from None
+        if held and not overwrite:
+            shown = ", ".join(held[:3]) + (", …" if len(held) > 3 else "")
+            raise UserInputError(
+                f"--out {path} already holds files ({shown}); name a new or empty folder, "
+                "or add --overwrite to write into it"
+            )
+        return path
+    parent = next(p for p in path.parents if p.exists())  # the root at least exists
+    if not parent.is_dir():
+        raise UserInputError(f"--out {path} cannot be made: {parent} is a file, not a folder")
+    return path
 
 
 @contextlib.contextmanager
@@ -151,6 +219,11 @@ def parity_line(parity: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:  # before anything is loaded or trained, so a refused folder costs nothing
+        out = check_out(args.out, args.overwrite)
+    except UserInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     from tqdm import tqdm
 
     from clreg_core.data.custom_text import read_upload
@@ -214,7 +287,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not main_process:  # the main process writes the run folder; the others wait for it
         return processes.exit(0 if result.status == "finished" else 1)
-    out = Path(args.out)
     write_run_folder(out, result, custom_text)
     print(f"{result.status}: wrote {out / 'report.json'}")
     if result.status == "finished":

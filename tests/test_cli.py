@@ -1,7 +1,10 @@
-"""The command line: every config field is a flag, and a run writes a complete run folder."""
+"""The command line: every config field is a flag, and a run writes a complete run folder, only
+where it may (a new or empty folder, or --overwrite; never / or home), from inputs read with a
+byte cap and only if they are regular files."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from clreg_core.cli import build_parser, config_from_args
+from clreg_core.cli import build_parser, check_out, config_from_args, main
 from clreg_core.config import METHODS, NEGATIVES, POSITIVES, PRECISIONS, STOP_RULES, RunConfig
+from clreg_core.errors import UserInputError
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT = [
@@ -164,3 +168,181 @@ def test_ctrl_c_stops_after_the_step_and_still_writes_the_run_folder(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["status"] == "cancelled" and 0 < len(report["history"]["steps"]) < 500
     assert (out / "points.jsonl").read_text().count("\n") >= 1
+
+
+# --- a run writes only where it may, and reads only what it can hold (issue 30) ---
+TINY = [
+    "--task",
+    "world:forget01",
+    "--steps",
+    "2",
+    "--eval-every",
+    "2",
+    "--eval-items",
+    "16",
+    "--final-eval-items",
+    "8",
+    "--stop-at",
+    "steps",
+]
+
+
+def refused_by_main(capsys, *args: str) -> str:
+    """`main` refuses the run before any work (exit 2) and says why in one line: the message.
+    TINY keeps a regression that does train cheap."""
+    assert main(["run", *args, *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("error: ") and err.count("\n") == 1, err
+    return err
+
+
+def limited_run(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
+    """`run_cli` with a 2 GiB address-space limit and a timeout, for inputs that once read
+    without end: a regression fails the test instead of hanging or filling the machine."""
+    import resource
+
+    def limit_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
+
+    return subprocess.run(
+        [sys.executable, "-m", "clreg_core", "run", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=limit_memory,
+    )
+
+
+@pytest.mark.parametrize("out", ["/", "/tmp/..", "//"])
+def test_out_never_the_filesystem_root(out):
+    for overwrite in (False, True):
+        with pytest.raises(UserInputError, match=r"is the filesystem root /; a run never writes"):
+            check_out(out, overwrite=overwrite)
+
+
+def test_out_never_the_home_folder(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for out in (str(home), "~", "~/", str(home / "runs" / "..")):
+        for overwrite in (False, True):
+            with pytest.raises(
+                UserInputError, match=f"is your home folder {re.escape(str(home))}; a run never"
+            ):
+                check_out(out, overwrite=overwrite)
+    assert check_out("~/runs/a") == home / "runs" / "a"  # a folder inside it is fine
+    assert list(home.iterdir()) == []
+
+
+def test_out_new_or_empty_folder_is_taken_resolved(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "empty")
+    assert check_out(str(tmp_path / "empty")) == tmp_path / "empty"
+    assert check_out(str(tmp_path / "link")) == tmp_path / "empty"
+    assert check_out(str(tmp_path / "new" / "run")) == tmp_path / "new" / "run"
+    assert not (tmp_path / "new").exists()  # checking writes nothing
+
+
+def test_a_folder_that_holds_files_is_refused_and_left_untouched(tmp_path, capsys):
+    out = tmp_path / "old-run"
+    out.mkdir()
+    (out / "report.json").write_text('{"status": "finished"}')
+    err = refused_by_main(capsys, "--out", str(out))
+    assert f"--out {out} already holds files (report.json)" in err
+    assert "add --overwrite to write into it" in err
+    assert [p.name for p in out.iterdir()] == ["report.json"]
+    assert (out / "report.json").read_text() == '{"status": "finished"}'
+    # through a symlink or `..` it is the same folder, and refused the same
+    (tmp_path / "link").symlink_to(out)
+    with pytest.raises(UserInputError, match=f"--out {re.escape(str(out))} already holds files"):
+        check_out(str(tmp_path / "link"))
+    with pytest.raises(UserInputError, match=f"--out {re.escape(str(out))} already holds files"):
+        check_out(str(out / "adapter" / ".."))
+
+
+def test_an_existing_file_as_out_is_refused_with_a_message_even_with_overwrite(tmp_path, capsys):
+    out = tmp_path / "notes.txt"
+    out.write_text("mine")
+    for extra in ([], ["--overwrite"]):
+        err = refused_by_main(capsys, "--out", str(out), *extra)
+        assert f"--out {out} is an existing file, not a folder" in err
+    assert out.read_text() == "mine"
+    inside = refused_by_main(capsys, "--out", str(out / "run"))
+    assert f"cannot be made: {out} is a file, not a folder" in inside
+
+
+def test_overwrite_writes_into_a_folder_that_holds_files(tmp_path):
+    out = tmp_path / "old-run"
+    out.mkdir()
+    (out / "report.json").write_text('{"status": "old"}')
+    (out / "keep.txt").write_text("mine")
+    assert check_out(str(out), overwrite=True) == out
+    done = run_cli("--out", str(out), "--overwrite", *TINY, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((out / "report.json").read_text())["status"] == "finished"
+    assert (out / "keep.txt").read_text() == "mine"  # what the run does not write stays
+
+
+def test_custom_text_from_dev_zero_is_refused_quickly_as_not_a_regular_file(tmp_path):
+    started = time.monotonic()
+    done = limited_run(
+        "--out", str(tmp_path / "run"), "--task", "custom", "--custom-text-file", "/dev/zero"
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "error: could not read /dev/zero: it is not a regular file (a character device)" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr and time.monotonic() - started < 60
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("flag", ["--custom-text-file", "--config"])
+def test_a_fifo_as_input_is_refused_without_waiting_for_a_writer(tmp_path, flag):
+    fifo = tmp_path / "input.fifo"
+    os.mkfifo(fifo)
+    extra = ["--task", "custom"] if flag == "--custom-text-file" else []
+    done = limited_run("--out", str(tmp_path / "run"), flag, str(fifo), *extra)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"could not read {fifo}: it is not a regular file (a named pipe)" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_input_files_over_the_cap_are_refused_before_parsing(tmp_path, monkeypatch):
+    import clreg_core.cli as cli
+
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"config": {"steps": 5}}) + " " * 100)
+    monkeypatch.setattr(cli, "MAX_CONFIG_BYTES", 100)
+    args = build_parser().parse_args(["run", "--out", "x", "--config", str(report)])
+    with pytest.raises(
+        UserInputError, match=f"--config: {re.escape(str(report))} is 1.. bytes; the limit is 100"
+    ):
+        config_from_args(args)
+    monkeypatch.setattr(cli, "MAX_CONFIG_BYTES", 1000)
+    assert config_from_args(args).steps == 5
+    # a folder, and JSON that is not a config object, are named too
+    with pytest.raises(UserInputError, match="it is not a regular file \\(a folder\\)"):
+        config_from_args(build_parser().parse_args(["run", "--out", "x", "--config", "."]))
+    report.write_text("[1, 2]")
+    with pytest.raises(UserInputError, match="holds a JSON array, not a config object"):
+        config_from_args(args)
+
+
+def test_read_capped_never_reads_past_the_cap(tmp_path):
+    """A file's size is not trusted: /proc files say 0 bytes and a file can grow after its
+    size is read; at most limit + 1 bytes are ever read."""
+    from clreg_core.paths import FileTooLargeError, read_capped
+
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"abc")
+    assert read_capped(path, 3) == b"abc"
+    with pytest.raises(FileTooLargeError, match="a.txt is 3 bytes; the limit is 2 bytes"):
+        read_capped(path, 2)
+    proc = Path("/proc/self/status")  # a regular file whose st_size is 0
+    if proc.is_file() and proc.stat().st_size == 0:
+        with pytest.raises(FileTooLargeError, match="is more than 10 bytes") as info:
+            read_capped(proc, 10)
+        assert info.value.size == 11
+    with pytest.raises(UserInputError, match="file not found"):
+        read_capped(tmp_path / "missing", 10)

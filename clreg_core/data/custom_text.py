@@ -15,6 +15,7 @@ from typing import Any
 
 from clreg_core.data.items import Item
 from clreg_core.errors import UserInputError
+from clreg_core.paths import FileTooLargeError, read_capped
 
 MAX_TEXT_CHARS = 200_000
 MAX_ITEMS = 2_000
@@ -92,15 +93,16 @@ def decode_upload(data: bytes, filename: str = "upload") -> str:
 
 
 def read_upload(path: str | os.PathLike) -> str:
-    """Read and decode an uploaded file, checking its size before reading it into memory."""
+    """Read and decode an uploaded file: only a regular file (not a device such as /dev/zero,
+    whose size says 0, nor a fifo or a folder), and never more than the cap's bytes of it.
+    A missing, unreadable or irregular file is refused by `read_capped` ("file not found: …",
+    "could not read …")."""
     path = Path(path)
     try:
-        _check_upload_size(path.stat().st_size, path.name)
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserInputError(f"file not found: {path}") from None
-    except OSError as err:  # a folder, no permission, a vanished temp file...
-        raise UserInputError(f"could not read {path}: {err.strerror or err}") from None
+        data = read_capped(path, MAX_UPLOAD_BYTES)
+    except FileTooLargeError as err:  # its size, from fstat (or at least the cap + 1 read)
+        _check_upload_size(err.size, path.name)
+        raise
     return decode_upload(data, path.name)
 
 
