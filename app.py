@@ -280,15 +280,18 @@ def run_handler(ab: bool):
         caller = caller_of(request)
         SESSIONS.check_caller(caller, request.session_hash)
         session.start(config, custom, ab=ab, caller=caller)
-        # While it follows the run, this handler alone redraws the page: Gradio streams a
-        # generator's answers as differences from its previous answer, which another writer
-        # (the timer) would break.
+        # The page's timer draws the run as it goes (full values, a tick a second). This
+        # handler answers only at the start and the end: Gradio streams a generator's answers
+        # as differences from its previous answer, and drawn from here the live plots lost
+        # updates in the browser (the step-0 points under load). Its empty answers in between
+        # let Gradio close it (Stop, a closed tab) between two of the run's messages.
         with contextlib.closing(session.follow()) as following:
             for number, _ in enumerate(following):
                 if number == 0:
-                    yield [progress_html(*session.progress()), *[gr.skip()] * (PAGE_PARTS - 1)]
+                    yield [progress_html(*session.progress()), *[gr.skip()] * (PAGE_PARTS - 2),
+                           gr.Timer(active=True)]  # fmt: skip
                 else:
-                    yield page_updates(session)
+                    yield [gr.skip()] * PAGE_PARTS
         yield page_updates(session, whole=True)
 
     return start
@@ -296,7 +299,7 @@ def run_handler(ab: bool):
 
 @user_errors
 def on_stop(request: gr.Request):
-    """Stop this page's run; the timer then shows the stopped run's end (its downloads)."""
+    """Stop this page's run; the timer shows the stopped run's end (its downloads)."""
     session = SESSIONS.get(request.session_hash)
     if session.stop() == "nothing is running":  # Stop before Run, or a second time
         gr.Info("Nothing is running: Stop ends a run that Run or A/B started.")
@@ -381,17 +384,13 @@ def shared_widths(headers: list[str]) -> list[str]:
 def on_tick(request: gr.Request):
     """Redraw what changed since the last tick; stop ticking once the attempt is over.
 
-    The timer ticks after a Stop, while the stopped work winds down and writes the downloads
-    (the Run handler is gone by then); while a handler still follows the run, it draws alone.
-    A tick that finds no run means the server restarted (or the page sat idle past its
-    session): say so instead of freezing."""
+    The timer ticks only while a run of this page lasts, so a tick that finds no run means the
+    server restarted (or the page sat idle past its session): say so instead of freezing."""
     session = SESSIONS.get(request.session_hash)
     if session.attempt is None:
         lost = [progress_html(0.0, SESSION_LOST), *[gr.skip()] * (PAGE_PARTS - 2),
                 gr.Timer(active=False)]  # fmt: skip
         return lost
-    if session.attempt.followed:
-        return [gr.skip()] * PAGE_PARTS
     return page_updates(session, ticking=True)
 
 

@@ -66,7 +66,6 @@ class Attempt:
     exports: list[Path] = field(default_factory=list)
     commands: str = ""
     over: bool = False  # followed to its end (exports written, queue slot released)
-    followed: bool = False  # a Run handler follows it now (and draws the page)
     folder: Path | None = None  # its downloads, and the partial reports while it runs
 
     @property
@@ -75,7 +74,8 @@ class Attempt:
 
 
 def run_attempt(attempt: Attempt) -> Iterator[None]:
-    """Follow the attempt to its end, yielding whenever the page may redraw.
+    """Follow the attempt to its end, yielding whenever the page may redraw (at least every
+    `REDRAW_S` while the work sends anything, `alive` messages included).
 
     Closing the generator (Gradio cancels the Run event: Stop, a closed tab) stops the work: the
     wind-down (closing the work, which ZeroGPU passes on to its worker, writing the downloads,
@@ -83,7 +83,6 @@ def run_attempt(attempt: Attempt) -> Iterator[None]:
     event loop."""
     queue = attempt.queue
     attempt.ticket = queue.join()
-    attempt.followed = True
     following = None
     try:
         yield  # at once: the page shows the run as started (or in line)
@@ -98,7 +97,6 @@ def run_attempt(attempt: Attempt) -> Iterator[None]:
             yield from _follow(attempt, following)
     except GeneratorExit:
         attempt.stop.set()
-        attempt.followed = False
         threading.Thread(
             target=_wind_down, args=(attempt, following), name="clreg-wind-down", daemon=True
         ).start()
@@ -210,7 +208,6 @@ def _wind_down(attempt: Attempt, following: Iterator[Message] | None) -> None:
         if attempt.ticket is not None:
             attempt.queue.release(attempt.ticket)
         attempt.over = True
-        attempt.followed = False
 
 
 def time_cap_s() -> float | None:
