@@ -58,3 +58,26 @@ def test_any_text_is_kept_with_something_visible_or_refused_with_a_message(text)
         assert str(error).startswith("the text ")  # a message, naming what was refused
         return
     assert kept == unicodedata.normalize("NFC", kept) and visible_count(kept) > 0
+
+
+@pytest.mark.parametrize("text", ["\u200b\u200b\u200b", "\u200b\n\u2060\n\ufeff\u200d"])
+def test_own_text_of_invisible_characters_is_refused(text):
+    from clreg_core.data.custom_text import parse_custom_text
+
+    with pytest.raises(UserInputError, match="The text has no visible characters"):
+        parse_custom_text(text)
+
+
+def test_an_invisible_answer_in_jsonl_is_refused_with_its_line():
+    from clreg_core.data.custom_text import parse_custom_text
+
+    rows = '{"question": "Who?", "answer": "Ann"}\n{"question": "Where?", "answer": "\\u200b"}'
+    with pytest.raises(UserInputError, match='line 2.*"answer" is empty'):
+        parse_custom_text(rows, "jsonl")
+
+
+def test_own_text_with_a_lone_surrogate_is_refused_with_where_it_is():
+    from clreg_core.data.custom_text import parse_custom_text
+
+    with pytest.raises(UserInputError, match="position 7 .*U\\+DC00"):
+        parse_custom_text("Hello \udc00 world, a passage of text.", "text")

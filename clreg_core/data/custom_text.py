@@ -16,6 +16,7 @@ from typing import Any
 from clreg_core.data.items import Item
 from clreg_core.errors import UserInputError
 from clreg_core.paths import FileTooLargeError, read_capped
+from clreg_core.user_text import normalised, visible_count
 
 MAX_TEXT_CHARS = 200_000
 MAX_ITEMS = 2_000
@@ -165,6 +166,12 @@ def _check_text(text: Any, group: Any) -> str:
     text = _normalise(text)  # first: a lone BOM is not whitespace to strip(), yet it is empty
     if not text.strip():
         raise UserInputError("The text is empty: paste some text or upload a text file.")
+    text = normalised(text, "the text")  # NFC; a lone surrogate refused with where it is
+    if not visible_count(text):
+        raise UserInputError(
+            "The text has no visible characters (only invisible ones, such as zero-width "
+            "spaces): paste some text or upload a text file."
+        )
     if len(text) > MAX_TEXT_CHARS:
         raise UserInputError(
             f"The text is {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}. "
@@ -191,8 +198,8 @@ def _string_field(row: dict, name: str, where: str) -> str:
     value = row[name]
     if not isinstance(value, str):
         raise UserInputError(f'{where}: "{name}" must be a string, got {_JSON_TYPES[type(value)]}')
-    if not value.strip():
-        raise UserInputError(f'{where}: "{name}" is empty')
+    if not visible_count(value):
+        raise UserInputError(f'{where}: "{name}" is empty (nothing in it shows)')
     if _SURROGATE.search(value):
         raise UserInputError(f'{where}: "{name}" contains a lone surrogate \\u escape')
     return value.strip()
