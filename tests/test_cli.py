@@ -33,7 +33,7 @@ SHORT = [
 ]
 
 
-def run_cli(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+def run_cli(*args: str, timeout: int = 120, preexec_fn=None) -> subprocess.CompletedProcess:
     """`python -m clreg_core run ARGS` in a subprocess, as a user would type it: with its
     output block-buffered into the pipe, as a shell's is (some CI images set PYTHONUNBUFFERED)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
@@ -44,6 +44,7 @@ def run_cli(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
         text=True,
         timeout=timeout,
         env=env,
+        preexec_fn=preexec_fn,
     )
 
 
@@ -204,14 +205,7 @@ def limited_run(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
     def limit_memory():
         resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
 
-    return subprocess.run(
-        [sys.executable, "-m", "clreg_core", "run", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        preexec_fn=limit_memory,
-    )
+    return run_cli(*args, timeout=timeout, preexec_fn=limit_memory)
 
 
 @pytest.mark.parametrize("out", ["/", "/tmp/..", "//"])
