@@ -37,7 +37,6 @@ from clreg_core.engine.budget import Limits
 from clreg_core.errors import UserInputError, redact_paths
 
 LOG = logging.getLogger("clreg_lab")
-POLL_S = 0.05
 REDRAW_S = 0.25  # the handler yields to the page at most this often (and at each evaluation)
 # Downloads live here and nowhere else, so the app can allow serving exactly this folder.
 EXPORT_ROOT = Path(tempfile.gettempdir()) / "clreg-lab-exports"
