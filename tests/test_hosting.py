@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from clreg_core.app.hosting import GPU_MARGIN, GPU_START_S, Hosting, run_note
+from clreg_core.app.run_queue import RunQueue
+from clreg_core.app.session import Session
 from clreg_core.app.worker import carry_out
 from clreg_core.config import ConfigError, default_config
 from clreg_core.engine.budget import Estimate
@@ -39,4 +41,14 @@ def test_the_page_says_what_a_run_asks_of_the_visitors_quota():
     assert "none of your ZeroGPU quota" in run_note(ZERO, "embedded")
     note = run_note(ZERO, "smollm2-135m")
     assert "Runs of this model go to a ZeroGPU GPU" in note and "s of your daily" in note
-    assert run_note(Hosting(), "smollm2-135m") == ""  # off ZeroGPU a run costs nothing
+    assert "ZeroGPU" not in run_note(Hosting(), "smollm2-135m")  # off ZeroGPU: no quota
+
+
+def test_the_page_shows_the_hosts_caps_on_a_run(monkeypatch):
+    monkeypatch.setenv("CLREG_MAX_STEPS", "300")
+    monkeypatch.setenv("CLREG_MAX_RUN_S", "600")
+    note = run_note(Hosting(), "embedded")
+    assert "caps on one run: 300 steps (CLREG_MAX_STEPS)" in note
+    assert "an estimated 10 min (CLREG_MAX_RUN_S; a run is stopped at 20 min)" in note
+    with pytest.raises(ConfigError, match="steps=400 is more than this host allows a run"):
+        Session(Hosting(local_queue=RunQueue())).start(default_config("embedded", steps=400))

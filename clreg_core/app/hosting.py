@@ -109,10 +109,16 @@ class Hosting:
 
 
 def run_note(hosting: Hosting, model: str) -> str:
-    """What a run of `model` asks of the visitor on this host, for the page (empty off ZeroGPU:
-    there a run costs the visitor nothing)."""
-    if not hosting.zero_gpu:
-        return ""
+    """What a run of `model` may take and asks of the visitor on this host, for the page: the
+    host's caps on a run, and on ZeroGPU the visitor's GPU quota it asks for."""
+    from clreg_core.engine.budget import Limits
+
+    caps = Limits.from_env().describe()
+    quota = _quota_note(hosting, model) if hosting.zero_gpu else ""
+    return " ".join(part for part in (quota, caps) if part)
+
+
+def _quota_note(hosting: Hosting, model: str) -> str:
     from clreg_core.config import default_config
     from clreg_core.engine.budget import Limits, admit
     from clreg_core.engine.tasks import task_for_model

@@ -53,15 +53,32 @@ class Estimate:
 class Limits:
     max_seconds: float | None
     max_megabytes: float | None
+    max_steps: float | None = None  # a host's own cap on steps, beyond the config's range
 
     @classmethod
     def from_env(cls, defaults: bool = True) -> Limits:
-        """The host's budget: `CLREG_MAX_RUN_S` and `CLREG_MAX_RUN_MB`, else the Space
-        defaults (`defaults=False`: no limit where the variable is unset, as for the CLI)."""
+        """The host's budget: `CLREG_MAX_RUN_S`, `CLREG_MAX_RUN_MB` and `CLREG_MAX_STEPS`, else
+        the Space defaults (`defaults=False`: no limit where the variable is unset, as for the
+        CLI; no step cap unless set)."""
         return cls(
             env_number("CLREG_MAX_RUN_S", DEFAULT_MAX_RUN_S if defaults else None),
             env_number("CLREG_MAX_RUN_MB", DEFAULT_MAX_RUN_MB if defaults else None),
+            env_number("CLREG_MAX_STEPS", None),
         )
+
+    def describe(self) -> str:
+        """The host's caps on one run, in words for the page ("" when there are none)."""
+        caps = []
+        if self.max_steps:
+            caps.append(f"{self.max_steps:,.0f} steps (CLREG_MAX_STEPS)")
+        if self.max_seconds:
+            caps.append(
+                f"an estimated {_duration(self.max_seconds)} (CLREG_MAX_RUN_S; a run is stopped "
+                f"at {_duration(2 * self.max_seconds)})"
+            )
+        if self.max_megabytes:
+            caps.append(f"{self.max_megabytes:,.0f} MB (CLREG_MAX_RUN_MB)")
+        return "This host's caps on one run: " + ", ".join(caps) + "." if caps else ""
 
 
 def env_number(name: str, default: float | None) -> float | None:
@@ -87,6 +104,7 @@ def admit(
     returns its estimate. Reads the model's config only: an offline hub fails in seconds.
     `device_here=False`: the run computes on another machine's device (a ZeroGPU worker), whose
     free memory this process cannot read."""
+    check_steps(config, limits)
     shape = model_shape(config.model)
     check_fits_model(config, shape)
     device = device or _device(config)
@@ -218,6 +236,14 @@ def _launched() -> tuple[int, bool]:
     from clreg_core.engine.distributed import launched_processes, launched_sharded
 
     return launched_processes(), launched_sharded()
+
+
+def check_steps(config: RunConfig, limits: Limits) -> None:
+    if limits.max_steps and config.steps > limits.max_steps:
+        raise ConfigError(
+            f"steps={config.steps} is more than this host allows a run "
+            f"({limits.max_steps:,.0f}, CLREG_MAX_STEPS); lower the steps"
+        )
 
 
 def check_budget(estimated: Estimate, limits: Limits) -> None:
