@@ -307,10 +307,10 @@ def on_stop(request: gr.Request):
     return progress_html(*session.progress()), gr.Timer(active=True)
 
 
-def page_updates(session, whole: bool = False, ticking: bool = False) -> list:
-    """The parts of the page that changed since they were last sent (the rest skipped), or with
-    `whole` every part, in the order of the `page` outputs wired in `build_demo`; `ticking` (the
-    timer's own call) keeps the timer on while the attempt lasts."""
+def page_updates(session, whole: bool = False) -> list:
+    """The parts of the page that changed since they were last sent (the rest skipped), in the
+    order of the `page` outputs wired in `build_demo`, the timer on while the attempt lasts; or,
+    with `whole`, every part (the timer left to stop itself at its next tick)."""
     if whole:
         # The Run handler's last answer: all of the run's end, for API callers too. It leaves
         # the record of what was sent alone: after a Stop, Gradio drops this answer (the event
@@ -340,7 +340,7 @@ def page_updates(session, whole: bool = False, ticking: bool = False) -> list:
         out[10] = gr.Dataframe(value=runs_list(history), headers=RUNS_HEADERS)
         out[11] = gr.Dropdown(choices=run_choice_labels(history))
     attempt = session.attempt
-    if ticking:
+    if not whole:
         out[12] = gr.Timer(active=attempt is not None and not attempt.over)
     return out
 
@@ -391,7 +391,7 @@ def on_tick(request: gr.Request):
         lost = [progress_html(0.0, SESSION_LOST), *[gr.skip()] * (PAGE_PARTS - 2),
                 gr.Timer(active=False)]  # fmt: skip
         return lost
-    return page_updates(session, ticking=True)
+    return page_updates(session)
 
 
 def caller_of(request: gr.Request) -> str:
