@@ -5,8 +5,8 @@
 
 Each browser tab gets a `clreg_core.app.session.Session`. The Run handler follows its run to the
 end itself, feeding the run's state from the plain messages of the work (`work_on_gpu` below, or
-in this process for the embedded model); the page redraws what changed, from the handler and from
-a `gr.Timer`. On a ZeroGPU Space the work runs in a forked worker that holds a GPU.
+in this process for the embedded model); a `gr.Timer` redraws what changed. On a ZeroGPU Space
+the work runs in a forked worker that holds a GPU.
 """
 
 from __future__ import annotations
@@ -264,9 +264,9 @@ def on_suggestions(picked: str, typed: str, task: str):
 def run_handler(ab: bool):
     """The Run (ab=False) or A/B (ab=True) handler: it sets the run up and follows it to the end.
 
-    Its first answer comes at once (the timer on, "starting…"); then it redraws what changed as
-    the run's messages arrive (the first points as soon as they exist). Gradio closing it (Stop
-    cancels the event, or the tab closed) stops the work within a step."""
+    Its first answer comes at once (the timer on, "starting…"), its last one at the end (the
+    whole page); the timer draws in between. Gradio closing it (Stop cancels the event, or the
+    tab closed) stops the work within a step."""
 
     @user_errors
     def start(request: gr.Request, *form):

@@ -30,7 +30,7 @@ from clreg_core.app.run_export import (
     write_progress,
 )
 from clreg_core.app.run_queue import RunQueue
-from clreg_core.app.run_state import RunState
+from clreg_core.app.run_state import DONE, RunState
 from clreg_core.app.worker import Message, WorkOrder
 from clreg_core.data.items import UnlearningTask
 from clreg_core.engine.budget import Limits
@@ -156,14 +156,14 @@ def _take(attempt: Attempt, message: Message) -> bool:
     event = message.data
     if not run.done:
         run.apply(event)
-    if event.kind in ("finished", "failed", "cancelled") and event.data.get("report"):
+    if event.kind in DONE and event.data.get("report"):
         from clreg_core.engine.training import RunResult
 
         result = RunResult(event.kind, run.config, event.data["report"], None, run.reason)
         attempt.results.append((run, result))
     if event.kind in ("evaluation", "stage") and attempt.folder is not None:
         write_progress(attempt.folder, run)  # what a killed server leaves behind
-    return event.kind in ("evaluation", "stage", "parity", "finished", "failed", "cancelled")
+    return event.kind in ("evaluation", "stage", "parity", *DONE)
 
 
 def _keep_model(attempt: Attempt, run: RunState, weights: dict) -> None:

@@ -14,11 +14,10 @@ the host sets (`CLREG_GPU_MAX_S`).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from clreg_core.app.run_queue import RUN_QUEUE, RunQueue
+from clreg_core.app.run_queue import RUN_QUEUE, RunQueue, slots_from_environment
 from clreg_core.app.worker import Message, WorkOrder, carry_out
 from clreg_core.config import ConfigError, RunConfig
 from clreg_core.engine.budget import Estimate, env_number
@@ -37,17 +36,10 @@ def gpu_max_seconds() -> float | None:
     return env_number("CLREG_GPU_MAX_S", DEFAULT_GPU_MAX_S)
 
 
-def _slots(name: str, default: int) -> int:
-    try:
-        return max(1, int(os.environ.get(name, str(default))))
-    except ValueError:
-        return default
-
-
 # ZeroGPU runs wait here, not behind the CPU runs of RUN_QUEUE: ZeroGPU queues them for its GPUs
 # itself, and this process only relays their messages. The cap bounds that relaying and the
 # unlearned models this process keeps for free questions (`CLREG_MAX_GPU_RUNS`).
-ZERO_GPU_QUEUE = RunQueue(_slots("CLREG_MAX_GPU_RUNS", 2))
+ZERO_GPU_QUEUE = RunQueue(slots_from_environment("CLREG_MAX_GPU_RUNS", 2))
 
 
 @dataclass(frozen=True)
@@ -89,7 +81,8 @@ class Hosting:
         """The duration a ZeroGPU call asks for the attempt's runs: their estimate with a margin
         and the worker's start, capped; ConfigError where the estimate alone exceeds the cap."""
         cap = gpu_max_seconds()
-        needed = sum(e.seconds for e in estimates) + GPU_START_S
+        estimated = sum(e.seconds for e in estimates)
+        needed = estimated + GPU_START_S
         if cap and needed > cap:
             raise ConfigError(
                 f"this run would need about {needed:.0f} s of GPU time, more than this Space "
@@ -97,7 +90,7 @@ class Hosting:
                 "evaluation sizes, or pick the embedded model (it trains on the CPU and uses "
                 "no GPU quota)"
             )
-        wanted = math.ceil(GPU_MARGIN * sum(e.seconds for e in estimates) + GPU_START_S)
+        wanted = math.ceil(GPU_MARGIN * estimated + GPU_START_S)
         return float(min(wanted, cap) if cap else wanted)
 
     def quota_text(self, seconds: float) -> str:

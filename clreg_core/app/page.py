@@ -45,8 +45,7 @@ def _pair_lines(runs: list[RunState]) -> list[str]:
 
 class PageView:
     def __init__(self) -> None:
-        # Two callers ask what changed: the Run handler as it follows the attempt, and the
-        # page's timer; each change goes to one of them.
+        # Timer ticks skip Gradio's queue and may overlap: each change goes to one of them.
         self._lock = threading.Lock()
         # What the page shows, by part; a new page starts with the placeholder plots.
         self.rendered: dict[str, object] = dict(PLACEHOLDERS)

@@ -84,11 +84,12 @@ class RunQueue:
             return len(self._running)
 
 
-def slots_from_environment() -> int:
+def slots_from_environment(name: str = "CLREG_MAX_RUNS", default: int = 1) -> int:
+    """A queue's slots from the environment variable `name` (at least one)."""
     try:
-        return max(1, int(os.environ.get("CLREG_MAX_RUNS", "1")))
+        return max(1, int(os.environ.get(name, str(default))))
     except ValueError:
-        return 1
+        return default
 
 
 RUN_QUEUE = RunQueue(slots_from_environment())

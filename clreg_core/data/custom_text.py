@@ -16,7 +16,7 @@ from typing import Any
 from clreg_core.data.items import Item
 from clreg_core.errors import UserInputError
 from clreg_core.paths import FileTooLargeError, read_capped
-from clreg_core.user_text import normalised, visible_count
+from clreg_core.user_text import normalised, surrogate_at, visible_count
 
 MAX_TEXT_CHARS = 200_000
 MAX_ITEMS = 2_000
@@ -39,8 +39,6 @@ _JSON_TYPES = {
     bool: "a boolean",
     type(None): "null",
 }
-# JSON can spell lone surrogates ("\\ud800"); tokenizers cannot encode them.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Real text has tabs, newlines and form feeds but almost no other control characters; a file
 # where more than this share of characters are controls is data that happens to decode as UTF-8.
@@ -200,7 +198,7 @@ def _string_field(row: dict, name: str, where: str) -> str:
         raise UserInputError(f'{where}: "{name}" must be a string, got {_JSON_TYPES[type(value)]}')
     if not visible_count(value):
         raise UserInputError(f'{where}: "{name}" is empty (nothing in it shows)')
-    if _SURROGATE.search(value):
+    if surrogate_at(value) is not None:  # JSON can spell one ("\\ud800"); tokenizers cannot
         raise UserInputError(f'{where}: "{name}" contains a lone surrogate \\u escape')
     return value.strip()
 
