@@ -32,7 +32,7 @@ import gradio as gr
 from clreg_core.app import explore, figures
 from clreg_core.app.attempts import EXPORT_ROOT
 from clreg_core.app.hosting import Hosting, run_note
-from clreg_core.app.limits import ASKS, caller_address
+from clreg_core.app.limits import ASKS, Watch, caller_address
 from clreg_core.app.run_export import mark_interrupted
 from clreg_core.app.run_tables import (
     RUNS_HEADERS,
@@ -275,8 +275,10 @@ def run_handler(ab: bool):
         advanced, stop_at = rest[: len(ADVANCED_FIELDS)], rest[len(ADVANCED_FIELDS) :]
         model = chosen_model(picked, typed)
         config = config_from_form(model, task, method, clreg, weight, advanced, *stop_at)
-        custom = own_text(config, text, upload)
         session = SESSIONS.get(request.session_hash)
+        if config.task == "custom" and upload:
+            session.check_upload(upload)
+        custom = own_text(config, text, upload)
         caller = caller_of(request)
         SESSIONS.check_caller(caller, request.session_hash)
         session.start(config, custom, ab=ab, caller=caller)
@@ -285,8 +287,11 @@ def run_handler(ab: bool):
         # as differences from its previous answer, and drawn from here the live plots lost
         # updates in the browser (the step-0 points under load). Its empty answers in between
         # let Gradio close it (Stop, a closed tab) between two of the run's messages.
+        watch = Watch(lambda: unread_answers(request), lambda: session.last_used)
         with contextlib.closing(session.follow()) as following:
             for number, _ in enumerate(following):
+                if watch.gone():  # a bare API call nobody follows: free its place in line
+                    session.stop(by=f"because nobody followed it for {watch.limit_s:.0f} s")
                 if number == 0:
                     yield [progress_html(*session.progress()), *[gr.skip()] * (PAGE_PARTS - 2),
                            gr.Timer(active=True)]  # fmt: skip
@@ -394,8 +399,21 @@ def on_tick(request: gr.Request):
     return page_updates(session)
 
 
+def unread_answers(request: gr.Request) -> int | None:
+    """How many of this session's answers wait unread on its event stream; None where Gradio
+    does not say. Gradio stops a run whose stream closes, but a bare POST of /call/run opens
+    none, so only the pile-up of its answers tells that nobody follows it. This reads Gradio's
+    own queue (no public API says it), so any change there counts as "watched", never stops."""
+    try:
+        queue = request.request.app.get_blocks()._queue
+        pending = queue.pending_messages_per_session.get(request.session_hash)
+        return None if pending is None else int(pending.qsize())
+    except Exception:
+        return None
+
+
 def caller_of(request: gr.Request) -> str:
-    """The caller's address (on a Space, the first X-Forwarded-For entry the proxy set)."""
+    """The caller's address (behind a proxy such as a Space's, from X-Forwarded-For)."""
     headers = getattr(request, "headers", None) or {}
     client = getattr(request, "client", None)
     return caller_address(dict(headers), getattr(client, "host", None))
@@ -436,6 +454,13 @@ def on_show_runs(picked: list[str] | None, request: gr.Request):
         metrics_frame(metrics_table(runs)),
         generations_frame(generations_table(runs)),
     ]
+
+
+@user_errors
+def on_upload(path: str | None, request: gr.Request) -> None:
+    """Note a file this page uploaded: a Run may use only such files (`Session.check_upload`)."""
+    if path:
+        SESSIONS.get(request.session_hash).keep_upload(path)
 
 
 @user_errors
@@ -573,6 +598,8 @@ def build_demo() -> gr.Blocks:
         model.change(on_model_change, [model, typed_model], model_defaults)
         typed_model.submit(on_model_change, [model, typed_model], model_defaults)
         task.change(on_task_change, task, custom_group)
+        # Outside the queue, so the upload is noted before a Run pressed right after it.
+        custom_file.upload(on_upload, custom_file, None, api_name="attach", queue=False)
         # After the task has its new value (a model change sets the task too).
         for trigger in (model.change, task.change, typed_model.submit):
             trigger(on_suggestions, [model, typed_model, task], [ask_hint, suggested])

@@ -165,3 +165,78 @@ def test_the_server_refuses_big_uploads_before_storing_them(url):
     assert stored == []
     small = httpx.post(f"{url}gradio_api/upload", files={"files": ("ok.txt", b"hello")}, timeout=60)
     assert small.status_code == 200  # the limit is not a blanket refusal
+
+
+def test_a_run_nobody_follows_is_stopped_and_frees_its_place(url, monkeypatch):
+    """A bare POST of /call/run opens no stream: its answers pile up unread, and after
+    CLREG_UNWATCHED_S the run is stopped. A client that follows its call is not."""
+    import httpx
+
+    monkeypatch.setenv("CLREG_UNWATCHED_S", "3")
+    bare = f"bare-{time.time_ns()}"
+    body = {"data": form(stop_at="steps", **(SMALL | {"steps": 400})), "session_hash": bare}
+    posted = httpx.post(f"{url}gradio_api/call/run", json=body, timeout=60)
+    assert posted.status_code == 200, posted.text
+    deadline = time.monotonic() + 600  # a bound for a busy machine, not a target
+    while (session := app.SESSIONS.peek(bare)) is None or session.attempt is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    while not session.attempt.over:  # stopped, and its slot in line given back
+        assert time.monotonic() < deadline, session.attempt.runs[0].stage
+        time.sleep(0.2)
+    run = session.attempt.runs[0]
+    assert run.status == "cancelled" and "because nobody followed it for 3 s" in run.reason
+    assert run.step < 400
+    # The same address may run again, and a run whose client reads its answers (and calls
+    # nothing else meanwhile) goes to its end.
+    client = Client(url, verbose=False)
+    client.predict(*form(stop_at="steps", **SMALL), api_name="/run")
+    status = wait_over(client)
+    assert [r["status"] for r in status["runs"]] == ["finished"], status
+
+
+def test_a_public_host_offers_only_its_own_model_folders(url, monkeypatch):
+    """The model field must not tell a stranger which server paths exist."""
+    client = Client(url, verbose=False)
+    said = {}
+    for folder in ("/etc", "/no/such/folder", "~", "../.."):
+        with pytest.raises(AppError) as refused:
+            client.predict("embedded", folder, "world:forget10", api_name="/probe")
+        said[folder] = str(refused.value)
+    assert "has no config.json" in said["/etc"]  # a personal machine: any folder is tried
+    monkeypatch.setenv("CLREG_PUBLIC", "1")
+    for folder in said:
+        with pytest.raises(AppError, match="is not a model folder this server offers"):
+            client.predict("embedded", folder, "world:forget10", api_name="/probe")
+    # the models it lists still work
+    rows = client.predict("embedded", "", "world:forget10", api_name="/probe")["data"]
+    assert rows
+
+
+def test_a_run_may_use_only_a_file_its_own_page_uploaded(url, tmp_path):
+    import httpx
+    from gradio_client import handle_file
+
+    text = "\n".join(
+        f'{{"question": "What is the secret number of lock {i}?", "answer": "It is {i * 7}."}}'
+        for i in range(8)
+    )
+    mine = tmp_path / "facts.jsonl"
+    mine.write_text(text, encoding="utf-8")
+    # Another page's upload: its server path, typed into an API call.
+    theirs = tmp_path / "theirs.txt"
+    theirs.write_text("Someone else's notes about the garden. " * 20, encoding="utf-8")
+    with theirs.open("rb") as sent:
+        stored = httpx.post(f"{url}gradio_api/upload", files={"files": sent}, timeout=60).json()[0]
+    client = Client(url, verbose=False)
+    upload = 7  # where the upload field sits in the form
+    sent = form(task="custom", **SMALL)
+    sent[upload] = {"path": stored, "meta": {"_type": "gradio.FileData"}}
+    with pytest.raises(AppError, match="not uploaded from this page"):
+        client.predict(*sent, api_name="/run")
+    # Its own upload, noted through /attach (what the page's file field does on upload).
+    client.predict(handle_file(str(mine)), api_name="/attach")
+    sent[upload] = handle_file(str(mine))
+    client.predict(*sent, api_name="/run")  # answers at the run's end
+    status = wait_over(client)
+    assert [r["status"] for r in status["runs"]] == ["finished"], status

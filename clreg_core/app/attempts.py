@@ -13,6 +13,7 @@ decides what the page shows (`page.py` does).
 from __future__ import annotations
 
 import logging
+import secrets
 import tempfile
 import threading
 import time
@@ -90,8 +91,7 @@ def run_attempt(attempt: Attempt) -> Iterator[None]:
                 break
             yield
         if not attempt.stop.is_set():
-            EXPORT_ROOT.mkdir(parents=True, exist_ok=True)
-            attempt.folder = Path(tempfile.mkdtemp(dir=EXPORT_ROOT))
+            attempt.folder = new_export_folder()
             following = attempt.work(attempt.order)
             yield from _follow(attempt, following)
     except GeneratorExit:
@@ -112,6 +112,18 @@ def run_attempt(attempt: Attempt) -> Iterator[None]:
             if not run.done:
                 run.mark_done("failed", said)
     _wind_down(attempt, following)
+
+
+def new_export_folder() -> Path:
+    """A folder for one attempt's downloads, named by 128 random bits.
+
+    Gradio serves every file under EXPORT_ROOT to whoever asks for its path: a file request
+    carries no session, so the app cannot check who asks. Only the page that made a folder is
+    shown its name, the name cannot be guessed, and the folder lives `EXPORT_KEEP_S` at most."""
+    EXPORT_ROOT.mkdir(parents=True, exist_ok=True)
+    folder = EXPORT_ROOT / secrets.token_urlsafe(16)
+    folder.mkdir(mode=0o700)
+    return folder
 
 
 def _follow(attempt: Attempt, following: Iterator[Message]) -> Iterator[None]:

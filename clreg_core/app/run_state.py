@@ -68,13 +68,13 @@ class RunState:
         if report is not None:
             self.report = report
 
-    def stopped_reason(self) -> str:
-        """What a Stop at this moment interrupted, in words."""
+    def stopped_reason(self, by: str = "by the user") -> str:
+        """What a Stop at this moment interrupted, in words (`by`: who or what stopped it)."""
         if self.step:
-            return f"stopped by the user at step {self.step}"
+            return f"stopped {by} at step {self.step}"
         if self.status in ("loading", "running"):
-            return f"stopped by the user while {self.stage}"
-        return "stopped by the user before training"
+            return f"stopped {by} while {self.stage}"
+        return f"stopped {by} before training"
 
     def apply(self, event) -> None:
         """Take in one training event (see `clreg_core.engine.training.Event`)."""

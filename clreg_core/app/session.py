@@ -15,6 +15,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from clreg_core.app import explore
 from clreg_core.app.attempts import IDLE_SESSION_S, Attempt, run_attempt
@@ -43,6 +44,7 @@ class Session:
         # Finished runs of this tab's earlier attempts, oldest first (plain data: their models
         # are let go, only what the page shows of them stays), for the runs list.
         self.earlier_runs: list[RunState] = []
+        self.uploads: set[Path] = set()  # files uploaded from this page: the only ones it may use
 
     # --- control ---
     def start(
@@ -91,9 +93,10 @@ class Session:
         body of the Run handler (`attempts.run_attempt`)."""
         return run_attempt(self.attempt)
 
-    def stop(self) -> str:
+    def stop(self, by: str = "by the user") -> str:
         """Stop at once as far as the page is concerned; the work ends after its current step
-        (or measurement) and keeps its queue slot until then, so the next run waits for it."""
+        (or measurement) and keeps its queue slot until then, so the next run waits for it.
+        `by` says who or what stopped it, in the runs' reason."""
         with self._lock:
             attempt = self.attempt
             if attempt is None or not attempt.active:
@@ -101,8 +104,21 @@ class Session:
             attempt.stop.set()
             for run in attempt.runs:
                 if not run.done:
-                    run.mark_done("cancelled", run.stopped_reason())
+                    run.mark_done("cancelled", run.stopped_reason(by))
         return "stopped"
+
+    # --- uploads: a file field may only name a file this page uploaded ---
+    def keep_upload(self, path: str) -> None:
+        self.uploads.add(Path(path).resolve())
+
+    def check_upload(self, path: str) -> None:
+        """Refuse a file this page did not upload (another page's upload, a server path): an
+        upload field holds a server path, which anyone can type into an API call."""
+        if Path(path).resolve() not in self.uploads:
+            raise UserInputError(
+                "that file was not uploaded from this page: upload it here (API clients: send "
+                "it to /attach first, or put its text in the text field)"
+            )
 
     @property
     def busy(self) -> bool:
@@ -240,6 +256,11 @@ class SessionRegistry:
                 session = self._sessions[session_id] = Session(self.hosting)
             session.last_used = now
             return session
+
+    def peek(self, session_id: str) -> Session | None:
+        """The session, if there is one, without counting as a call from it."""
+        with self._lock:
+            return self._sessions.get(session_id)
 
     def check_caller(self, caller: str, session_id: str) -> None:
         """One run at a time per address: refuse a run while another page or API client of the

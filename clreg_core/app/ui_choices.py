@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from clreg_core.app.limits import check_model_folder
 from clreg_core.config import ConfigError, RunConfig, default_config
 from clreg_core.data.custom_text import MAX_UPLOAD_BYTES, read_upload
 from clreg_core.data.topic_packs import forget_pack_ids, pack_index
@@ -75,7 +76,9 @@ ADVANCED_FIELDS: tuple[tuple[str, str, bool], ...] = (
 def chosen_model(picked: str, typed: str) -> str:
     """A typed local folder or hub id wins over the dropdown (unless nothing of it shows)."""
     typed = normalised(typed or "", "the model name").strip()
-    return (typed if visible_count(typed) else "") or (picked or "").strip()
+    chosen = (typed if visible_count(typed) else "") or (picked or "").strip()
+    check_model_folder(chosen)  # on a public host: only the folders it offers
+    return chosen
 
 
 def run_choices(model_choice: str) -> tuple[list[tuple[str, str]], str]:

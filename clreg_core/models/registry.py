@@ -122,6 +122,12 @@ def offline_model_names() -> str:
     )
 
 
+def is_registered(choice: str) -> bool:
+    """Whether the text names a registry model (by key or label)."""
+    text = choice.strip().lower()
+    return text in _BY_KEY or text in {spec.label.lower() for spec in REGISTRY}
+
+
 def resolve_model(choice: str) -> ModelSpec:
     """Turn what the user typed or picked into a spec: a registry key or label, a local folder
     (it must exist and hold a config.json), or a hub id."""
