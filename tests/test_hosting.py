@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from clreg_core.app.hosting import GPU_MARGIN, GPU_START_S, Hosting, run_note
+from clreg_core.app.local_process import work_in_child
 from clreg_core.app.run_queue import RunQueue
 from clreg_core.app.session import Session
 from clreg_core.app.worker import carry_out
@@ -16,8 +17,13 @@ ZERO = Hosting(gpu_work=lambda order: iter(()), zero_gpu=True, charged=lambda s:
 def test_the_embedded_model_stays_on_this_cpu_and_others_go_to_the_gpu(monkeypatch):
     # On ZeroGPU, spaces makes this process's torch say CUDA is there; only the worker has it.
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.delenv("CLREG_TRAIN_IN_PROCESS", raising=False)
     embedded = ZERO.place(default_config("embedded"), embedded=True)
-    assert (embedded.work, embedded.device, embedded.zero_gpu) == (carry_out, "cpu", False)
+    # In a child process of this machine, at a lower priority than the web server.
+    assert (embedded.work, embedded.device, embedded.zero_gpu) == (work_in_child, "cpu", False)
+    monkeypatch.setenv("CLREG_TRAIN_IN_PROCESS", "1")  # the host keeps it in this process
+    in_process = ZERO.place(default_config("embedded"), embedded=True)
+    assert (in_process.work, in_process.device, in_process.zero_gpu) == (carry_out, "cpu", False)
     other = ZERO.place(default_config("smollm2-135m"), embedded=False)
     assert other.work is ZERO.gpu_work and other.zero_gpu and other.estimate_on == "cuda"
     assert other.device is None  # "auto" is resolved in the worker, not here

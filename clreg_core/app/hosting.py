@@ -1,7 +1,10 @@
 """Where this server runs a run's work, and what a run asks of a ZeroGPU visitor's GPU quota.
 
-The embedded model (4M parameters) trains on this process's CPU on every host: it needs no GPU,
-and on ZeroGPU it then spends none of the visitor's daily quota. Other models go to
+The embedded model (4M parameters) trains on this machine's CPU on every host: it needs no GPU,
+and on ZeroGPU it then spends none of the visitor's daily quota. Its work runs in a child process
+at a lower priority (`local_process.work_in_child`), so that training does not starve the web
+server of CPU; `CLREG_TRAIN_IN_PROCESS=1` keeps it on a thread of this process (`carry_out`
+itself), as before. Other models go to
 `Hosting.gpu_work`: on a ZeroGPU Space, the `spaces.GPU` generator that app.py decorates at
 import (it runs in a forked worker that holds a GPU for the call); elsewhere `worker.carry_out`
 itself, on this machine's GPU if it has one, else on its CPU.
@@ -14,6 +17,7 @@ the host sets (`CLREG_GPU_MAX_S`).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -42,6 +46,17 @@ def gpu_max_seconds() -> float | None:
 ZERO_GPU_QUEUE = RunQueue(slots_from_environment("CLREG_MAX_GPU_RUNS", 2))
 
 
+def embedded_work() -> Callable[[WorkOrder], Iterator[Message]]:
+    """Where the embedded model's runs compute: a child process (started from a fork server,
+    which this starts if it is not running), or with `CLREG_TRAIN_IN_PROCESS=1` this process."""
+    if os.environ.get("CLREG_TRAIN_IN_PROCESS") == "1":
+        return carry_out
+    from clreg_core.app import local_process
+
+    local_process.prepare()
+    return local_process.work_in_child
+
+
 @dataclass(frozen=True)
 class Placement:
     """Where one attempt's work runs."""
@@ -66,7 +81,8 @@ class Hosting:
 
     def place(self, config: RunConfig, embedded: bool) -> Placement:
         if embedded:
-            return Placement(carry_out, "cpu", "cpu", self.local_queue, False, FIRST_POINTS_PAUSE_S)
+            work = embedded_work()
+            return Placement(work, "cpu", "cpu", self.local_queue, False, FIRST_POINTS_PAUSE_S)
         if self.zero_gpu:
             # Not resolved here: on ZeroGPU this process's torch says CUDA is available (spaces
             # patches it) though only the worker has a GPU.
