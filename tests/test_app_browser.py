@@ -1,6 +1,7 @@
 """The page in a real browser: Playwright driving Debian's chromium against the app served here.
 
-A default embedded-model run to the end (the plot moves, the tables fill), A/B mode with small
+A default embedded-model run to the end (the plot moves, the tables fill), a run on an uploaded
+own-text file, A/B mode with small
 settings, Stop midway, and a user mistake shown in the page. Set CLREG_SCREENSHOT_DIR to keep the
 screenshot of the finished run (the README's comes from there)."""
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import app
+from clreg_core.app.ui_choices import CUSTOM_TASK
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
@@ -209,3 +211,29 @@ def test_typed_markup_shows_as_literal_text_in_the_message(page):
     ).to_be_visible()
     assert page.locator('img[src*="elsewhere.example"]').count() == 0  # shown, not fetched
     assert page.locator('a[href*="elsewhere.example"]').count() == 0
+
+
+def test_own_text_upload_reaches_the_server_before_run_uses_it(page, tmp_path):
+    # A Run may use only files its own page uploaded (Session.check_upload): the page's upload
+    # event must note the file on the server before Run, pressed as soon as the file shows.
+    facts = tmp_path / "facts.jsonl"
+    facts.write_text(
+        "\n".join(
+            f'{{"question": "What is the secret number of lock {i}?", "answer": "It is {i * 7}."}}'
+            for i in range(8)
+        ),
+        encoding="utf-8",
+    )
+    page.get_by_label("Forget topic").click()
+    page.get_by_role("option").filter(has_text=CUSTOM_TASK[0]).click()
+    upload = page.locator(".block").filter(has_text="…or upload a .txt / .jsonl file")
+    expect(upload.last).to_be_visible()
+    set_advanced(page, steps=6, eval_every=2, final_eval_items=16)
+    upload.last.locator("input[type=file]").set_input_files(str(facts))
+    expect(upload.last).to_contain_text("facts.jsonl")
+    page.locator("#run").click()
+    progress = page.locator("#progress")
+    expect(progress).to_contain_text("/6")  # settings applied
+    expect(progress).to_contain_text("finished", timeout=RUN_BOUND_MS)
+    expect(page.get_by_text("not uploaded from this page")).to_have_count(0)
+    expect(page.locator("#generations")).to_contain_text("secret number of lock")
