@@ -1,9 +1,9 @@
 """The page in a real browser: Playwright driving Debian's chromium against the app served here.
 
 A default embedded-model run to the end (the plot moves, the tables fill), a run on an uploaded
-own-text file, A/B mode with small
-settings, Stop midway, and a user mistake shown in the page. Set CLREG_SCREENSHOT_DIR to keep the
-screenshot of the finished run (the README's comes from there)."""
+own-text file, A/B mode with small settings, Stop midway, and a user mistake shown in the page.
+Set CLREG_SCREENSHOT_DIR to keep the screenshot of the finished run (the README's comes from
+there)."""
 
 import os
 import re
