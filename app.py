@@ -33,6 +33,7 @@ from clreg_core.app import explore, figures
 from clreg_core.app.attempts import EXPORT_ROOT
 from clreg_core.app.hosting import Hosting, run_note
 from clreg_core.app.limits import ASKS, Watch, caller_address
+from clreg_core.app.restarts import Interrupted, browser_secret, new_page_key, valid_page_key
 from clreg_core.app.run_export import mark_interrupted
 from clreg_core.app.run_tables import (
     RUNS_HEADERS,
@@ -468,6 +469,21 @@ def on_status(request: gr.Request) -> dict:
     return SESSIONS.get(request.session_hash).summary()
 
 
+@user_errors
+def on_load(stored_key, request: gr.Request):
+    """A page opened (or reloaded, as it does when the server comes back): give it its browser's
+    key, and tell it about runs a restart interrupted, with its own ones' reports."""
+    session = SESSIONS.get(request.session_hash)
+    session.page_key = stored_key if valid_page_key(stored_key) else new_page_key()
+    notice = SESSIONS.interrupted.notice(session.page_key)
+    reports = SESSIONS.interrupted.reports_for(session.page_key)
+    return [
+        session.page_key,
+        progress_html(0.0, notice) if notice else gr.skip(),
+        [str(report) for report in reports] if reports else gr.skip(),
+    ]
+
+
 def on_unload(request: gr.Request) -> None:
     SESSIONS.drop(request.session_hash)
 
@@ -661,6 +677,12 @@ def build_demo() -> gr.Blocks:
             [runs_curves, runs_layers, runs_metrics, runs_generations],
             api_name="show_runs",
         )
+        # Kept in the browser across reloads (a restarted server reloads the page): the key
+        # that finds this browser's interrupted runs. Not part of the API.
+        page_key = gr.BrowserState(
+            None, storage_key="clreg-lab-page", secret=browser_secret(EXPORT_ROOT.parent)
+        )
+        demo.load(on_load, page_key, [page_key, progress, exports], api_visibility="private")
         demo.unload(on_unload)
     return demo
 
@@ -672,8 +694,10 @@ def launch(port: int | None = None, quiet: bool = False) -> gr.Blocks:
     built, before serving: startup takes ~4 s longer but the first Run draws within ~1-2 s
     instead of paying for the imports."""
     warming = warm_up()
-    for report in mark_interrupted(EXPORT_ROOT):  # runs a killed server left half done
+    interrupted = mark_interrupted(EXPORT_ROOT)  # runs a killed server left half done
+    for report in interrupted:
         LOG.warning("marked an interrupted run: %s", report)
+    SESSIONS.interrupted = Interrupted.from_reports(interrupted)
     demo = build_demo()
     warming.join()
     demo.queue(default_concurrency_limit=4).launch(

@@ -1,5 +1,6 @@
 """What one caller may ask of a public server (app/limits.py), with the real session code."""
 
+import shutil
 import time
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def test_download_folders_have_unguessable_names_and_only_the_server_reads_them(
     for folder in folders:
         assert len(folder.name) >= 22  # 128 random bits in URL-safe base64
         assert folder.stat().st_mode & 0o777 == 0o700
-        folder.rmdir()
+        shutil.rmtree(folder)
     assert len(folders) == 3
 
 

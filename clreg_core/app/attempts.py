@@ -22,10 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clreg_core.app import figures
+from clreg_core.app.adapters import KeptAdapter
+from clreg_core.app.restarts import mark_owner
 from clreg_core.app.run_export import (
     IN_PROGRESS,
     commands_text,
     export_run,
+    mark_server,
     progress_report,
     prune_exports,
     write_progress,
@@ -59,7 +62,7 @@ class Attempt:
     queue: RunQueue
     ticket: int | None = None  # its place in `queue`, taken when it is followed
     stop: threading.Event = field(default_factory=threading.Event)
-    models: list[tuple[str, object, object]] = field(default_factory=list)  # label, model, loaded
+    models: list[KeptAdapter] = field(default_factory=list)  # the finished runs' LoRA weights
     # Every run that left a report (finished, stopped or failed), for the downloads: a stopped
     # run's curves and points are the user's work too.
     results: list[tuple[RunState, object]] = field(default_factory=list)  # run, RunResult
@@ -67,6 +70,7 @@ class Attempt:
     commands: str = ""
     over: bool = False  # followed to its end (exports written, queue slot released)
     folder: Path | None = None  # its downloads, and the partial reports while it runs
+    page_key: str | None = None  # the browser page's own key, to find it after a restart
 
     @property
     def active(self) -> bool:
@@ -92,6 +96,7 @@ def run_attempt(attempt: Attempt) -> Iterator[None]:
             yield
         if not attempt.stop.is_set():
             attempt.folder = new_export_folder()
+            mark_owner(attempt.folder, attempt.page_key)
             following = attempt.work(attempt.order)
             yield from _follow(attempt, following)
     except GeneratorExit:
@@ -123,6 +128,7 @@ def new_export_folder() -> Path:
     EXPORT_ROOT.mkdir(parents=True, exist_ok=True)
     folder = EXPORT_ROOT / secrets.token_urlsafe(16)
     folder.mkdir(mode=0o700)
+    mark_server(folder)
     return folder
 
 
@@ -179,19 +185,13 @@ def _take(attempt: Attempt, message: Message) -> bool:
 
 
 def _keep_model(attempt: Attempt, run: RunState, weights: dict) -> None:
-    """The unlearned model rebuilt in this process from its LoRA weights: the original model
-    (on the CPU) with the run's adapter, for free questions and the adapter download."""
-    from clreg_core.engine.lora import attach_lora, load_trainable_state
-    from clreg_core.models.loading import load_model
-
-    loaded = load_model(run.config.model, device="cpu")
-    model = attach_lora(loaded.model, run.config)
-    load_trainable_state(model, weights)
-    model.eval()
-    attempt.models.append((run.label, model, loaded))
-    for kept, result in attempt.results:
-        if kept is run:
-            result.model = model
+    """Keep the unlearned model as its LoRA weights, for free questions and the adapter
+    download (`adapters.py` puts them into a shared copy of the original model when used)."""
+    kept = KeptAdapter(run.label, run.config, weights)
+    attempt.models.append(kept)
+    for kept_run, result in attempt.results:
+        if kept_run is run:
+            result.model = kept
 
 
 def _wind_down(attempt: Attempt, following: Iterator[Message] | None) -> None:

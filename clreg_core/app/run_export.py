@@ -122,13 +122,41 @@ def write_progress(folder: Path, state: RunState) -> Path:
     return path
 
 
+SERVER_FILE = ".server"  # in a download folder: the process id of the server writing it
+
+
+def mark_server(folder: Path) -> None:
+    """Record which process writes `folder`, so that another server starting on the same
+    machine (same temporary folder) leaves its live runs alone."""
+    (folder / SERVER_FILE).write_text(str(os.getpid()), encoding="ascii")
+
+
+def _written_by_a_live_server(folder: Path) -> bool:
+    try:
+        pid = int((folder / SERVER_FILE).read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, under another user
+    return True
+
+
 def mark_interrupted(root: Path) -> list[Path]:
-    """At start: a run that was in progress when the server died becomes an interrupted
-    report (`...-interrupted-report.json`, its content kept); returns those reports."""
+    """At start: a run that was in progress when its server died becomes an interrupted
+    report (`...-interrupted-report.json`, its content kept); returns those reports. Runs of
+    another server still alive on this machine are not touched."""
     if not root.is_dir():
         return []
     marked = []
     for path in root.glob(f"*/*{IN_PROGRESS}"):
+        if _written_by_a_live_server(path.parent):
+            continue
         try:
             partial = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):

@@ -22,6 +22,7 @@ from clreg_core.app.attempts import IDLE_SESSION_S, Attempt, run_attempt
 from clreg_core.app.hosting import Hosting
 from clreg_core.app.limits import check_line
 from clreg_core.app.page import PageView
+from clreg_core.app.restarts import Interrupted
 from clreg_core.app.run_state import RunState
 from clreg_core.app.run_tables import finished
 from clreg_core.app.worker import WorkOrder
@@ -40,11 +41,11 @@ class Session:
         self.page = PageView()
         self.last_used = time.monotonic()
         self._lock = threading.RLock()
-        self._ask_lock = threading.Lock()  # disable_adapter() toggles shared model state
         # Finished runs of this tab's earlier attempts, oldest first (plain data: their models
         # are let go, only what the page shows of them stays), for the runs list.
         self.earlier_runs: list[RunState] = []
         self.uploads: set[Path] = set()  # files uploaded from this page: the only ones it may use
+        self.page_key: str | None = None  # the browser's own key (restarts.py), once it loaded
 
     # --- control ---
     def start(
@@ -86,6 +87,7 @@ class Session:
                 self.page.reset()
                 self.earlier_runs = (self.earlier_runs + finished(self.attempt.runs))[-KEEP_RUNS:]
             self.attempt = Attempt(runs, task, custom_text, order, place.work, place.queue)
+            self.attempt.page_key = self.page_key
             self.caller = caller
 
     def follow(self) -> Iterator[None]:
@@ -186,20 +188,17 @@ class Session:
             loaded = explore.MODELS.get(model_choice)
             return rows + self._gold_rows(loaded.spec, question, task)
         rows = []
-        with self._ask_lock:
-            for label, model, loaded in models:
-                before, after = explore.ask_before_after(
-                    model, loaded.tokenizer, loaded.prompt_style, question
-                )
-                if not rows:
-                    rows.append(["original", before])
-                rows.append([f"after {label}", after])
+        for kept in models:
+            before, after = kept.ask(question)
+            if not rows:
+                rows.append(["original", before])
+            rows.append([f"after {kept.label}", after])
         # An A/B pair halfway: the first model answers now, the second says when it will.
-        answered = {label for label, _, _ in models}
+        answered = {kept.label for kept in models}
         for run in attempt.runs:
             if run.label not in answered:
                 rows.append([f"after {run.label}", _not_yet(run)])
-        loaded = models[0][2]
+        loaded = models[0].loaded
         task = attempt.runs[0].config.task
         return rows + self._gold_rows(loaded.spec, question, task)
 
@@ -242,6 +241,7 @@ class SessionRegistry:
     def __init__(self, idle_s: float = IDLE_SESSION_S) -> None:
         self.idle_s = idle_s
         self.hosting = Hosting()  # app.py sets ZeroGPU's, once, at import
+        self.interrupted = Interrupted()  # what the last restart cut short (app.launch sets it)
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
