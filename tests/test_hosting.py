@@ -19,11 +19,12 @@ def test_the_embedded_model_stays_on_this_cpu_and_others_go_to_the_gpu(monkeypat
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.delenv("CLREG_TRAIN_IN_PROCESS", raising=False)
     embedded = ZERO.place(default_config("embedded"), embedded=True)
-    # In a child process of this machine, at a lower priority than the web server.
-    assert (embedded.work, embedded.device, embedded.zero_gpu) == (work_in_child, "cpu", False)
-    monkeypatch.setenv("CLREG_TRAIN_IN_PROCESS", "1")  # the host keeps it in this process
-    in_process = ZERO.place(default_config("embedded"), embedded=True)
-    assert (in_process.work, in_process.device, in_process.zero_gpu) == (carry_out, "cpu", False)
+    assert (embedded.work, embedded.device, embedded.zero_gpu) == (carry_out, "cpu", False)
+    # Off ZeroGPU: in a child process of this machine, at a lower priority than the web server,
+    # unless the host keeps it in this process.
+    assert Hosting().place(default_config("embedded"), embedded=True).work is work_in_child
+    monkeypatch.setenv("CLREG_TRAIN_IN_PROCESS", "1")
+    assert Hosting().place(default_config("embedded"), embedded=True).work is carry_out
     other = ZERO.place(default_config("smollm2-135m"), embedded=False)
     assert other.work is ZERO.gpu_work and other.zero_gpu and other.estimate_on == "cuda"
     assert other.device is None  # "auto" is resolved in the worker, not here

@@ -3,8 +3,8 @@
 The embedded model (4M parameters) trains on this machine's CPU on every host: it needs no GPU,
 and on ZeroGPU it then spends none of the visitor's daily quota. Its work runs in a child process
 at a lower priority (`local_process.work_in_child`), so that training does not starve the web
-server of CPU; `CLREG_TRAIN_IN_PROCESS=1` keeps it on a thread of this process (`carry_out`
-itself), as before. Other models go to
+server of CPU; `CLREG_TRAIN_IN_PROCESS=1`, and ZeroGPU, keep it on a thread of this process
+(`carry_out` itself), as before. Other models go to
 `Hosting.gpu_work`: on a ZeroGPU Space, the `spaces.GPU` generator that app.py decorates at
 import (it runs in a forked worker that holds a GPU for the call); elsewhere `worker.carry_out`
 itself, on this machine's GPU if it has one, else on its CPU.
@@ -46,10 +46,12 @@ def gpu_max_seconds() -> float | None:
 ZERO_GPU_QUEUE = RunQueue(slots_from_environment("CLREG_MAX_GPU_RUNS", 2))
 
 
-def embedded_work() -> Callable[[WorkOrder], Iterator[Message]]:
+def embedded_work(zero_gpu: bool) -> Callable[[WorkOrder], Iterator[Message]]:
     """Where the embedded model's runs compute: a child process (started from a fork server,
-    which this starts if it is not running), or with `CLREG_TRAIN_IN_PROCESS=1` this process."""
-    if os.environ.get("CLREG_TRAIN_IN_PROCESS") == "1":
+    which this starts if it is not running); this process with `CLREG_TRAIN_IN_PROCESS=1`, and
+    on ZeroGPU, where `spaces` patches torch in this process and a fork server that imports
+    app.py (as it must, see `local_process.PRELOAD`) would import `spaces` too: untested there."""
+    if zero_gpu or os.environ.get("CLREG_TRAIN_IN_PROCESS") == "1":
         return carry_out
     from clreg_core.app import local_process
 
@@ -81,7 +83,7 @@ class Hosting:
 
     def place(self, config: RunConfig, embedded: bool) -> Placement:
         if embedded:
-            work = embedded_work()
+            work = embedded_work(self.zero_gpu)
             return Placement(work, "cpu", "cpu", self.local_queue, False, FIRST_POINTS_PAUSE_S)
         if self.zero_gpu:
             # Not resolved here: on ZeroGPU this process's torch says CUDA is available (spaces

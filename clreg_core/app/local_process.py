@@ -15,6 +15,7 @@ forking it is safe, where forking the web process (threads, OpenMP's pool, held 
 Ending: closing the generator sends the child a cancel; it closes its `carry_out` (which stops
 the job within one step) and exits; one that does not within `CANCEL_GRACE_S` is terminated,
 then killed. A child whose web process died sees its control pipe close and stops the same way.
+Where no child can start (a broken fork server), the run computes in this process, as before.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import multiprocessing
 import os
 import pickle
 import threading
+import time
 from collections.abc import Iterator
 from multiprocessing import forkserver
 
@@ -32,10 +34,12 @@ from clreg_core.app.worker import ALIVE, HEARTBEAT_S, Message, WorkOrder, carry_
 
 LOG = logging.getLogger("clreg_lab")
 CHILD_NICE = 10  # the kernel's weight for nice 10 is about a tenth of nice 0's
+START_LIMIT_S = 120.0  # the fork server's imports on a busy CPU take seconds, not minutes
 CANCEL_GRACE_S = 10.0  # a step, or the evaluation in progress, before the child is terminated
 # Imported once, in the fork server, so that each child starts with them. "__main__" first:
 # where the server runs as `python app.py`, a child would otherwise import app.py (and gradio)
-# again before it starts.
+# again before it starts. So, as for any multiprocessing program, the script that starts the
+# server must guard its start with `if __name__ == "__main__":` (app.py does).
 PRELOAD = [
     "__main__",
     "torch",
@@ -62,24 +66,30 @@ def work_in_child(order: WorkOrder) -> Iterator[Message]:
     control_end, control = _CONTEXT.Pipe(duplex=False)
     child = _CONTEXT.Process(
         target=_child_main,
-        args=(order, child_end, control_end),
+        args=(order, child_end, control_end, dict(os.environ)),
         name="clreg-run",
         daemon=True,  # the web process ending normally terminates it too
     )
     try:
-        yield from _starting(child)
+        try:
+            yield from _starting(child)
+        except Exception:  # no process to start here (a broken fork server): compute in ours
+            LOG.exception("a run's process could not start: the run computes in this process")
+            yield from carry_out(order)
+            return
         child_end.close()  # the child holds its own copies now: EOF here means it ended
         control_end.close()
         yield from _relay(messages, child)
     finally:
         _end(child, control)
         for end in (messages, child_end, control_end, control):
-            end.close()
+            end.close()  # a child started late (closed while starting) sees EOF and stops
 
 
 def _starting(child) -> Iterator[Message]:
     """Start the child on a thread (the first start waits for the fork server's imports), with
-    `alive` meanwhile, so that the caller can redraw and notice a Stop."""
+    `alive` meanwhile, so that the caller can redraw and notice a Stop; TimeoutError past
+    `START_LIMIT_S`."""
     failed: list[BaseException] = []
 
     def start() -> None:
@@ -91,13 +101,13 @@ def _starting(child) -> Iterator[Message]:
 
     thread = threading.Thread(target=start, name="clreg-child-start", daemon=True)
     thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(HEARTBEAT_S)
-            if thread.is_alive():
-                yield ALIVE
-    finally:
-        thread.join()  # closed meanwhile: let the start finish, so that _end can stop it
+    deadline = time.monotonic() + START_LIMIT_S
+    while thread.is_alive():
+        thread.join(HEARTBEAT_S)
+        if thread.is_alive():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no process started within {START_LIMIT_S:.0f} s")
+            yield ALIVE
     if failed:
         raise failed[0]
 
@@ -139,10 +149,13 @@ def _end(child, control) -> None:
     child.close()
 
 
-def _child_main(order: WorkOrder, messages, control) -> None:
+def _child_main(order: WorkOrder, messages, control, environment: dict[str, str]) -> None:
     """The child: lower its priority, run the order, send each message pickled; stop when the
     web process cancels or goes away."""
     os.nice(CHILD_NICE)
+    # The web process's settings now (cache folders, CLREG_*), not the fork server's at its start.
+    os.environ.clear()
+    os.environ.update(environment)
     cancelled = threading.Event()
     threading.Thread(target=_listen, args=(control, cancelled), daemon=True).start()
     work = carry_out(order)
