@@ -270,7 +270,7 @@ ANY_VALUE = st.one_of(
     st.none(),
     st.integers(min_value=-(10**12), max_value=10**12),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=8),
+    st.text(alphabet=st.characters(codec=None), max_size=8),  # every Unicode category
     st.booleans(),
 )
 
