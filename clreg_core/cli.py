@@ -39,6 +39,9 @@ FLAG_HELP = {
     "--custom-text-file), tofu:forget01|forget05|forget10 or muse:news (online)",
     "model": "embedded, smollm2-135m, a hub name (owner/name, online) or a local folder",
     "clreg_weight": "λ, weight of the contrastive term",
+    "relearn_check": "after the run, check whether the forgetting is gone or only hidden: 20 "
+    "steps of fine-tuning on half the forget facts, recall of the other half, against a model "
+    "that never learned them (the report's 'relearning' block)",
     "anchor_weight": "μ, weight of the retain-feature anchor",
     "temperature": "τ of the InfoNCE term",
     "feature_layer": "decoder block whose output gives the features (-1 = last)",
@@ -304,7 +307,27 @@ def main(argv: list[str] | None = None) -> int:
         for key in keys:
             if key in before:
                 print(f"  {key:18s} before {before[key]:.3f}  after {after[key]:.3f}")
+        if "relearning" in result.report:
+            print(relearning_lines(result.report["relearning"]))
     return processes.exit(0 if result.status == "finished" else 1)
+
+
+def relearning_lines(block: dict) -> str:
+    """The relearning check in words: each attack's recall from start to end, and the reading."""
+    if "unavailable" in block:
+        return f"  gone or hidden: not checked ({block['unavailable']})"
+    lines = [
+        f"  gone or hidden? {block['steps']} steps of fine-tuning on {block['shown_items']} "
+        f"forget facts, recall of {block['test_items']} others:"
+    ]
+    reference = block["reference"]
+    curves = [("the run's own LoRA", block["same_lora"]), ("a fresh LoRA", block["fresh_lora"])]
+    if "curve" in reference:
+        curves.append((f"reference: {reference['model']}", reference["curve"]))
+    for name, curve in curves:
+        lines.append(f"    {name}: {curve[0]:.2f} -> {curve[-1]:.2f}")
+    lines.append(f"    {block['verdict']['reading']}")
+    return "\n".join(lines)
 
 
 def _measured_on(report: dict) -> str:

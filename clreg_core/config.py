@@ -186,6 +186,10 @@ class RunConfig:
     # per side for the before/after metrics: ±2.5% on an accuracy near 0.1 or 0.9 (200 items
     # gave ±2%, for 2.5 s more of a 30 s run)
     final_eval_items: int = 150
+    # After the run, "gone or hidden?": 20 steps of fine-tuning on half the forget facts, recall
+    # of the other half at every step, against a model that never learned them
+    # (engine/relearning.py). About 10-20 s on the embedded model on 2 cores.
+    relearn_check: bool = False
     seed: int = 0
     device: str = "auto"
 

@@ -340,3 +340,18 @@ def test_read_capped_never_reads_past_the_cap(tmp_path):
         assert info.value.size == 11
     with pytest.raises(UserInputError, match="file not found"):
         read_capped(tmp_path / "missing", 10)
+
+
+def test_relearn_check_puts_its_curves_in_the_report_and_says_gone_or_hidden(tmp_path):
+    """forget10 has a gold twin: the reference is the model that never saw those people. Three
+    steps of unlearning leave the facts in place, so the check must read 'hidden'."""
+    out = tmp_path / "run"
+    args = [*SHORT, "--task", "world:forget10", "--stop-at", "steps", "--relearn-check"]
+    done = run_cli("--out", str(out), *args, timeout=900)  # a bound for a busy machine
+    assert done.returncode == 0, done.stderr[-2000:]
+    block = json.loads((out / "report.json").read_text())["relearning"]
+    assert len(block["same_lora"]) == len(block["fresh_lora"]) == block["steps"] + 1 == 21
+    assert block["reference"]["model"].startswith("gold")
+    assert block["verdict"]["reading"].startswith("hidden")
+    assert "gone or hidden? 20 steps of fine-tuning" in done.stdout
+    assert "reference: gold" in done.stdout

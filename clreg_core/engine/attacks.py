@@ -12,13 +12,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-import torch
-
 from clreg_core.data.items import Item
-from clreg_core.engine import losses
-from clreg_core.engine.batching import collate
-from clreg_core.engine.evaluation import Measurer, answer_scores, qa_only
-from clreg_core.engine.optimizer import adamw
+from clreg_core.engine.evaluation import Measurer
 
 
 @dataclass(frozen=True)
@@ -54,48 +49,16 @@ def relearning_attack(
 
     Trains the model's trainable (LoRA) weights in place and puts them back afterwards, so the
     unlearned model is unchanged when this returns."""
-    model = measurer.model
-    shown, held_out = split_facts(qa_only(forget), seed)
-    if not shown or not held_out:
-        return {}
-    rng = random.Random(seed)
-    test = (
-        held_out
-        if len(held_out) <= settings.test_items
-        else rng.sample(held_out, settings.test_items)
-    )
-    before = answer_scores(test, measurer.answers(test, adapter=True))["accuracy"]
+    from clreg_core.engine.relearning import recovery_curve, split_for_check
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    saved = [p.detach().clone() for p in params]
-    encoded = measurer.encode(shown)
-    optimizer = adamw(params, settings.learning_rate)
-    was_training = model.training
-    model.train()
-    try:
-        for _ in range(settings.steps):
-            batch = collate(
-                rng.sample(encoded, min(settings.batch_size, len(encoded))),
-                measurer.tokenizer.pad_token_id,
-            )
-            batch = {k: v.to(measurer.device) for k, v in batch.items()}
-            logits = model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-            ).logits
-            loss = losses.nll(losses.sequence_logprob(logits, batch["labels"]))
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-        after = answer_scores(test, measurer.answers(test, adapter=True))["accuracy"]
-    finally:
-        with torch.no_grad():
-            for param, value in zip(params, saved, strict=True):
-                param.copy_(value)
-        model.train(was_training)
+    split = split_for_check(forget, seed, settings.test_items)
+    if not split.shown or not split.test:
+        return {}
+    before, after = recovery_curve(measurer, split, settings, seed, each_step=False)
     return {
         "relearn_heldout_before": before,
         "relearn_heldout_after": after,
         "relearn_gain": after - before,
         "relearn_steps": settings.steps,
-        "relearn_test_items": len(test),
+        "relearn_test_items": len(split.test),
     }

@@ -60,6 +60,7 @@ from clreg_core.models.loading import LoadedModel, load_model
 
 PROBES_PER_SIDE = 4
 STAGES = ("measuring the original model", "training", "measuring the unlearned model")
+RELEARN_STAGE = "checking whether it is gone or only hidden (relearning)"
 
 
 @dataclass
@@ -433,6 +434,16 @@ def run_unlearning(
         if gold_measured(gold):
             report["evaluation_sizes"]["gold"] = gold_sizes(assessment, before)
         report["generations"] = _generations(assessment, before, after, gold_answers)
+        if config.relearn_check:
+            stage = RELEARN_STAGE
+            emit(Event("stage", trained, {"stage": RELEARN_STAGE}))
+            tick = time.perf_counter()
+            report["relearning"] = (
+                {"unavailable": "not in a run split over several processes"}
+                if processes.distributed
+                else _relearning(model, loaded, config, task, device, stop)
+            )
+            phases["relearning"] = time.perf_counter() - tick
         report["timing"] = {
             "seconds_per_step": float(np.median(step_seconds)) if step_seconds else None,
             "seconds_per_step_covers": "the median optimiser step (forward, backward, update); "
@@ -489,6 +500,26 @@ def parity_outcome(config: RunConfig, parity: ParityStop | None, trained: int) -
         stopped = "step ceiling, parity not reached"
     outcome.update(kept_step=summary["closest"]["step"], stopped_because=stopped)
     return outcome
+
+
+def _relearning(model, loaded, config, task, device, should_stop) -> dict:
+    """The relearning check's report block (engine/relearning.py), against the gold model where
+    this model has one for this task. A Stop during it ends the check, not the finished run."""
+    from clreg_core.engine.relearning import RelearningStopped, relearning_check
+
+    spec = loaded.spec
+    reference = None
+    try:
+        if spec.gold_source and spec.gold_split and config.task.endswith(spec.gold_split):
+            gold = load_model(spec.gold_source, device=str(device))
+            reference = (gold.model, gold)
+        return relearning_check(
+            model, loaded, config, task, should_stop=should_stop, reference_model=reference
+        )
+    except RelearningStopped:
+        return {"unavailable": "stopped by the user during the check"}
+    except UserInputError as error:  # the gold model cannot be loaded: say so, keep the run
+        return {"unavailable": str(error)}
 
 
 def _gold_metrics(assessment, loaded, device, config, snapshots) -> tuple[dict, dict]:
