@@ -344,6 +344,14 @@ def verdict(value: float | None, goal: float) -> str:
     return "n/a" if value is None else ("meets" if value <= goal else "misses")
 
 
+def heading_detail(idle: bool) -> str:
+    if idle:
+        return " on an idle app (no run training)"
+    if os.environ.get("CLREG_TRAIN_IN_PROCESS") == "1":
+        return ", the run on a thread of the web process (CLREG_TRAIN_IN_PROCESS=1)"
+    return ""
+
+
 def section(args, out: dict, results: Path) -> str:
     rounds = out["rounds"]
     rows = []
@@ -383,7 +391,7 @@ def section(args, out: dict, results: Path) -> str:
     )
     return "\n".join(
         [
-            "## Load" + (" on an idle app (no run training)" if args.idle else ""),
+            "## Load" + heading_detail(args.idle),
             "",
             f"{out['date']}, {out['machine']}; `{out['command']}` took {out['seconds']:.0f} s. "
             f"The app served on loopback by its own process, {training}, while "
