@@ -31,7 +31,7 @@ import gradio as gr
 
 from clreg_core.app import explore, figures
 from clreg_core.app.attempts import EXPORT_ROOT
-from clreg_core.app.hosting import Hosting, run_note
+from clreg_core.app.hosting import Hosting, embedded_work, run_note
 from clreg_core.app.limits import ASKS, Watch, caller_address
 from clreg_core.app.restarts import Interrupted, browser_secret, new_page_key, valid_page_key
 from clreg_core.app.run_export import mark_interrupted
@@ -142,6 +142,11 @@ TOUR = (
     ("**4 · Ask.** Pick a suggested question (or type one) and press **Ask**: the original, "
      "the unlearned and the gold model answer side by side. *Runs in this tab* reopens any "
      "earlier run, or two side by side.", ("suggested", "answers", "runs")),
+    ("**5 · Gone, or only hidden?** First predict: after unlearning, an attacker fine-tunes the "
+     "model for 20 steps on *half* of the forgotten facts. Will it then know the *other* half? "
+     "Tick *Gone or only hidden?* and press **Run**. The chart shows its recall of the facts it "
+     "was not shown at every step, beside a model that never learned them: far above it, the "
+     "facts were only hidden, not removed.", ("relearn-check", "relearning")),
 )  # fmt: skip
 TOUR_JS = """() => {{
   const ids = {ids};
@@ -163,7 +168,7 @@ LOG = logging.getLogger("clreg_lab")
 METRICS_HEADERS = ["metric", "before", "after", "good when", "what it means"]
 GENERATIONS_HEADERS = ["set", "prompt", "expected", "before", "after"]
 PROBE_HEADERS = ["set", "question", "expected", "model's answer", "right?"]
-PAGE_PARTS = 13  # what a tick may redraw: the `page` outputs in build_demo
+PAGE_PARTS = 14  # what a tick may redraw: the `page` outputs in build_demo
 TALL_TABLE_PX = 2000  # every row in sight: a short scroll box hid the retain rows
 PLOT_GUIDE = """
 - **Representations (live)**: each dot is one question's hidden state at the CLReg layer, red for
@@ -272,10 +277,11 @@ def run_handler(ab: bool):
     @user_errors
     def start(request: gr.Request, *form):
         picked, typed, task, method, clreg, weight, text, upload, *rest = form
-        # The stop rule comes last, so API callers that predate it keep working.
-        advanced, stop_at = rest[: len(ADVANCED_FIELDS)], rest[len(ADVANCED_FIELDS) :]
+        # The stop rule and the relearning check come last, so API callers that predate them
+        # keep working.
+        advanced, extra = rest[: len(ADVANCED_FIELDS)], rest[len(ADVANCED_FIELDS) :]
         model = chosen_model(picked, typed)
-        config = config_from_form(model, task, method, clreg, weight, advanced, *stop_at)
+        config = config_from_form(model, task, method, clreg, weight, advanced, *extra)
         session = SESSIONS.get(request.session_hash)
         if config.task == "custom" and upload:
             session.check_upload(upload)
@@ -334,7 +340,7 @@ def page_updates(session, whole: bool = False) -> list:
     if "curves" in changed:
         out[2] = changed["curves"]
     if "metrics" in changed:
-        for index, part in ((3, "paper"), (4, "layers")):
+        for index, part in ((3, "paper"), (4, "layers"), (12, "relearning")):
             figure = changed[part]
             out[index] = gr.Plot(value=figure, visible=figure is not None)
         out[5] = metrics_frame(changed["metrics"])
@@ -347,7 +353,7 @@ def page_updates(session, whole: bool = False) -> list:
         out[11] = gr.Dropdown(choices=run_choice_labels(history))
     attempt = session.attempt
     if not whole:
-        out[12] = gr.Timer(active=attempt is not None and not attempt.over)
+        out[13] = gr.Timer(active=attempt is not None and not attempt.over)
     return out
 
 
@@ -492,7 +498,7 @@ def build_demo() -> gr.Blocks:
     first_tasks, first_task = run_choices(DEFAULT_MODEL)
     with gr.Blocks(title="CLReg Lab", delete_cache=UPLOAD_CLEANUP) as demo:
         gr.Markdown(INTRO)
-        with gr.Accordion("Guided tour: four steps a class can follow", open=False,
+        with gr.Accordion("Guided tour: five steps a class can follow", open=False,
                           elem_id="tour"):  # fmt: skip
             for number, (text, targets) in enumerate(TOUR, start=1):
                 with gr.Row(equal_height=True):
@@ -525,6 +531,13 @@ def build_demo() -> gr.Blocks:
             info=STOP_AT_INFO,
             elem_id="stop-at",
         )
+        relearn_check = gr.Checkbox(
+            value=False,
+            label="Gone or only hidden? After the run, try to bring the facts back (relearning "
+            "check: an attacker fine-tunes on half the forget facts; about 20 s more on the "
+            "embedded model)",
+            elem_id="relearn-check",
+        )
         with gr.Accordion("Advanced settings", open=False), gr.Row():
             advanced = [
                 gr.Number(value=v, label=label, elem_id=f"adv-{name}")
@@ -551,6 +564,8 @@ def build_demo() -> gr.Blocks:
             curves = gr.Plot(figures.live_curves([]), label="Curves", elem_id="curves")
         paper = gr.Plot(label="End view", visible=False, elem_id="paper")
         layers = gr.Plot(label="Entanglement per layer", visible=False, elem_id="layers")
+        relearning = gr.Plot(label="Gone or only hidden? (relearning check)", visible=False,
+                             elem_id="relearning")  # fmt: skip
         with gr.Accordion("How to read these plots", open=False, elem_id="plot-guide"):
             gr.Markdown(PLOT_GUIDE)
         metrics = tall_table(
@@ -621,7 +636,7 @@ def build_demo() -> gr.Blocks:
             trigger(on_suggestions, [model, typed_model, task], [ask_hint, suggested])
         suggested.input(explore.question_from_suggestion, suggested, question, api_name=False)
         page = [progress, scatter, curves, paper, layers, metrics, note, generations, exports,
-                commands, runs_table, runs_pick, timer]  # fmt: skip
+                commands, runs_table, runs_pick, relearning, timer]  # fmt: skip
         assert len(page) == PAGE_PARTS
         # Our own progress line says what is happening; Gradio's per-output spinners would
         # only cost the browser CPU that the first plot needs.
@@ -630,7 +645,7 @@ def build_demo() -> gr.Blocks:
         run_events = [
             button.click(
                 run_handler(ab=ab_mode),
-                [*form, *advanced, stop_at],
+                [*form, *advanced, stop_at, relearn_check],
                 page,
                 api_name="ab" if ab_mode else "run",
                 show_progress="hidden",
@@ -694,6 +709,7 @@ def launch(port: int | None = None, quiet: bool = False) -> gr.Blocks:
     built, before serving: startup takes ~4 s longer but the first Run draws within ~1-2 s
     instead of paying for the imports."""
     warming = warm_up()
+    embedded_work(ZERO_GPU)  # where it is one, the run's fork server starts importing now
     interrupted = mark_interrupted(EXPORT_ROOT)  # runs a killed server left half done
     for report in interrupted:
         LOG.warning("marked an interrupted run: %s", report)

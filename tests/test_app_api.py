@@ -174,7 +174,9 @@ def test_a_run_nobody_follows_is_stopped_and_frees_its_place(url, monkeypatch):
 
     monkeypatch.setenv("CLREG_UNWATCHED_S", "3")
     bare = f"bare-{time.time_ns()}"
-    body = {"data": form(stop_at="steps", **(SMALL | {"steps": 400})), "session_hash": bare}
+    relearn_check = False  # a raw call sends every field (gradio_client fills the missing)
+    data = [*form(stop_at="steps", **(SMALL | {"steps": 400})), relearn_check]
+    body = {"data": data, "session_hash": bare}
     posted = httpx.post(f"{url}gradio_api/call/run", json=body, timeout=60)
     assert posted.status_code == 200, posted.text
     deadline = time.monotonic() + 600  # a bound for a busy machine, not a target
@@ -240,3 +242,16 @@ def test_a_run_may_use_only_a_file_its_own_page_uploaded(url, tmp_path):
     client.predict(*sent, api_name="/run")  # answers at the run's end
     status = wait_over(client)
     assert [r["status"] for r in status["runs"]] == ["finished"], status
+
+
+def test_the_relearning_check_through_the_api_says_gone_or_hidden(url):
+    """The form's last field asks for the check; its verdict is in the status, its curves in
+    the page's answer (the "Gone or only hidden?" plot)."""
+    client = Client(url, verbose=False)
+    page = client.predict(*form(stop_at="steps", **SMALL), True, api_name="/run")
+    status = wait_over(client)
+    (run,) = status["runs"]
+    assert run["status"] == "finished", status
+    # six steps of unlearning leave the facts in place: an attacker gets them back
+    assert run["relearning"]["reading"].startswith("hidden"), run["relearning"]
+    assert "Gone or only hidden?" in json.dumps(page)

@@ -116,12 +116,14 @@ def test_before_a_run_tables_have_headers_and_the_probe_shows_every_row(page):
 
 
 def test_the_guided_tour_points_at_the_plot(page):
-    page.get_by_text("Guided tour: four steps").click()
+    page.get_by_text("Guided tour: five steps").click()
     page.locator("#tour-1").click()
     expect(page.locator("#scatter")).to_have_class(re.compile("tour-highlight"))
     page.locator("#tour-2").click()
     expect(page.locator("#metrics")).to_have_class(re.compile("tour-highlight"))
     expect(page.locator("#scatter")).not_to_have_class(re.compile("tour-highlight"))
+    page.locator("#tour-5").click()  # gone or hidden: the box to tick before the run
+    expect(page.locator("#relearn-check")).to_have_class(re.compile("tour-highlight"))
 
 
 def test_default_run_moves_the_plot_and_fills_the_tables(page, tmp_path):

@@ -409,6 +409,48 @@ def _block_index(feature_layer: int, blocks: int) -> int:
     return feature_layer if feature_layer >= 0 else blocks + feature_layer
 
 
+def relearning_curves(runs: Sequence[RunState]) -> go.Figure | None:
+    """Gone or only hidden (engine/relearning.py): recall of held-out forget facts at every step
+    of an attacker's fine-tuning on the other facts, for each run that was checked (its own LoRA
+    solid, a fresh LoRA on its merged weights dashed) and for the reference, a model that never
+    learned them (grey, dotted): recall far above the reference means the facts were hidden."""
+    checked = [r for r in runs if r.report and "same_lora" in r.report.get("relearning", {})]
+    if not checked:
+        return None
+    fig = go.Figure()
+    for index, run in enumerate(checked):
+        block, color = run.report["relearning"], RUN_COLORS[index % len(RUN_COLORS)]
+        for key, dash, how in (("same_lora", "solid", "its own LoRA"),
+                               ("fresh_lora", "dash", "a fresh LoRA on its weights")):  # fmt: skip
+            curve = block[key]
+            fig.add_trace(go.Scatter(
+                x=list(range(len(curve))), y=curve, mode="lines+markers",
+                name=f"after {run.label}: {how}", line={"color": color, "dash": dash},
+                marker={"size": 4},
+            ))  # fmt: skip
+    reference = checked[0].report["relearning"].get("reference", {})
+    if "curve" in reference:
+        curve = reference["curve"]
+        fig.add_trace(go.Scatter(
+            x=list(range(len(curve))), y=curve, mode="lines+markers",
+            name=f"reference: {reference['model']}",
+            line={"color": HOLDOUT_COLOR, "dash": "dot"}, marker={"size": 4},
+        ))  # fmt: skip
+    readings = "<br>".join(
+        f"{r.label}: {r.report['relearning']['verdict']['reading']}" for r in checked
+    )
+    fig.update_xaxes(title_text="attacker's fine-tuning steps (on the other half of the facts)")
+    fig.update_yaxes(title_text="recall of held-out forget facts", range=[0, 1.05])
+    fig.update_layout(
+        title={"text": f"Gone or only hidden?<br><sup>{readings}</sup>", "font": {"size": 13}},
+        height=420,
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.25},
+        margin={"t": 90},
+    )
+    return fig
+
+
 def paper_view(runs: Sequence[RunState]) -> go.Figure | None:
     """The paper's "feature entanglement" picture: a 2-D embedding (UMAP where installed, else
     t-SNE) of the original model's features and of each unlearned model's, side by side."""

@@ -125,6 +125,7 @@ class PageView:
         return {
             "paper": figures.paper_view(runs),
             "layers": figures.layer_entanglement(runs),
+            "relearning": figures.relearning_curves(runs),
             "metrics": metrics_table(runs),
             "generations": generations_table(runs),
             "note": table_note(runs),
@@ -153,6 +154,7 @@ class PageView:
                     "device": r.device,
                     "parity": r.parity,
                     "metrics": (r.report or {}).get("metrics", {}).get("after", {}),
+                    "relearning": (r.report or {}).get("relearning", {}).get("verdict"),
                 }
                 for r in runs
             ],

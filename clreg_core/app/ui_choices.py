@@ -129,14 +129,20 @@ def config_from_form(
     clreg_weight: float,
     advanced: list,
     stop_at: str | None = None,
+    relearn_check: bool | None = None,
 ) -> RunConfig:
     """The RunConfig the form describes; an empty or impossible field raises `ConfigError`.
-    `stop_at` left empty keeps the model's default rule (parity)."""
+    `stop_at` left empty keeps the model's default rule (parity); `relearn_check` left out, the
+    model's default (off)."""
     if not model_choice:
         raise ConfigError("no model chosen: pick one from the list or type a folder / hub id")
     if not isinstance(clreg, bool):
         raise ConfigError(f"CLReg on or off must be true or false, got {clreg!r}")
     values = {"method": method, "clreg": clreg, "clreg_weight": clreg_weight}
+    if relearn_check is not None:
+        if not isinstance(relearn_check, bool):
+            raise ConfigError(f"the relearning check must be true or false, got {relearn_check!r}")
+        values["relearn_check"] = relearn_check
     if stop_at:
         values["stop_at"] = stop_at
     if len(advanced) != len(ADVANCED_FIELDS):

@@ -225,10 +225,28 @@ def estimate(
     per_side = 8 * final_items * forward + 2 * final_items * GENERATED_TOKENS * 2 * params
     final = seconds((2 + GOLD_PASSES) * per_side, tokens=3 * 2 * GENERATED_TOKENS)
     parts = {"training": train, "live evaluations": live, "before/after measurement": final}
+    if config.relearn_check:
+        parts["relearning check"] = _relearning_seconds(seconds, forward, params, final_items)
     weight_bytes = 2 if weights_in_bf16(config, params, device) else 4
     checkpointing = checkpoints_activations(config, params, device)
     megabytes = _megabytes(config, shape, rows, tokens, weight_bytes, _launched(), checkpointing)
     return Estimate(sum(parts.values()), megabytes, parts)
+
+
+def _relearning_seconds(seconds, forward: float, params: int, items: int) -> float:
+    """Three attacks (engine/relearning.py), each 20 steps of a 16-row batch and a greedy
+    recall of up to 100 held-out facts after every step."""
+    from clreg_core.engine.attacks import RelearnSettings
+
+    attack = RelearnSettings()
+    recalled = min(attack.test_items, items)
+    per_recall = recalled * GENERATED_TOKENS * 2 * params
+    steps = 3 * attack.steps
+    return seconds(
+        steps * 3 * forward * attack.batch_size + (steps + 3) * per_recall,
+        steps,
+        tokens=(steps + 3) * GENERATED_TOKENS,
+    )
 
 
 def _launched() -> tuple[int, bool]:
