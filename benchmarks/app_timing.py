@@ -144,8 +144,10 @@ def latency_during_run(url: str, samples: int = 5) -> dict:
     _, task = run_choices("embedded")
     weight = default_config_value("embedded", "clreg_weight")
     form = ["embedded", "", task, "npo", True, weight, "", None, *advanced_defaults("embedded")]
-    runner.predict(*form, api_name="/run")
+    job = runner.submit(*form, api_name="/run")  # the Run call lasts as long as the run
     while not runner.predict(api_name="/status")["text"].count("training"):
+        if job.done():
+            raise RuntimeError(f"the run ended before it trained: {job.status()}")
         time.sleep(0.2)
     timings = {"ask_seconds": [], "status_seconds": []}
     for _ in range(samples):
@@ -159,6 +161,7 @@ def latency_during_run(url: str, samples: int = 5) -> dict:
         time.sleep(0.5)
     still_training = "training" in runner.predict(api_name="/status")["text"]
     runner.predict(api_name="/stop")
+    job.result(timeout=120)  # its end written, its place in line freed
     return {**timings, "job_was_training_throughout": still_training}
 
 

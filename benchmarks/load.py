@@ -4,7 +4,7 @@ trains?
     python benchmarks/load.py            # 20 clients x (10 status calls + 2 questions) x 3 rounds
     python benchmarks/load.py --clients 5 --calls 4 --asks 1 --rounds 1
     python benchmarks/load.py --idle             # the same calls with nothing training
-    CLREG_TRAIN_IN_PROCESS=1 python benchmarks/load.py   # the run on a thread of the web process
+    CLREG_TRAIN_IN_CHILD=1 python benchmarks/load.py     # the run in a child process at nice 10
 
 Serves the app in a separate process on a loopback port (clients in the same process would
 share its interpreter lock and time themselves), starts one default embedded run through the
@@ -278,9 +278,9 @@ def stop_server(server: subprocess.Popen) -> int:
 
 
 def where_runs_train() -> str:
-    if os.environ.get("CLREG_TRAIN_IN_PROCESS") == "1":
-        return "on a thread of the web process (CLREG_TRAIN_IN_PROCESS=1)"
-    return "in a child process at a lower priority (the default)"
+    if os.environ.get("CLREG_TRAIN_IN_CHILD") == "1":
+        return "in a child process at a lower priority (CLREG_TRAIN_IN_CHILD=1)"
+    return "on a thread of the web process (the default)"
 
 
 def measure(args) -> dict:
@@ -347,8 +347,8 @@ def verdict(value: float | None, goal: float) -> str:
 def heading_detail(idle: bool) -> str:
     if idle:
         return " on an idle app (no run training)"
-    if os.environ.get("CLREG_TRAIN_IN_PROCESS") == "1":
-        return ", the run on a thread of the web process (CLREG_TRAIN_IN_PROCESS=1)"
+    if os.environ.get("CLREG_TRAIN_IN_CHILD") == "1":
+        return ", the run in a child process at a lower priority (CLREG_TRAIN_IN_CHILD=1)"
     return ""
 
 
@@ -449,11 +449,11 @@ def main() -> None:
         "asks_per_client": args.asks,
         **measure(args),
     }
-    if os.environ.get("CLREG_TRAIN_IN_PROCESS") == "1" and not args.idle:
-        out["command"] = "CLREG_TRAIN_IN_PROCESS=1 " + out["command"]
+    if os.environ.get("CLREG_TRAIN_IN_CHILD") == "1" and not args.idle:
+        out["command"] = "CLREG_TRAIN_IN_CHILD=1 " + out["command"]
     name = "load-idle" if args.idle else "load"
-    if os.environ.get("CLREG_TRAIN_IN_PROCESS") == "1" and not args.idle:
-        name = "load-in-process"
+    if os.environ.get("CLREG_TRAIN_IN_CHILD") == "1" and not args.idle:
+        name = "load-in-child"
     results = RESULTS_DIR / f"{name}.json"
     body = section(args, out, results)
     print(body)

@@ -17,13 +17,13 @@ ZERO = Hosting(gpu_work=lambda order: iter(()), zero_gpu=True, charged=lambda s:
 def test_the_embedded_model_stays_on_this_cpu_and_others_go_to_the_gpu(monkeypatch):
     # On ZeroGPU, spaces makes this process's torch say CUDA is there; only the worker has it.
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.delenv("CLREG_TRAIN_IN_PROCESS", raising=False)
+    monkeypatch.setenv("CLREG_TRAIN_IN_CHILD", "1")
     embedded = ZERO.place(default_config("embedded"), embedded=True)
     assert (embedded.work, embedded.device, embedded.zero_gpu) == (carry_out, "cpu", False)
-    # Off ZeroGPU: in a child process of this machine, at a lower priority than the web server,
-    # unless the host keeps it in this process.
+    # Off ZeroGPU: in this process, or where the host asks for it in a child process of this
+    # machine at a lower priority than the web server.
     assert Hosting().place(default_config("embedded"), embedded=True).work is work_in_child
-    monkeypatch.setenv("CLREG_TRAIN_IN_PROCESS", "1")
+    monkeypatch.delenv("CLREG_TRAIN_IN_CHILD")
     assert Hosting().place(default_config("embedded"), embedded=True).work is carry_out
     other = ZERO.place(default_config("smollm2-135m"), embedded=False)
     assert other.work is ZERO.gpu_work and other.zero_gpu and other.estimate_on == "cuda"

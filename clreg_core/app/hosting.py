@@ -1,10 +1,11 @@
 """Where this server runs a run's work, and what a run asks of a ZeroGPU visitor's GPU quota.
 
 The embedded model (4M parameters) trains on this machine's CPU on every host: it needs no GPU,
-and on ZeroGPU it then spends none of the visitor's daily quota. Its work runs in a child process
-at a lower priority (`local_process.work_in_child`), so that training does not starve the web
-server of CPU; `CLREG_TRAIN_IN_PROCESS=1`, and ZeroGPU, keep it on a thread of this process
-(`carry_out` itself), as before. Other models go to
+and on ZeroGPU it then spends none of the visitor's daily quota. Its work runs on a thread of
+this process (`carry_out` itself); with `CLREG_TRAIN_IN_CHILD=1` (not on ZeroGPU) in a child
+process at a lower priority (`local_process.work_in_child`), which keeps free questions quick
+under many clients but starves the run while they last, and makes the first points of a run
+come ~2.5 s later (BENCHMARKS.md, "Load" and "The app"). Other models go to
 `Hosting.gpu_work`: on a ZeroGPU Space, the `spaces.GPU` generator that app.py decorates at
 import (it runs in a forked worker that holds a GPU for the call); elsewhere `worker.carry_out`
 itself, on this machine's GPU if it has one, else on its CPU.
@@ -47,11 +48,12 @@ ZERO_GPU_QUEUE = RunQueue(slots_from_environment("CLREG_MAX_GPU_RUNS", 2))
 
 
 def embedded_work(zero_gpu: bool) -> Callable[[WorkOrder], Iterator[Message]]:
-    """Where the embedded model's runs compute: a child process (started from a fork server,
-    which this starts if it is not running); this process with `CLREG_TRAIN_IN_PROCESS=1`, and
-    on ZeroGPU, where `spaces` patches torch in this process and a fork server that imports
-    app.py (as it must, see `local_process.PRELOAD`) would import `spaces` too: untested there."""
-    if zero_gpu or os.environ.get("CLREG_TRAIN_IN_PROCESS") == "1":
+    """Where the embedded model's runs compute: this process; with `CLREG_TRAIN_IN_CHILD=1` a
+    child process (started from a fork server, which this starts if it is not running). Never
+    a child on ZeroGPU, where `spaces` patches torch in this process and a fork server that
+    imports app.py (as it must, see `local_process.PRELOAD`) would import `spaces` too:
+    untested there."""
+    if zero_gpu or os.environ.get("CLREG_TRAIN_IN_CHILD") != "1":
         return carry_out
     from clreg_core.app import local_process
 

@@ -149,13 +149,21 @@ def _end(child, control) -> None:
     child.close()
 
 
+def child_nice() -> int:
+    """How much lower the run's process is (`CLREG_TRAIN_NICE`, 0-19; default `CHILD_NICE`)."""
+    try:
+        return min(19, max(0, int(os.environ.get("CLREG_TRAIN_NICE", CHILD_NICE))))
+    except ValueError:
+        return CHILD_NICE
+
+
 def _child_main(order: WorkOrder, messages, control, environment: dict[str, str]) -> None:
     """The child: lower its priority, run the order, send each message pickled; stop when the
     web process cancels or goes away."""
-    os.nice(CHILD_NICE)
     # The web process's settings now (cache folders, CLREG_*), not the fork server's at its start.
     os.environ.clear()
     os.environ.update(environment)
+    os.nice(child_nice())
     cancelled = threading.Event()
     threading.Thread(target=_listen, args=(control, cancelled), daemon=True).start()
     work = carry_out(order)
