@@ -3,6 +3,7 @@ reloads, finds its interrupted run's report, and a page from another browser is 
 were interrupted. The app runs as `python app.py` in its own temporary folder, so that its
 restart marks only its own runs."""
 
+import re
 import signal
 from pathlib import Path
 
@@ -34,9 +35,18 @@ def test_after_a_restart_the_page_gets_its_interrupted_run_back(tmp_path):
             mine = browser.new_context().new_page()
             mine.goto(url)
             expect(mine.locator("#progress")).to_contain_text("Pick a model", timeout=BOUND_MS)
+            # A run long enough to be going when the server is killed, however slow the page.
+            mine.get_by_text("after all steps (may go past parity)").click()
+            mine.get_by_text("Advanced settings").click()
+            steps = mine.locator("#adv-steps input")
+            steps.fill("400")
+            steps.blur()
+            expect(steps).to_have_value("400")
             mine.locator("#run").click()
             # Training has measured something (the partial report is written at each stage).
-            expect(mine.locator("#progress")).to_contain_text("step", timeout=BOUND_MS)
+            expect(mine.locator("#progress")).to_contain_text(
+                re.compile(r"step [1-9]\d*/400"), timeout=BOUND_MS
+            )
             server.send_signal(signal.SIGKILL)
             server.wait(60)
             server = serve(port, BOUND_MS / 1000, TMPDIR=str(tmp_path))
