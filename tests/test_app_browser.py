@@ -1,19 +1,21 @@
 """The page in a real browser: Playwright driving Debian's chromium against the app served here.
 
 A default embedded-model run to the end (the plot moves, the tables fill), a run on an uploaded
-own-text file, A/B mode with small settings, Stop midway, and a user mistake shown in the page.
-Set CLREG_SCREENSHOT_DIR to keep the screenshot of the finished run (the README's comes from
-there)."""
+own-text file, A/B mode with small settings, Stop midway, a user mistake shown in the page, and
+a server killed mid-run and started again. Set CLREG_SCREENSHOT_DIR to keep the screenshot of
+the finished run (the README's comes from there)."""
 
 import os
 import re
 import shutil
+import signal
 import socket
 from pathlib import Path
 
 import pytest
 
 import app
+from benchmarks.serving import free_port, serve
 from clreg_core.app.ui_choices import CUSTOM_TASK
 
 CHROMIUM = "/usr/bin/chromium"
@@ -239,3 +241,50 @@ def test_own_text_upload_reaches_the_server_before_run_uses_it(page, tmp_path):
     expect(progress).to_contain_text("finished", timeout=RUN_BOUND_MS)
     expect(page.get_by_text("not uploaded from this page")).to_have_count(0)
     expect(page.locator("#generations")).to_contain_text("secret number of lock")
+
+
+def test_after_a_restart_the_page_gets_its_interrupted_run_back(browser, tmp_path):
+    """The server killed mid-run and started again: the page that was open reloads and finds its
+    interrupted run's report; a page of another browser is only told that a run was interrupted.
+    This app runs as `python app.py` in its own temporary folder, so that its restart marks only
+    its own runs."""
+    bound_ms = 300_000  # a restart on a busy 2-core machine, not a target
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    server = serve(port, bound_ms / 1000, TMPDIR=str(tmp_path))
+    mine_context, other_context = browser.new_context(), browser.new_context()  # own storages
+    try:
+        mine = mine_context.new_page()
+        mine.goto(url)
+        expect(mine.locator("#progress")).to_contain_text("Pick a model", timeout=bound_ms)
+        # A run long enough to be going when the server is killed, however slow the page.
+        mine.get_by_text("after all steps (may go past parity)").click()
+        set_advanced(mine, steps=400)
+        mine.locator("#run").click()
+        # Training has measured something (the partial report is written at each stage).
+        expect(mine.locator("#progress")).to_contain_text(
+            re.compile(r"step [1-9]\d*/400"), timeout=bound_ms
+        )
+        server.send_signal(signal.SIGKILL)
+        server.wait(60)
+        server = serve(port, bound_ms / 1000, TMPDIR=str(tmp_path))
+        # The open page reloads by itself when the server is back.
+        expect(mine.locator("#progress")).to_contain_text(
+            "your run was interrupted", timeout=bound_ms
+        )
+        mine.get_by_text("Export: report, adapter, plots, CLI command").click()
+        expect(mine.locator("#exports")).to_contain_text("interrupted-report")
+        # Another browser (its own storage) is told only that a run was interrupted.
+        other = other_context.new_page()
+        other.goto(url)
+        expect(other.locator("#progress")).to_contain_text(
+            "a run that was going then was interrupted", timeout=bound_ms
+        )
+        other.get_by_text("Export: report, adapter, plots, CLI command").click()
+        expect(other.locator("#exports")).to_be_visible()
+        expect(other.locator("#exports")).not_to_contain_text("interrupted")
+    finally:
+        mine_context.close()
+        other_context.close()
+        server.terminate()
+        server.wait(60)

@@ -95,8 +95,7 @@ def run_attempt(attempt: Attempt) -> Iterator[None]:
                 break
             yield
         if not attempt.stop.is_set():
-            attempt.folder = new_export_folder()
-            mark_owner(attempt.folder, attempt.page_key)
+            attempt.folder = new_export_folder(attempt.page_key)
             following = attempt.work(attempt.order)
             yield from _follow(attempt, following)
     except GeneratorExit:
@@ -119,8 +118,9 @@ def run_attempt(attempt: Attempt) -> Iterator[None]:
     _wind_down(attempt, following)
 
 
-def new_export_folder() -> Path:
-    """A folder for one attempt's downloads, named by 128 random bits.
+def new_export_folder(page_key: str | None = None) -> Path:
+    """A folder for one attempt's downloads, named by 128 random bits, marked with the server
+    that writes it and (a hash of) the page that asked for it (`restarts.py`).
 
     Gradio serves every file under EXPORT_ROOT to whoever asks for its path: a file request
     carries no session, so the app cannot check who asks. Only the page that made a folder is
@@ -129,6 +129,7 @@ def new_export_folder() -> Path:
     folder = EXPORT_ROOT / secrets.token_urlsafe(16)
     folder.mkdir(mode=0o700)
     mark_server(folder)
+    mark_owner(folder, page_key)
     return folder
 
 

@@ -86,8 +86,9 @@ class Session:
             if self.attempt is not None:
                 self.page.reset()
                 self.earlier_runs = (self.earlier_runs + finished(self.attempt.runs))[-KEEP_RUNS:]
-            self.attempt = Attempt(runs, task, custom_text, order, place.work, place.queue)
-            self.attempt.page_key = self.page_key
+            self.attempt = Attempt(
+                runs, task, custom_text, order, place.work, place.queue, page_key=self.page_key
+            )
             self.caller = caller
 
     def follow(self) -> Iterator[None]:
