@@ -102,3 +102,18 @@ def test_committed_splits_read_back(world):
     for split in SPLIT_NAMES:
         facts = read_split(split)
         assert {f.person for f in facts} == set(world.splits[split])
+
+
+def test_the_untuned_split_holds_15_trained_people_outside_every_forget_split():
+    from clreg_core.data.sources import build_task
+    from clreg_core.data.world_source import untuned_people
+
+    task = build_task("world:untuned15", model_key="embedded")
+    people = {i.meta["person"] for i in task.forget}
+    assert people == set(untuned_people()) and len(people) == 15
+    forget10 = {f.person for f in read_split("forget10")}
+    holdout = {f.person for f in read_split("holdout")}
+    assert not people & forget10 and not people & holdout
+    assert not people & {i.meta["person"] for i in task.retain}
+    assert {i.meta["person"] for i in task.holdout} == holdout
+    assert untuned_people() == untuned_people()  # drawn with a fixed seed

@@ -2,6 +2,7 @@
 
 Task names:
     world:forget01 | world:forget05 | world:forget10       a fixed split of the Fictional World
+    world:untuned15                                        15 people no setting is tuned on
     world:person:<name> | world:profession:<p> | world:birthplace:<city>
     pack:<id>                                              a bundled topic pack (see index.json)
     custom                                                 the user's own text (`custom_text=`)
@@ -15,7 +16,7 @@ from clreg_core.data.custom_text import parse_custom_text
 from clreg_core.data.hub_datasets import TOFU_SOURCE, load_muse, load_tofu
 from clreg_core.data.items import UnlearningTask
 from clreg_core.data.topic_packs import RETAIN_PACK, load_pack, topic_pack_task
-from clreg_core.data.world_source import world_split_task, world_topic_task
+from clreg_core.data.world_source import UNTUNED_SPLIT, world_split_task, world_topic_task
 from clreg_core.errors import UserInputError
 
 DEFAULT_TASK = "world:forget10"
@@ -37,7 +38,7 @@ def build_task(
     both from the chosen model."""
     kind, _, rest = (name or "").strip().partition(":")
     if kind == "world":
-        if rest.startswith("forget"):
+        if rest.startswith("forget") or rest == UNTUNED_SPLIT:
             return world_split_task(rest)
         topic, _, value = rest.partition(":")
         return world_topic_task(topic, value)

@@ -9,6 +9,8 @@ gives CLReg its positives (facts about the same person).
 
 from __future__ import annotations
 
+import random
+
 from clreg_core.data.items import Item, UnlearningTask
 from clreg_core.errors import UserInputError
 from clreg_core.world.attributes import ATTRIBUTES_BY_KEY
@@ -17,6 +19,14 @@ from clreg_core.world.store import read_people, read_split
 
 FORGET_SPLITS = {"forget01": "retain99", "forget05": "retain95", "forget10": "retain90"}
 TOPIC_ATTRIBUTES = ("person", "profession", "birthplace")
+
+# A split no setting is ever tuned on (issue 31): 15 trained people outside every forget split,
+# drawn once with a fixed seed. Tuning happens on forget05 and forget10 is the default lesson,
+# so a result that holds here was not fitted to either. Not offered in the page's split menu;
+# the CLI and the benchmarks take it as `world:untuned15`.
+UNTUNED_SPLIT = "untuned15"
+UNTUNED_PEOPLE = 15
+UNTUNED_SEED = 31
 
 
 def fact_items(facts: list[Fact], statements: bool = False) -> tuple[Item, ...]:
@@ -45,9 +55,12 @@ def fact_items(facts: list[Fact], statements: bool = False) -> tuple[Item, ...]:
 
 def world_split_task(split: str = "forget10", statements: bool = False) -> UnlearningTask:
     """TOFU-style: forget one of the nested forget splits, keep the matching retain split."""
+    if split == UNTUNED_SPLIT:
+        return untuned_split_task(statements)
     if split not in FORGET_SPLITS:
         raise UserInputError(
-            f"unknown world forget split {split!r}; choose one of {', '.join(FORGET_SPLITS)}"
+            f"unknown world forget split {split!r}; choose one of "
+            f"{', '.join([*FORGET_SPLITS, UNTUNED_SPLIT])}"
         )
     forget = read_split(split)
     return UnlearningTask(
@@ -57,6 +70,26 @@ def world_split_task(split: str = "forget10", statements: bool = False) -> Unlea
         holdout=fact_items(read_split("holdout"), statements),
         description=f"Forget the {len({f.person for f in forget})} people of the Fictional World's "
         f"{split} split; keep the other trained people.",
+    )
+
+
+def untuned_people() -> tuple[str, ...]:
+    """The people of the untuned split: drawn from those in no forget split (retain90)."""
+    candidates = sorted({f.person for f in read_split("retain90")})
+    return tuple(sorted(random.Random(UNTUNED_SEED).sample(candidates, UNTUNED_PEOPLE)))
+
+
+def untuned_split_task(statements: bool = False) -> UnlearningTask:
+    """Forget the untuned split's people; keep every other trained person."""
+    chosen = set(untuned_people())
+    trained = read_split("retain99") + read_split("forget01")
+    return UnlearningTask(
+        name=f"world:{UNTUNED_SPLIT}",
+        forget=fact_items([f for f in trained if f.person in chosen], statements),
+        retain=fact_items([f for f in trained if f.person not in chosen], statements),
+        holdout=fact_items(read_split("holdout"), statements),
+        description=f"Forget {len(chosen)} people no setting was tuned on (outside every forget "
+        "split); keep the other trained people.",
     )
 
 
