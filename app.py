@@ -133,12 +133,17 @@ TOUR = (
      "model, and training stops.", ("run", "scatter", "curves")),
     ("**2 · Compare with the gold model.** When the run ends, set the *after* column of the "
      "metrics table beside the *gold* column: the gold model never saw the forget people, so its "
-     "numbers are the target, not zero. In the probe answers, good unlearning answers fluently "
-     "and wrongly, as the gold model does; a word repeated over and over is a collapse.",
+     "numbers are the target, not zero. That holds for the representation rows too: a model "
+     "that never saw them still tells the forget people from known ones, but not from "
+     "strangers (*representation membership* near 0.5). In the probe answers, good unlearning "
+     "answers fluently and wrongly, as the gold model does; a word repeated over and over is a "
+     "collapse.",
      ("metrics", "generations")),
     ("**3 · A/B.** Press **A/B** to train NPO alone, then NPO + CLReg, on the same data and seed. "
      "After both, the per-layer chart shows where CLReg pulled forget and retain apart: it acts "
-     "on one block (marked), the others show whether the change spread.", ("ab", "progress")),
+     "on one block (marked), the others show whether the change spread. Its gold bars are a "
+     "model that never saw the forget people: apart further than gold is a new shape, not "
+     "forgetting.", ("ab", "progress")),
     ("**4 · Ask.** Pick a suggested question (or type one) and press **Ask**: the original, "
      "the unlearned and the gold model answer side by side. *Runs in this tab* reopens any "
      "earlier run, or two side by side.", ("suggested", "answers", "runs")),

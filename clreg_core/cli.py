@@ -300,13 +300,18 @@ def main(argv: list[str] | None = None) -> int:
             "retain_accuracy",
             "entanglement",
             "mia_auc",
+            "membership_probe",
             "forget_degenerate",
             "forget_same_answer",
         )
-        print(f"  before/after, {_measured_on(result.report)}:")
+        gold = result.report["metrics"].get("gold", {})
+        gold = {} if "unavailable" in gold else gold
+        print(f"  before/after, {_measured_on(result.report)}" + (", gold:" if gold else ":"))
         for key in keys:
             if key in before:
-                print(f"  {key:18s} before {before[key]:.3f}  after {after[key]:.3f}")
+                line = f"  {key:18s} before {before[key]:.3f}  after {after[key]:.3f}"
+                # gold (never saw the forget set) is what the after column is read against
+                print(line + (f"  gold {gold[key]:.3f}" if key in gold else ""))
         if "relearning" in result.report:
             print(relearning_lines(result.report["relearning"]))
     return processes.exit(0 if result.status == "finished" else 1)

@@ -326,6 +326,28 @@ def test_layer_figure_marks_the_regularised_block():
     assert layer_entanglement([RunState(default_config("embedded"))]) is None  # not finished
 
 
+def test_layer_figure_adds_gold_bars_and_a_membership_panel():
+    runs = [fake_run(clreg=False, parity=True, gold=True), fake_run(clreg=True, parity=True)]
+    runs[0].report["metrics"]["gold"]["entanglement_by_layer"] = [70.0, 60.0, 45.0, 36.0]
+    plain = layer_entanglement(runs)  # no membership measured: one panel
+    bars = {t.name: list(t.y) for t in plain.data}
+    assert bars["gold (never saw the forget set)"] == [70.0, 60.0, 45.0, 36.0]
+    assert len(plain.layout.annotations) == 1  # the one panel's title
+    for run in runs:
+        metrics = run.report["metrics"]
+        metrics["before"]["membership_probe_by_layer"] = [0.5, 0.6, 0.8, 0.9]
+        metrics["after"]["membership_probe_by_layer"] = [0.5, 0.55, 0.6, 0.62]
+    runs[0].report["metrics"]["gold"]["membership_probe_by_layer"] = [0.5, 0.45, 0.5, 0.52]
+    both = layer_entanglement(runs)
+    by_panel = {(t.name, t.yaxis): list(t.y) for t in both.data}
+    assert by_panel[("gold (never saw the forget set)", "y2")] == [0.5, 0.45, 0.5, 0.52]
+    assert by_panel[("original model", "y2")] == [0.5, 0.6, 0.8, 0.9]
+    assert by_panel[("after NPO + CLReg", "y")] == [58.0, 50.0, 40.0, 3.0]
+    # One legend entry per series, though it has a bar in each panel.
+    assert sum(bool(t.showlegend) for t in both.data) == 4
+    assert any(shape.y0 == 0.5 and shape.yref == "y2" for shape in both.layout.shapes)
+
+
 def test_metrics_table_adds_gold_fluency_and_parity_rows():
     runs = [fake_run(clreg=False, parity=True, gold=True), fake_run(clreg=True, parity=True,
                                                                     gold=True)]  # fmt: skip
@@ -655,6 +677,15 @@ def test_a_run_writes_its_partial_report_while_it_runs_and_replaces_it_at_the_en
     assert "npo-clreg-report.json" in names and not any("in-progress" in n for n in names)
 
 
+def _with_points(run: RunState, points: dict) -> RunState:
+    run.paper_points = points
+    return run
+
+
+def _panels(figure) -> list[tuple[str]]:
+    return [(a.text,) for a in figure.layout.annotations]
+
+
 def test_a_stop_during_the_end_view_ends_it_within_a_batch():
     """The end view embeds features after training; a Stop there ends it at the next batch
     instead of letting it run to completion (the attempt then writes its downloads)."""
@@ -666,8 +697,19 @@ def test_a_stop_during_the_end_view_ends_it_within_a_batch():
     loaded = load_model("embedded")
     task = task_for_model("world:forget10", EMBEDDED)
     run = RunState(default_config("embedded"))
-    original, points = paper_points(loaded.model, loaded, task, run.config, None)
-    assert len(points["after"]["forget"]) == len(original["forget"]) > 0
+    gold = load_model(EMBEDDED.gold_for(task.name))
+    frozen, points = paper_points(loaded.model, loaded, task, run.config, None, gold=gold)
+    assert len(points["after"]["forget"]) == len(frozen["original"]["forget"]) > 0
+    # The gold model's own picture of the same items; an A/B pair's second run reuses both.
+    assert len(points["gold"]["forget"]) == len(points["after"]["forget"])
+    assert points["gold"] != points["original"]
+    again, second = paper_points(loaded.model, loaded, task, run.config, frozen)
+    assert again is frozen and second["gold"] == points["gold"]
+    assert [p[0] for p in _panels(paper_view([_with_points(run, points)]))] == [
+        "original model",
+        "after NPO + CLReg",
+        "gold (never saw the forget set)",
+    ]
     with pytest.raises(RunStopped):
         paper_points(loaded.model, loaded, task, run.config, None, should_stop=lambda: True)
 

@@ -5,13 +5,14 @@ import dataclasses
 import json
 
 import pytest
-from tiny_models import loaded_tiny, small_config
+from tiny_models import loaded_tiny, small_config, tiny_model
 
 from clreg_core.app import run_tables
 from clreg_core.data.items import UnlearningTask
 from clreg_core.engine import report_schema, training
 from clreg_core.engine.assessment import GOLD_RETAIN, Assessment
 from clreg_core.engine.evaluation import qa_only
+from clreg_core.engine.lora import decoder_blocks
 from clreg_core.engine.provenance import REPO_ROOT
 from clreg_core.engine.run_folder import _jsonable
 from clreg_core.metrics import meanings
@@ -71,6 +72,7 @@ def test_evaluation_sizes_are_the_counts_actually_measured(tiny_run):
 
     assert gold["forget_questions"] == final["forget_questions"]
     assert gold["holdout_items"] == final["holdout_items"]
+    assert gold["retain_items"] == final["retain_items"]
     assert gold["retain_questions"] == min(GOLD_RETAIN, final["retain_questions"])
     for block in (live, final, gold):  # "feeds" names report fields (or after's metric keys)
         for field in block["feeds"].split(", "):
@@ -83,7 +85,14 @@ def test_gold_holds_the_values_its_passes_already_give(tiny_run):
     gold = report["metrics"]["gold"]
     expected = {"forget_accuracy", "forget_answer_prob", "forget_degenerate", "forget_same_answer"}
     expected |= {"forget_distinct_2", "mia_auc", "truth_ratio"}
+    # representations in the gold model's own space, the reference for the unlearned model's
+    expected |= {"entanglement", "knn_separability", "linear_probe", "silhouette"}
     assert expected <= set(gold)
+    blocks = len(gold["entanglement_by_layer"])
+    assert blocks == len(decoder_blocks(tiny_model("qwen2")))  # the twin's blocks
+    if "membership_probe" in report["metrics"]["before"]:  # both sides have 2+ people
+        assert len(gold["membership_probe_by_layer"]) == blocks
+        assert gold["membership_probe"] == gold["membership_probe_by_layer"][-1]
     assert not any(key.startswith("retain_") for key in gold)  # 8 questions: see docs/report.md
     assert {"forget_quality", "privleak"} <= set(report["metrics"]["after"])
 

@@ -109,7 +109,7 @@ def gold_label(spec: ModelSpec, task: str | None = None) -> str:
     """What the gold model is, in the free prompt's table: for a run on the split it was
     retrained without, the model that never saw the forget set; otherwise, which split it never
     saw."""
-    if task and spec.gold_split and task.endswith(spec.gold_split):
+    if task and spec.gold_for(task):
         return GOLD_LABEL
     return f"gold model (never saw the {spec.gold_split} split)"
 

@@ -150,6 +150,7 @@ def live_scatter(runs: Sequence[RunState]) -> go.Figure:
 RUN_COLORS = (RETAIN_COLOR, FORGET_COLOR)  # the first run of an A/B pair, the second
 BAND_COLOR = "#2ca02c"
 HOLDOUT_COLOR = "#7f7f7f"
+GOLD_COLOR = "#c9a227"  # the gold model (never saw the forget set), wherever it is drawn
 LOOP_COLOR = "#bcbd22"  # apart from the loss terms' colours
 SAME_ANSWER_COLOR = "#393b79"  # dark blue: apart from the loss terms and the loops
 LAYER_MARK_COLOR = "rgba(255,193,7,0.25)"
@@ -336,9 +337,11 @@ def _add_parity_band(fig, runs: Sequence[RunState]) -> None:
 
 
 def layer_entanglement(runs: Sequence[RunState]) -> go.Figure | None:
-    """The entanglement score at every decoder block, of the original model and after each
-    finished run, with the block CLReg acts on marked: the paper's effect is local to the
-    regularised layer, so the other blocks tell whether the concept moved or only that layer."""
+    """The entanglement score at every decoder block, of the original model, after each finished
+    run and of the gold model where one was measured (the target: a model that never saw the
+    forget set), with the block CLReg acts on marked: the paper's effect is local to the
+    regularised layer, so the other blocks tell whether the concept moved or only that layer.
+    Where representation membership was measured, a second panel shows it at every block."""
     done = [
         r
         for r in runs
@@ -346,30 +349,42 @@ def layer_entanglement(runs: Sequence[RunState]) -> go.Figure | None:
     ]
     if not done:
         return None
-    before = done[0].report["metrics"].get("before", {}).get("entanglement_by_layer") or []
-    series = [("original model", before, HOLDOUT_COLOR)] if before else []
-    series += [
-        (f"after {r.label}", r.report["metrics"]["after"]["entanglement_by_layer"],
-         RUN_COLORS[i % len(RUN_COLORS)])
-        for i, r in enumerate(done)
-    ]  # fmt: skip
-    blocks = max(len(values) for _, values, _ in series)
-    fig = go.Figure()
-    for name, values, color in series:
-        fig.add_trace(
-            go.Bar(
-                x=list(range(len(values))),
-                y=values,
-                name=name,
-                marker_color=color,
-                # Each bar says its value: a block CLReg pulled apart can drop 20x, too short
-                # to read off a linear axis (a log axis would exaggerate small differences).
-                text=[f"{v:.3g}" for v in values],
-                textposition="outside",
-                textfont={"size": 9},
-                hovertemplate="block %{x}: %{y:.3g}<extra>" + name + "</extra>",
+    membership = any("membership_probe_by_layer" in r.report["metrics"]["after"] for r in done)
+    fig = make_subplots(
+        rows=2 if membership else 1,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.12,
+        subplot_titles=[
+            "Entanglement (lower = forget and retain apart)",
+            *(["Representation membership (0.5 = the weights cannot tell who was forgotten)"]
+              if membership else []),
+        ],
+    )  # fmt: skip
+    blocks = 0
+    for row, key in enumerate(
+        ("entanglement_by_layer", "membership_probe_by_layer")[: 1 + membership], start=1
+    ):
+        for name, values, color in _layer_series(done, key):
+            blocks = max(blocks, len(values))
+            fig.add_trace(
+                go.Bar(
+                    x=list(range(len(values))),
+                    y=values,
+                    name=name,
+                    legendgroup=name,
+                    showlegend=row == 1,
+                    marker_color=color,
+                    # Each bar says its value: a block CLReg pulled apart can drop 20x, too short
+                    # to read off a linear axis (a log axis would exaggerate small differences).
+                    text=[f"{v:.3g}" for v in values],
+                    textposition="outside",
+                    textfont={"size": 9},
+                    hovertemplate="block %{x}: %{y:.3g}<extra>" + name + "</extra>",
+                ),
+                row=row,
+                col=1,
             )
-        )
     clreg_runs = [r for r in done if r.config.clreg]
     what = "CLReg layer" if clreg_runs else "measured layer"
     marked = {_block_index(r.config.feature_layer, blocks) for r in clreg_runs or done[:1]}
@@ -378,30 +393,47 @@ def layer_entanglement(runs: Sequence[RunState]) -> go.Figure | None:
         fig.add_vrect(
             x0=layer - 0.5, x1=layer + 0.5, fillcolor=LAYER_MARK_COLOR, line_width=0, layer="below"
         )
+    if membership:
+        fig.add_hline(y=0.5, line_dash="dot", line_color=HOLDOUT_COLOR, row=2, col=1)
+        fig.update_yaxes(title_text="probe accuracy", range=[0, 1.15], row=2, col=1)
 
     def tick(block: int) -> str:
         text = f"block {block}" + (" (last)" if block == blocks - 1 else "")
         return text + (f"<br><b>{what}</b>" if block in marked else "")
 
-    fig.update_xaxes(
-        tickvals=list(range(blocks)),
-        ticktext=[tick(block) for block in range(blocks)],
-        title_text="decoder block (0 = first)",
-    )
-    fig.update_yaxes(title_text="entanglement score", rangemode="tozero")
+    fig.update_xaxes(tickvals=list(range(blocks)), ticktext=[tick(b) for b in range(blocks)])
+    fig.update_xaxes(title_text="decoder block (0 = first)", row=2 if membership else 1, col=1)
+    fig.update_yaxes(title_text="entanglement score", rangemode="tozero", row=1, col=1)
     fig.update_layout(
         title={
-            "text": "Entanglement at every decoder block, before and after"
-            " (lower = forget and retain apart)",
+            "text": "Representations at every decoder block, before and after",
             "font": {"size": 13},
         },
         barmode="group",
-        height=380,
+        height=620 if membership else 380,
         template="plotly_white",
-        margin={"l": 50, "r": 10, "t": 70, "b": 40},
+        margin={"l": 50, "r": 10, "t": 80, "b": 40},
         legend={"font": {"size": 10}},
     )
     return fig
+
+
+def _layer_series(done: Sequence[RunState], key: str) -> list[tuple[str, list, str]]:
+    """(name, per-block values, colour) of the original model, each run and the gold model."""
+    metrics = done[0].report["metrics"]
+    series = []
+    if metrics.get("before", {}).get(key):
+        series.append(("original model", metrics["before"][key], HOLDOUT_COLOR))
+    series += [
+        (f"after {r.label}", r.report["metrics"]["after"][key], RUN_COLORS[i % len(RUN_COLORS)])
+        for i, r in enumerate(done)
+        if r.report["metrics"]["after"].get(key)
+    ]
+    golds = (r.report["metrics"].get("gold", {}).get(key) for r in done)
+    gold = next((values for values in golds if values), None)
+    if gold:
+        series.append(("gold (never saw the forget set)", gold, GOLD_COLOR))
+    return series
 
 
 def _block_index(feature_layer: int, blocks: int) -> int:
@@ -453,12 +485,15 @@ def relearning_curves(runs: Sequence[RunState]) -> go.Figure | None:
 
 def paper_view(runs: Sequence[RunState]) -> go.Figure | None:
     """The paper's "feature entanglement" picture: a 2-D embedding (UMAP where installed, else
-    t-SNE) of the original model's features and of each unlearned model's, side by side."""
+    t-SNE) of the original model's features, each unlearned model's and, where one exists, the
+    gold model's (never saw the forget set), side by side."""
     done = [r for r in runs if r.paper_points]
     if not done:
         return None
     panels = [("original model", done[0].paper_points["original"])]
     panels += [(f"after {r.label}", r.paper_points["after"]) for r in done]
+    if "gold" in done[0].paper_points:  # the target: how a model that never saw them sees them
+        panels.append(("gold (never saw the forget set)", done[0].paper_points["gold"]))
     method = done[0].paper_points.get("method", "t-SNE")
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels])
     for col, (_, cloud) in enumerate(panels, start=1):

@@ -29,22 +29,37 @@ def _cloud(features: np.ndarray, n_forget: int, groups: list[str], seed: int) ->
 
 
 def paper_points(
-    model, loaded, task, config: RunConfig, original: dict | None, should_stop=lambda: False
+    model,
+    loaded,
+    task,
+    config: RunConfig,
+    fixed: dict | None,
+    should_stop=lambda: False,
+    gold=None,
 ) -> tuple[dict, dict]:
-    """(the original model's cloud, this run's paper points). The items are the live view's
-    (same seeded sample), so the end view shows the points the live plot showed. Pass the first
-    run's original cloud back in for the second run of an A/B pair: one "before" picture.
+    """(the frozen models' clouds, this run's paper points). The items are the live view's (same
+    seeded sample), so the end view shows the points the live plot showed. The frozen clouds
+    are the original model's and, where `gold` (the gold model, loaded) is given, the gold
+    model's own features of the same items: what a model that never saw the forget set looks
+    like. Pass them back in for the second run of an A/B pair: one picture of each.
     Raises RunStopped within a batch of `should_stop()` turning true."""
-    measurer = Measurer.for_run(model, loaded, config)
-    measurer.should_stop = should_stop
-    layer = resolve_layer(model, config.feature_layer)
     forget = sample_items(task.forget, config.eval_items, config.seed)
     retain = sample_items(task.retain, config.eval_items, config.seed + 1)
-    encoded = {"forget": measurer.encode(forget), "retain": measurer.encode(retain)}
     groups = [item.group for item in forget]
-    if original is None:
-        features = _features(measurer, encoded, layer, adapter=False)
-        original, _ = _cloud(features, len(forget), groups, config.seed)
-    features = _features(measurer, encoded, layer, adapter=True)
-    after, method = _cloud(features, len(forget), groups, config.seed)
-    return original, {"original": original, "after": after, "method": method, "layer": layer}
+
+    def cloud_of(of_model, of_loaded, adapter: bool) -> tuple[dict, str]:
+        measurer = Measurer.for_run(of_model, of_loaded, config)
+        measurer.should_stop = should_stop
+        encoded = {"forget": measurer.encode(forget), "retain": measurer.encode(retain)}
+        layer = resolve_layer(of_model, config.feature_layer)
+        return _cloud(
+            _features(measurer, encoded, layer, adapter), len(forget), groups, config.seed
+        )
+
+    if fixed is None:
+        fixed = {"original": cloud_of(model, loaded, adapter=False)[0]}
+        if gold is not None:
+            fixed["gold"] = cloud_of(gold.model, gold, adapter=False)[0]
+    after, method = cloud_of(model, loaded, adapter=True)
+    layer = resolve_layer(model, config.feature_layer)
+    return fixed, {**fixed, "after": after, "method": method, "layer": layer}

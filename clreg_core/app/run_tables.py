@@ -26,8 +26,12 @@ NOT_PROVEN = """**What this does not prove.** A low forget accuracy only shows t
 *says* the facts; the knowledge can still sit in its weights and come back with a little
 fine-tuning or a rephrased question (suppression, not removal). A lower entanglement score shows
 the representations moved apart at the measured layer, not at every layer, and not that the
-knowledge is gone. Answers that collapse into a repeated word are not forgetting done well: a
-model that never saw these facts would give a fluent, wrong answer. They mean the model was
+knowledge is gone: representation rows are read against a model that never saw the forget set
+(gold), which also tells unknown people from known ones, and forget features pushed further from
+retain than gold puts them are a new shape, not removal. Representation membership asks the
+deeper question: can the features tell forget people from strangers (0.5 = no)? Answers that
+collapse into a repeated word are not forgetting done well: a model that never saw these facts
+would give a fluent, wrong answer. They mean the model was
 pushed past forgetting, and a membership AUC well below 0.5 says the same (the forget items now
 look *less* familiar than text it never saw, itself a tell). The numbers come from a few hundred
 questions of one run and one seed: small differences between runs are noise until repeated with
@@ -43,6 +47,16 @@ NO_PRIVACY_ROWS = (
 )
 
 
+NO_GOLD_REPRESENTATIONS = (
+    "No model that never saw the forget set (gold) is at hand for this model and topic, so the "
+    "representation rows (entanglement, kNN, the forget-vs-retain probe) have nothing to be read "
+    "against. A model that never saw the forget items tells them from known ones too (the "
+    "embedded model's gold twin does), so a low entanglement or a probe near 1 does not say "
+    "whether they now sit where never-seen items would. Representation membership, where "
+    "measured, has its reference: 0.5."
+)
+
+
 def table_note(runs: Sequence[RunState]) -> str:
     """The note under the metrics table: what the numbers do not prove, and why a gold column is
     missing where the model has a gold twin that could not be measured."""
@@ -55,6 +69,8 @@ def table_note(runs: Sequence[RunState]) -> str:
     missing = next((r.report["metrics"].get("gold", {}).get("unavailable") for r in done), None)
     if missing and not gold_metrics(done):
         note += f"\n\n*The gold model could not be measured: {missing}*"
+    if not gold_metrics(done):
+        note += f"\n\n*{NO_GOLD_REPRESENTATIONS}*"
     return note
 
 

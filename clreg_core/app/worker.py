@@ -44,12 +44,15 @@ class WorkOrder:
     gpu_seconds: float = 0.0
     # A pause after the first points, so that a page sharing this CPU can draw them first.
     first_points_pause_s: float = 0.0
+    # The LoRA weights of finished runs, one per config: an order with them checks those runs
+    # (the relearning check: gone or only hidden?) instead of training.
+    check_weights: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)
 class Message:
     run: int  # which of the order's configs; -1 for `alive`
-    kind: str  # loading | event | end_view | adapter | alive
+    kind: str  # loading | event | end_view | adapter | alive; checking | relearning (a check)
     data: Any = None
 
 
@@ -61,17 +64,21 @@ def carry_out(order: WorkOrder) -> Iterator[Message]:
     A run that does not finish ends the order (the second run of an A/B pair is not started)."""
     stop = threading.Event()  # this process's own: set when the caller closes the generator
     try:
-        original_cloud = None
+        if order.check_weights:
+            for index, config in enumerate(order.configs):
+                yield from _one_check(order, index, config, stop)
+            return
+        frozen_clouds = None
         for index, config in enumerate(order.configs):
-            outcome = yield from _one_run(order, index, config, original_cloud, stop)
+            outcome = yield from _one_run(order, index, config, frozen_clouds, stop)
             if outcome is None:
                 return
-            original_cloud = outcome
+            frozen_clouds = outcome
     finally:
         stop.set()
 
 
-def _one_run(order: WorkOrder, index: int, config: RunConfig, original_cloud, stop):
+def _one_run(order: WorkOrder, index: int, config: RunConfig, frozen_clouds, stop):
     """Yields one run's messages; returns the original model's end-view cloud (for the next run
     of an A/B pair) when the run finished, else None."""
     from clreg_core.app.paper_view import paper_points
@@ -102,9 +109,10 @@ def _one_run(order: WorkOrder, index: int, config: RunConfig, original_cloud, st
     if result is None or result.status != "finished":
         return None
     try:
-        original_cloud, points = yield from _waiting(
+        gold = None if frozen_clouds else _gold_model(loaded, config, device, dtype)
+        frozen_clouds, points = yield from _waiting(
             lambda: paper_points(
-                result.model, loaded, order.task, config, original_cloud, stop.is_set
+                result.model, loaded, order.task, config, frozen_clouds, stop.is_set, gold
             )
         )
         yield Message(index, "end_view", points)
@@ -114,7 +122,48 @@ def _one_run(order: WorkOrder, index: int, config: RunConfig, original_cloud, st
         LOG.exception("the end view of run %d failed", index)
     weights = {name: tensor.to("cpu") for name, tensor in trainable_state(result.model).items()}
     yield Message(index, "adapter", weights)
-    return original_cloud
+    return frozen_clouds
+
+
+def _one_check(order: WorkOrder, index: int, config: RunConfig, stop: threading.Event):
+    """Yields the relearning check of a finished run, rebuilt from its LoRA weights: `checking`
+    when it starts, then `relearning` with the report's block (`{"unavailable": why}` where it
+    could not be done)."""
+    from clreg_core.engine.lora import attach_lora, load_trainable_state
+    from clreg_core.engine.training import relearning_report, resolve_device, weights_dtype
+    from clreg_core.models.loading import load_model
+
+    yield Message(index, "checking", {"pid": os.getpid()})
+    try:
+        device = resolve_device(config.device)
+        loaded = yield from _waiting(
+            lambda: load_model(config.model, str(device), weights_dtype(config, device))
+        )
+        model = attach_lora(loaded.model, config)
+        load_trainable_state(model, order.check_weights[index])
+        block = yield from _waiting(
+            lambda: relearning_report(model, loaded, config, order.task, device, stop.is_set)
+        )
+    except Exception as error:
+        if not isinstance(error, UserInputError):
+            LOG.exception("the relearning check of run %d failed", index)
+        block = {"unavailable": redact_paths(f"the check could not run: {error}")}
+    yield Message(index, "relearning", block)
+
+
+def _gold_model(loaded, config: RunConfig, device, dtype):
+    """The model's gold twin for this run's task, for the end view's gold panel; None where
+    there is none or it cannot be loaded (the end view goes on without the panel)."""
+    from clreg_core.models.loading import load_model
+
+    source = loaded.spec.gold_for(config.task)
+    if source is None:
+        return None
+    try:
+        return load_model(source, str(device), dtype)
+    except Exception:
+        LOG.warning("the gold model %s could not be loaded for the end view", source)
+        return None
 
 
 def _failed(index: int, error: Exception) -> Message:

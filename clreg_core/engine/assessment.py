@@ -28,6 +28,7 @@ from clreg_core.engine.evaluation import (
 from clreg_core.metrics import (
     forget_quality,
     linear_probe_accuracy,
+    membership_probe,
     mia_auc,
     min_k_percent_score,
     privleak,
@@ -95,20 +96,51 @@ class Assessment:
             metrics.update({f"{side}_{k}": v for k, v in fluency(answers[side]).items()})
             memo = memorisation_scores(passes[side])
             metrics.update({f"{side}_{k}": v for k, v in memo.items()})
-        zf, zr = f.features[self.feature_layer], r.features[self.feature_layer]
-        metrics.update(separation(zf, zr))
-        metrics["linear_probe"] = linear_probe_accuracy(zf, zr)
-        metrics["silhouette"] = silhouette(zf, zr)
-        metrics["entanglement_by_layer"] = [
-            float(separation(f.features[layer], r.features[layer])["entanglement"])
-            for layer in self.layers
-        ]
+        metrics.update(self._representations(passes, self.feature_layer))
         if self.membership_measurable:
             metrics.update(membership(f, passes["holdout"]))
         truth = _truth_ratios(m, self._truth_encoded, adapter)
         if truth is not None:
             metrics["truth_ratio"] = float(np.median(truth))
+        zr = r.features[self.feature_layer]
         return Snapshot(metrics=metrics, retain_features=zr, truth_ratios=truth, answers=answers)
+
+    def _representations(self, passes: dict[str, ForcedPass], feature_layer: int) -> dict:
+        """The representation metrics of one model's passes (every block's features): forget vs
+        retain at the feature layer and at every block, and representation membership (forget
+        vs holdout, by person) where membership is measurable."""
+        f, r = passes["forget"], passes["retain"]
+        layers = sorted(f.features)
+        zf, zr = f.features[feature_layer], r.features[feature_layer]
+        metrics = dict(separation(zf, zr))
+        metrics["linear_probe"] = linear_probe_accuracy(zf, zr)
+        metrics["silhouette"] = silhouette(zf, zr)
+        metrics["entanglement_by_layer"] = [
+            float(separation(f.features[layer], r.features[layer])["entanglement"])
+            for layer in layers
+        ]
+        if self.membership_measurable:
+            metrics.update(self._membership_probes(f, passes["holdout"], feature_layer, layers))
+        return metrics
+
+    def _membership_probes(self, forget, holdout, feature_layer: int, layers: list[int]) -> dict:
+        """Representation membership at every block; nothing where either side has fewer than
+        two people (the probe is cross-validated by person)."""
+        groups = [_group(i, n) for n, i in enumerate(self.forget)]
+        holdout_groups = [_group(i, n) for n, i in enumerate(self.holdout)]
+        try:
+            by_layer = [
+                membership_probe(
+                    forget.features[layer], holdout.features[layer], groups, holdout_groups
+                )
+                for layer in layers
+            ]
+        except ValueError:  # too few people on a side
+            return {}
+        return {
+            "membership_probe": by_layer[layers.index(feature_layer)],
+            "membership_probe_by_layer": by_layer,
+        }
 
     def measure_original(self, model_id: str) -> Snapshot:
         """The original model's snapshot (adapter off). It depends only on the base weights and
@@ -176,6 +208,12 @@ class Assessment:
                 snap.metrics["privleak"] = privleak(snap.metrics["mia_auc"], gold["mia_auc"])
         return copy.deepcopy(gold), copy.deepcopy(gold_answers)
 
+    def _gold_layer(self, gold_blocks: int) -> int:
+        """The gold model's block at the feature layer's depth: the same index, counted from the
+        end (a gold twin normally has the same blocks; this keeps "the last" the last)."""
+        from_end = self.feature_layer - len(self.layers)
+        return max(0, gold_blocks + from_end)
+
     def _measure_gold(self, gold_measurer: Measurer):
         gold: dict = {}
         answers: dict[str, list[str]] = {}
@@ -194,11 +232,19 @@ class Assessment:
         # One teacher-forced pass over the forget items (membership needs it anyway) gives the
         # gold model's memorisation scores too. No retain accuracy: GOLD_RETAIN questions are too
         # few to set beside the before/after one (docs/report.md).
-        forget = gold_measurer.forced(gold_measurer.encode(self.forget), [], adapter=False)
+        # It also gives every block's features: the gold model's representation metrics are the
+        # reference for the unlearned model's (a model that never saw the forget people still
+        # tells them from known ones; method.md, "Representations against the gold model").
+        layers = list(range(gold_measurer.num_layers))
+        passes = {
+            side: gold_measurer.forced(gold_measurer.encode(items), layers, adapter=False)
+            for side, items in self._sets().items()
+        }
+        forget = passes["forget"]
         gold.update({f"forget_{k}": v for k, v in memorisation_scores(forget).items()})
         if self.membership_measurable:
-            holdout = gold_measurer.forced(gold_measurer.encode(self.holdout), [], adapter=False)
-            gold.update(membership(forget, holdout))
+            gold.update(membership(forget, passes["holdout"]))
+        gold.update(self._representations(passes, self._gold_layer(gold_measurer.num_layers)))
         # The gold model has its own tokenizer, so the truth-ratio answers are encoded anew.
         encoded = {k: gold_measurer.encode(v) for k, v in self._truth_sets.items()}
         truth = _truth_ratios(gold_measurer, encoded, adapter=False)
@@ -215,6 +261,11 @@ _ORIGINAL_CACHE: dict[tuple, Snapshot] = {}
 # Gold-model results for an item set, kept for the life of the process: the gold model and the
 # seeded items do not change between runs, so an app serving many runs measures gold once.
 _GOLD_CACHE: dict[tuple, tuple[dict, np.ndarray | None, dict[str, list[str]]]] = {}
+
+
+def _group(item: Item, index: int) -> str:
+    """The person (or topic) an item is about; an item without one is a group of its own."""
+    return item.group or f"item:{index}"
 
 
 def fluency(answers: list[str]) -> dict[str, float]:

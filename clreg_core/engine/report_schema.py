@@ -69,6 +69,7 @@ def gold_sizes(assessment: Assessment, before: Snapshot) -> dict[str, Any]:
     return {
         "feeds": "metrics.gold, generations (gold), forget_quality and privleak",
         "forget_items": len(assessment.forget),
+        "retain_items": len(assessment.retain),  # representations (one forced pass)
         "holdout_items": len(assessment.holdout) if assessment.membership_measurable else 0,
         "forget_questions": len(qa_only(assessment.forget)),
         "retain_questions": min(GOLD_RETAIN, len(qa_only(assessment.retain))),  # answers only

@@ -441,7 +441,7 @@ def run_unlearning(
             report["relearning"] = (
                 {"unavailable": "not in a run split over several processes"}
                 if processes.distributed
-                else _relearning(model, loaded, config, task, device, stop)
+                else relearning_report(model, loaded, config, task, device, stop)
             )
             phases["relearning"] = time.perf_counter() - tick
         report["timing"] = {
@@ -502,7 +502,7 @@ def parity_outcome(config: RunConfig, parity: ParityStop | None, trained: int) -
     return outcome
 
 
-def _relearning(model, loaded, config, task, device, should_stop) -> dict:
+def relearning_report(model, loaded, config, task, device, should_stop) -> dict:
     """The relearning check's report block (engine/relearning.py), against the gold model where
     this model has one for this task. A Stop during it ends the check, not the finished run."""
     from clreg_core.engine.relearning import RelearningStopped, relearning_check
@@ -510,8 +510,8 @@ def _relearning(model, loaded, config, task, device, should_stop) -> dict:
     spec = loaded.spec
     reference = None
     try:
-        if spec.gold_source and spec.gold_split and config.task.endswith(spec.gold_split):
-            gold = load_model(spec.gold_source, device=str(device))
+        if spec.gold_for(config.task):
+            gold = load_model(spec.gold_for(config.task), device=str(device))
             reference = (gold.model, gold)
         return relearning_check(
             model, loaded, config, task, should_stop=should_stop, reference_model=reference
@@ -525,19 +525,19 @@ def _relearning(model, loaded, config, task, device, should_stop) -> dict:
 def _gold_metrics(assessment, loaded, device, config, snapshots) -> tuple[dict, dict]:
     """The gold (retrained without the forget set) model's metrics and answers, where this model
     has one for this task; ({}, {}) elsewhere."""
-    spec = loaded.spec
-    if not spec.gold_source or spec.gold_split is None or not config.task.endswith(spec.gold_split):
+    source = loaded.spec.gold_for(config.task)
+    if source is None:
         return {}, {}
 
     def load_gold() -> Measurer:
-        gold = load_model(spec.gold_source, device=str(device), dtype=weights_dtype(config, device))
+        gold = load_model(source, device=str(device), dtype=weights_dtype(config, device))
         measurer = Measurer.for_run(gold.model, gold, config)
         measurer.should_stop = assessment.measurer.should_stop
         return measurer
 
     try:
-        weights = measurement_cache.folder_fingerprint(spec.gold_source)  # None: a hub name
-        cache_key = f"{spec.gold_source}/{weights}/{precision_name(config, device)}/{device.type}"
+        weights = measurement_cache.folder_fingerprint(source)  # None: a hub name
+        cache_key = f"{source}/{weights}/{precision_name(config, device)}/{device.type}"
         return assessment.against_gold(cache_key, load_gold, snapshots, on_disk=bool(weights))
     except UserInputError as error:  # a missing gold model costs its metrics, not the run
         return {"unavailable": str(error)}, {}

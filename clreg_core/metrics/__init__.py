@@ -1,6 +1,7 @@
 """Metrics as pure functions of arrays: no model code, each checked in tests/test_metrics.py.
 
-- representation: entanglement score, kNN / linear-probe separability, silhouette, retain shift
+- representation: entanglement score, kNN / linear-probe separability, silhouette, retain shift,
+  representation membership (a forget-vs-holdout probe cross-validated by person)
 - projection: the 2-D PCA basis fitted once per run for the plots
 - text: ROUGE-L recall, extraction strength, exact memorisation, answer probability
 - privacy: MIA AUC, Min-K% Prob, truth ratio, Forget Quality, PrivLeak
@@ -12,6 +13,7 @@ from .representation import (
     entanglement_score,
     knn_separability,
     linear_probe_accuracy,
+    membership_probe,
     retain_feature_shift,
     silhouette,
 )
@@ -31,6 +33,7 @@ __all__ = [
     "forget_quality",
     "knn_separability",
     "linear_probe_accuracy",
+    "membership_probe",
     "mia_auc",
     "min_k_percent_score",
     "privleak",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, silhouette_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
 
 from ._checks import as_feature_pair, as_matrix, l2_normalize
 
@@ -98,6 +98,41 @@ def linear_probe_accuracy(forget, retain, folds: int = 5, seed: int = 0) -> floa
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     probe = LogisticRegression(C=PROBE_C, class_weight="balanced", max_iter=2000)
     predicted = cross_val_predict(probe, x, labels, cv=splitter)
+    return float(balanced_accuracy_score(labels, predicted))
+
+
+def person_folds(
+    labels, groups, folds: int = 5, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index pairs in which every group (person) lies wholly on one side.
+
+    Stratified by label, so both classes appear in each fold as far as the groups allow. The
+    fold count drops to the number of groups of the rarer class; each class needs 2 groups."""
+    labels, groups = np.asarray(labels), np.asarray(groups, dtype=object)
+    per_class = [len(set(groups[labels == label])) for label in np.unique(labels)]
+    if len(per_class) < 2 or min(per_class) < 2:
+        raise ValueError("a grouped probe needs at least 2 groups in each class")
+    splitter = StratifiedGroupKFold(n_splits=min(int(folds), min(per_class)), shuffle=True,
+                                    random_state=seed)  # fmt: skip
+    return list(splitter.split(np.zeros(len(labels)), labels, groups))
+
+
+def membership_probe(forget, holdout, forget_groups, holdout_groups, folds: int = 5,
+                     seed: int = 0) -> float:  # fmt: skip
+    """Representation membership: can a linear probe on the features tell the forget items from
+    items about people the model never saw, for people it was not trained on?
+
+    Cross-validated by person (`person_folds`): a probe that had seen a test person's other facts
+    in training would recognise that person, not membership, and score high on any features.
+    Balanced accuracy of the pooled out-of-fold predictions, like `linear_probe_accuracy`.
+    0.5: the weights cannot tell who was forgotten; a model that never saw either set scores
+    about that (it knows neither). The groups are per item, in the order of the rows."""
+    x, labels = _pooled(forget, holdout, min_rows=2)
+    groups = [*forget_groups, *holdout_groups]
+    if len(groups) != len(x):
+        raise ValueError(f"{len(groups)} group labels for {len(x)} rows")
+    probe = LogisticRegression(C=PROBE_C, class_weight="balanced", max_iter=2000)
+    predicted = cross_val_predict(probe, x, labels, cv=person_folds(labels, groups, folds, seed))
     return float(balanced_accuracy_score(labels, predicted))
 
 

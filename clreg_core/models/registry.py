@@ -38,6 +38,12 @@ class ModelSpec:
     def offline(self) -> bool:
         return self.kind != "hub"
 
+    def gold_for(self, task: str) -> str | None:
+        """The gold twin's source for a run on `task`: only on the split it never saw."""
+        if self.gold_source and self.gold_split and task.endswith(self.gold_split):
+            return self.gold_source
+        return None
+
 
 EMBEDDED = ModelSpec(
     key="embedded",
