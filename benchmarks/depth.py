@@ -4,6 +4,16 @@
     python benchmarks/depth.py --report         # only the section, from results/depth.jsonl
     python benchmarks/depth.py --smoke          # one short run, printed; nothing written
 
+In a checkout others are editing, run it from an export of one commit, so every run imports the
+same code, with the rows written into the checkout (CLREG_SOURCE_COMMIT names the export's
+commit in depth.json), then write the section in the checkout:
+
+    git archive HEAD | tar -x -C /tmp/depth-src
+    ln -s $PWD/benchmarks/results/depth.jsonl $PWD/benchmarks/results/depth.json \
+        /tmp/depth-src/benchmarks/results/
+    CLREG_SOURCE_COMMIT=$(git rev-parse --short HEAD) nice -n 10 .venv/bin/python \
+        /tmp/depth-src/benchmarks/depth.py && .venv/bin/python benchmarks/depth.py --report
+
 Grid: base method {GradDiff, NPO, SimNPO, RMU} x CLReg {off, on} x task {world:forget10,
 world:untuned15} x seeds {0, 1, 2}: 48 runs of the embedded model, each stopped by the parity
 rule (the default `stop_at`) and followed by the relearning check (engine/relearning.py): 20
@@ -35,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import subprocess
 import sys
 import time
@@ -228,7 +239,10 @@ def git_state() -> dict:
         out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
         return out.stdout.strip()
 
-    return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "-s"))}
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:  # run from an exported tree (git archive): the commit it was exported from
+        return {"commit": os.environ.get("CLREG_SOURCE_COMMIT", "?"), "dirty": False}
+    return {"commit": commit, "dirty": bool(git("status", "-s"))}
 
 
 def run_grid(jobs: list[dict], rates: dict, workers: int, path: Path = ROWS_PATH) -> float:
