@@ -62,6 +62,11 @@ FLAG_HELP = {
     "lost",
     "parity_same_answer_tolerance": "parity band: at most this much more of the forget answers "
     "giving one same answer than the model's guesses about strangers",
+    "sam_rho": "radius of the sharpness-aware step on the forget term (0: the plain step)",
+    "clreg_blocks": "how many blocks, from --feature-layer down, the contrastive term and "
+    "anchor act on (their mean)",
+    "holdout_target_weight": "weight of a pull of forget features toward the original "
+    "model's features of never-seen (holdout) people (0: off)",
     "feature_span": "where the features are pooled: answer (every answer token) or value (the "
     "positions that say the value)",
 }

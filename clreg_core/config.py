@@ -83,6 +83,19 @@ class RunConfig:
     # retain negatives only, nothing keeps forget groups apart: they collapsed into one clump,
     # and at the last block every forget answer became one repeated name (method.md).
     group_negatives: bool = True
+    # (ours) How many consecutive decoder blocks, ending at feature_layer and going down, the
+    # contrastive term and the anchor act on (their mean over the blocks, so λ and μ keep their
+    # scale). 1: only feature_layer. The prototype's reduction of entanglement stayed local to
+    # the regularised block (method.md), and the relearning attack recovers forget facts the
+    # last block no longer says: several blocks test whether shaping the earlier ones too
+    # leaves less to recover (benchmarks/depth_search.py).
+    clreg_blocks: int = 1
+    # (ours) Weight of a contrastive pull toward never-seen people: each forget feature's
+    # positives are the original model's features of holdout (never-trained) items asking the
+    # same attribute, its negatives the retain features; a target that looks like what a model
+    # that never saw the forget people does with them, not only "away from retain". 0: off.
+    # Needs a task with a holdout (benchmarks/depth_search.py).
+    holdout_target_weight: float = 0.0
 
     # --- base method ---
     retain_weight: float = 1.0  # α on the retain NLL (GradDiff, NPO, SimNPO) or RMU's retain term
@@ -109,6 +122,13 @@ class RunConfig:
     # off on own text, which states no value to swap (data/guesses.py).
     guess_weight: float = 0.0
     npo_beta: float = 0.1  # NPO's customary β
+    # (ours, after Fan et al. 2025, "Towards LLM Unlearning Resilient to Relearning Attacks: a
+    # Sharpness-Aware Minimization Perspective") Radius ρ of a sharpness-aware step on the forget
+    # term: its gradient is taken at the weights moved by ρ along its own normalised gradient, so
+    # training seeks forget losses that stay high in a neighbourhood, which a few relearning
+    # steps cannot leave (engine/sharpness.py). 0: the plain step (one forward, one backward);
+    # above 0 a step costs a second forward and backward.
+    sam_rho: float = 0.0
     simnpo_beta: float = 2.5  # SimNPO's TOFU setting
     simnpo_gamma: float = 0.0
     rmu_layer: int = -2  # RMU steers one block; the middle-late block by default
@@ -272,6 +292,11 @@ LIMITS: dict[str, tuple[float, float, bool]] = {
     "simnpo_beta": (1e-6, 100.0, False),
     "simnpo_gamma": (0.0, 100.0, False),
     "clreg_weight": (0.0, 1000.0, False),
+    "clreg_blocks": (1, 1024, True),  # and at most the blocks from feature_layer down (Objective)
+    "holdout_target_weight": (0.0, 1000.0, False),
+    # the perturbation's length in weight space: the paper's ρ are of order 1e-3 to 1e-1 for
+    # full models; far above 10 it would jump out of any neighbourhood of the weights
+    "sam_rho": (0.0, 10.0, False),
     "anchor_weight": (0.0, 1e4, False),
     "retain_weight": (0.0, 1000.0, False),
     "forget_weight": (0.0, 1000.0, False),

@@ -255,3 +255,36 @@ def clreg_infonce(
 def anchor_loss(retain_z: torch.Tensor, retain_ref_z: torch.Tensor) -> torch.Tensor:
     """L_anchor: mean over retain rows of ‖z − z_ref‖²; z_ref (from θ0) is detached here."""
     return ((retain_z - retain_ref_z.detach()) ** 2).sum(-1).mean()
+
+
+def target_infonce(
+    forget_z: torch.Tensor,
+    target_z: torch.Tensor,
+    retain_z: torch.Tensor,
+    is_target: torch.Tensor,
+    temperature: float = 0.1,
+) -> torch.Tensor:
+    """InfoNCE that pulls each forget feature toward given target features, away from retain.
+
+    `forget_z` (F, D), `target_z` (T, D) and `retain_z` (R, D) are normalised features;
+    `is_target` (F, T) says which targets are anchor i's positives. For each of them,
+    −log(e^{s_it/τ} / (e^{s_it/τ} + Σ_n e^{s_in/τ})), averaged over the anchor's targets, then
+    over anchors that have one. The targets are fixed points (detached here): the original
+    model's features of people it never saw, where a model that never met the forget people
+    would put them. No anchor with a target gives a zero attached to `forget_z`'s graph."""
+    if temperature <= 0:
+        raise ValueError(f"temperature={temperature}; it must be > 0")
+    if is_target.shape != (forget_z.shape[0], target_z.shape[0]):
+        raise ValueError(
+            f"is_target has shape {tuple(is_target.shape)}, expected "
+            f"({forget_z.shape[0]}, {target_z.shape[0]})"
+        )
+    negatives = torch.logsumexp(forget_z @ retain_z.T / temperature, dim=-1, keepdim=True)
+    sims = forget_z @ target_z.detach().to(forget_z).T / temperature  # (F, T)
+    log_prob = sims - torch.logaddexp(sims, negatives)
+    counts = is_target.sum(-1)
+    has = counts > 0
+    if not has.any():
+        return forget_z.sum() * 0.0
+    per_anchor = (log_prob * is_target).sum(-1)[has] / counts[has]
+    return -per_anchor.mean()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from clreg_core.config import RunConfig
+from clreg_core.config import ConfigError, RunConfig
 from clreg_core.engine import losses
 from clreg_core.engine.distributed import Processes
 from clreg_core.engine.lora import capture_block_outputs, resolve_layer
@@ -35,6 +35,9 @@ class Reference:
 class StepOutput:
     total: torch.Tensor
     terms: dict[str, float]  # every loss term, for the live curves and the report
+    # the terms as tensors still in the graph: a sharpness-aware step (engine/sharpness.py)
+    # takes the forget term's gradient apart from the rest's
+    tensors: dict[str, torch.Tensor] | None = None
 
 
 class Objective:
@@ -46,11 +49,17 @@ class Objective:
         self.processes = processes or Processes.single()
         self.config = config
         self.feature_layer = resolve_layer(model, config.feature_layer)
+        # the blocks CLReg acts on: feature_layer and the clreg_blocks - 1 below it
+        self.feature_layers = feature_blocks(self.feature_layer, config.clreg_blocks)
         self.rmu_layer = resolve_layer(model, config.rmu_layer)
         self.control = losses.random_unit_vector(hidden_size, seed=config.seed)
         # Other groups can be negatives only where groups are what the positives follow.
         self.group_negatives = config.group_negatives and config.positives == "group"
         self.cache = ReferenceCache()
+        # holdout_target_weight: the original model's features of never-seen people's answers at
+        # each CLReg block (T, D) and the attribute each asks (engine/strangers.py sets them)
+        self.targets: dict[int, torch.Tensor] | None = None
+        self.target_kinds: list = []
 
     @property
     def needs_reference(self) -> bool:
@@ -59,11 +68,8 @@ class Objective:
         return c.method in ("npo", "rmu") or clreg_ref
 
     def _layers(self) -> list[int]:
-        return (
-            [self.feature_layer, self.rmu_layer]
-            if self.config.method == "rmu"
-            else [self.feature_layer]
-        )
+        rmu = [self.rmu_layer] if self.config.method == "rmu" else []
+        return [*self.feature_layers, *rmu]
 
     def __call__(
         self,
@@ -72,9 +78,11 @@ class Objective:
         groups: list,
         guesses: dict[str, torch.Tensor] | None = None,
         keys: list | None = None,
+        kinds: list | None = None,
     ) -> StepOutput:
         """`keys` name the batch's items (forget rows, then retain rows); with them the
-        reference numbers of an item seen before come from the cache."""
+        reference numbers of an item seen before come from the cache. `kinds` are the forget
+        rows' attributes, which pick their never-seen targets (holdout_target_weight)."""
         c = self.config
         rows = batch["input_ids"].shape[0]
         # The guess rows ride in the same forward pass as the batch (one pass instead of two;
@@ -141,27 +149,76 @@ class Objective:
             )
 
         if c.clreg:
-            z = losses.pool_features(hidden[self.feature_layer], batch["feature_mask"])
-            negatives = ref.retain_z if c.negatives == "reference" else z[r]
-            view2 = self._dropout_view(inputs, batch["feature_mask"], n_forget)
-            gather = self.processes.gather_with_grad
-            terms["clreg"] = c.clreg_weight * losses.clreg_infonce(
-                gather(z[f]),
-                gather(negatives),
-                forget_groups=self.processes.gather_list(groups[:n_forget]),
-                temperature=c.temperature,
-                positives=c.positives,
-                forget_z_view2=None if view2 is None else gather(view2),
-                group_negatives=self.group_negatives,
-            )
-            if c.anchor_weight > 0:
-                terms["anchor"] = c.anchor_weight * losses.anchor_loss(z[r], ref.retain_z)
+            terms.update(self._clreg_terms(hidden, batch, inputs, ref, n_forget, groups, kinds))
 
         total = sum(terms.values())
         # one copy to the host for every term (on a GPU each float() would be a sync of its own)
         names = [*terms, "total"]
         values = torch.stack([v.detach().float() for v in (*terms.values(), total)]).tolist()
-        return StepOutput(total=total, terms=dict(zip(names, values, strict=True)))
+        return StepOutput(total=total, terms=dict(zip(names, values, strict=True)), tensors=terms)
+
+    def _clreg_terms(self, hidden, batch, inputs, ref, n_forget, groups, kinds) -> dict:
+        """The contrastive term, the anchor and the pull toward never-seen people, each the
+        mean over the CLReg blocks (one block by default: feature_layer alone)."""
+        c = self.config
+        f, r = slice(0, n_forget), slice(n_forget, None)
+        mask = batch["feature_mask"]
+        ref_z = self._split_blocks(ref.retain_z)
+        views = self._dropout_view(inputs, mask, n_forget)
+        gather = self.processes.gather_with_grad
+        forget_groups = self.processes.gather_list(groups[:n_forget])
+        terms: dict[str, list[torch.Tensor]] = {}
+        for block in self.feature_layers:
+            z = losses.pool_features(hidden[block], mask)
+            negatives = ref_z[block] if c.negatives == "reference" else z[r]
+            terms.setdefault("clreg", []).append(
+                c.clreg_weight
+                * losses.clreg_infonce(
+                    gather(z[f]),
+                    gather(negatives),
+                    forget_groups=forget_groups,
+                    temperature=c.temperature,
+                    positives=c.positives,
+                    forget_z_view2=None if views is None else gather(views[block]),
+                    group_negatives=self.group_negatives,
+                )
+            )
+            if c.anchor_weight > 0:
+                anchor = losses.anchor_loss(z[r], ref_z[block])
+                terms.setdefault("anchor", []).append(c.anchor_weight * anchor)
+            if c.holdout_target_weight > 0:
+                pull = self._target_pull(block, z[f], z[r], kinds)
+                terms.setdefault("holdout_target", []).append(c.holdout_target_weight * pull)
+        return {name: torch.stack(parts).mean() for name, parts in terms.items()}
+
+    def _target_pull(self, block: int, forget_z, retain_z, kinds):
+        """Forget features toward the original model's features of never-seen people who were
+        asked the same attribute (every never-seen answer where none was), away from retain."""
+        if self.targets is None:
+            raise ConfigError(
+                "holdout_target_weight > 0 needs never-seen (holdout) items' features; this "
+                "run has none (a task without a holdout cannot use it)"
+            )
+        target_kinds = self.target_kinds
+        kinds = kinds if kinds is not None else [None] * len(forget_z)
+        same = [[k is not None and k == t for t in target_kinds] for k in kinds]
+        # an anchor whose attribute no never-seen item asks is pulled toward all of them
+        rows = [row if any(row) else [True] * len(target_kinds) for row in same]
+        is_target = torch.tensor(rows, dtype=forget_z.dtype, device=forget_z.device)
+        return losses.target_infonce(
+            forget_z, self.targets[block], retain_z, is_target, self.config.temperature
+        )
+
+    def _pool_blocks(self, hidden: dict, mask: torch.Tensor) -> torch.Tensor:
+        """Each CLReg block's pooled features side by side (B, blocks·D): one tensor per item,
+        as the reference cache keeps them; `_split_blocks` takes them apart."""
+        return torch.cat([losses.pool_features(hidden[b], mask) for b in self.feature_layers], -1)
+
+    def _split_blocks(self, z: torch.Tensor | None) -> dict[int, torch.Tensor | None]:
+        if z is None:
+            return dict.fromkeys(self.feature_layers)
+        parts = z.chunk(len(self.feature_layers), dim=-1)
+        return dict(zip(self.feature_layers, parts, strict=True))
 
     def _retain_term(self, inputs, logits, labels, keep: int, n_forget: int, logp):
         """The base method's retain term and its name: NLL of the retain answers, or the KL
@@ -186,11 +243,13 @@ class Objective:
             first = 0 if wants_logp else n_forget
             rows = range(first, len(labels))
             hidden, logp = self._reference_pass(inputs, labels, keep, rows, wants_logp)
-            z = hidden.get(self.feature_layer)
             return Reference(
                 forget_logp=logp[:n_forget] if wants_logp else None,
                 retain_z=(
-                    losses.pool_features(z[n_forget - first :], feature_mask[n_forget:])
+                    self._pool_blocks(
+                        {b: hidden[b][n_forget - first :] for b in self.feature_layers},
+                        feature_mask[n_forget:],
+                    )
                     if wants_z
                     else None
                 ),
@@ -200,7 +259,7 @@ class Objective:
         rows = self.cache.missing(forget_keys, retain_keys, wants_logp, wants_z)
         if rows:
             hidden, logp = self._reference_pass(inputs, labels, keep, rows, wants_logp)
-            z = losses.pool_features(hidden[self.feature_layer], feature_mask[rows])
+            z = self._pool_blocks(hidden, feature_mask[rows])
             self.cache.store([keys[i] for i in rows], logp, z)
         return Reference(
             forget_logp=self.cache.gather_logp(forget_keys) if wants_logp else None,
@@ -219,13 +278,24 @@ class Objective:
             return {k: v.detach() for k, v in hidden.items()}, logp
 
     def _dropout_view(self, inputs, feature_mask, n_forget):
-        """A second dropout-noised pass over the forget rows (SimCSE-style positives)."""
+        """A second dropout-noised pass over the forget rows (SimCSE-style positives), pooled
+        at each CLReg block."""
         if self.config.positives != "dropout_view":
             return None
         forget_inputs = {k: v[:n_forget] for k, v in inputs.items()}
-        with capture_block_outputs(self.model, [self.feature_layer]) as hidden:
+        with capture_block_outputs(self.model, self.feature_layers) as hidden:
             self.model(**forget_inputs, logits_to_keep=1)  # only the features are needed
-        return losses.pool_features(hidden[self.feature_layer], feature_mask[:n_forget])
+        return {b: losses.pool_features(hidden[b], feature_mask[:n_forget]) for b in hidden}
+
+
+def feature_blocks(last: int, count: int) -> list[int]:
+    """`count` consecutive block indices ending at block `last` (RunConfig.clreg_blocks)."""
+    if last - count + 1 < 0:
+        raise ConfigError(
+            f"clreg_blocks={count} reaches below the first block: feature_layer is block {last}, "
+            f"so at most {last + 1} blocks end there"
+        )
+    return list(range(last, last - count, -1))
 
 
 def guess_loss(logits: torch.Tensor, labels: torch.Tensor, value_mask: torch.Tensor):

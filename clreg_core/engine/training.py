@@ -53,7 +53,9 @@ from clreg_core.engine.report_schema import (
     schema,
 )
 from clreg_core.engine.sampling import Batches
+from clreg_core.engine.sharpness import sharpness_aware_backward
 from clreg_core.engine.stopping import CONTINUE, REACHED, ParityStop
+from clreg_core.engine.strangers import set_stranger_targets
 from clreg_core.engine.tasks import task_for_model
 from clreg_core.errors import UserInputError
 from clreg_core.models.loading import LoadedModel, load_model
@@ -186,22 +188,43 @@ def train_step(
         batch, n_forget, groups, keys = local_share(batch, n_forget, groups, keys, processes)
         if guesses is not None:
             guesses = {k: v[processes.share(len(v))] for k, v in guesses.items()}
+    # the forget rows' attributes pick their never-seen targets (holdout_target_weight)
+    kinds = forget_kinds(batches, keys, n_forget) if config.holdout_target_weight > 0 else None
+
+    def loss():
+        return objective(batch, n_forget, groups, guesses, keys=keys, kinds=kinds)
+
     with autocast_for(config, device):
-        out = objective(batch, n_forget, groups, guesses, keys=keys)
+        out = loss()
     out.terms = processes.average_terms(out.terms)
     if not math.isfinite(out.terms["total"]):
         raise RunFailed(
             f"the loss became {out.terms['total']} at step {step} "
             f"(terms: {out.terms}); lower the learning rate"
         )
-    out.total.backward()
     params = [p for group in optimizer.param_groups for p in group["params"]]
+    if config.sam_rho > 0:  # the forget term's gradient taken at perturbed weights
+        moved = sharpness_aware_backward(
+            out, loss, params, config.sam_rho, lambda: autocast_for(config, device)
+        )
+        if moved is not None and not math.isfinite(moved):
+            raise RunFailed(
+                f"the forget loss at the sharpness-aware perturbation became {moved} at step "
+                f"{step}; lower sam_rho or the learning rate"
+            )
+    else:
+        out.total.backward()
     processes.average_gradients(params)
     if config.max_grad_norm > 0:
         torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return out
+
+
+def forget_kinds(batches: Batches, keys: list, n_forget: int) -> list:
+    """The attribute each forget row asks (None where an item has none)."""
+    return [(batches.forget[index].meta or {}).get("attribute") for _, index in keys[:n_forget]]
 
 
 def local_share(batch, n_forget: int, groups: list, keys: list, processes: Processes):
@@ -372,6 +395,9 @@ def run_unlearning(
                 assessment, config.final_eval_items, before
             )
         batches = Batches(measurer, task, config)
+        if config.holdout_target_weight > 0:  # where never-seen people sit, measured once
+            with autocast_for(config, device):
+                set_stranger_targets(objective, measurer, task)
         trainable_params = [p for p in model.parameters() if p.requires_grad]
         optimizer = adamw(trainable_params, config.learning_rate)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s))
