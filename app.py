@@ -149,9 +149,10 @@ TOUR = (
      "earlier run, or two side by side.", ("suggested", "answers", "runs")),
     ("**5 · Gone, or only hidden?** First predict: after unlearning, an attacker fine-tunes the "
      "model for 20 steps on *half* of the forgotten facts. Will it then know the *other* half? "
-     "Tick *Gone or only hidden?* and press **Run**. The chart shows its recall of the facts it "
-     "was not shown at every step, beside a model that never learned them: far above it, the "
-     "facts were only hidden, not removed.", ("relearn-check", "relearning")),
+     "After a run (or an A/B pair), press **Gone or only hidden?** (or tick the box before "
+     "Run). The chart shows its recall of the facts it was not shown at every step, beside a "
+     "model that never learned them: far above it, the facts were only hidden, not removed.",
+     ("check", "relearn-check", "relearning")),
 )  # fmt: skip
 TOUR_JS = """() => {{
   const ids = {ids};
@@ -294,24 +295,41 @@ def run_handler(ab: bool):
         caller = caller_of(request)
         SESSIONS.check_caller(caller, request.session_hash)
         session.start(config, custom, ab=ab, caller=caller)
-        # The page's timer draws the run as it goes (full values, a tick a second). This
-        # handler answers only at the start and the end: Gradio streams a generator's answers
-        # as differences from its previous answer, and drawn from here the live plots lost
-        # updates in the browser (the step-0 points under load). Its empty answers in between
-        # let Gradio close it (Stop, a closed tab) between two of the run's messages.
-        watch = Watch(lambda: unread_answers(request), lambda: session.last_used)
-        with contextlib.closing(session.follow()) as following:
-            for number, _ in enumerate(following):
-                if watch.gone():  # a bare API call nobody follows: free its place in line
-                    session.stop(by=f"because nobody followed it for {watch.limit_s:.0f} s")
-                if number == 0:
-                    yield [progress_html(*session.progress()), *[gr.skip()] * (PAGE_PARTS - 2),
-                           gr.Timer(active=True)]  # fmt: skip
-                else:
-                    yield [gr.skip()] * PAGE_PARTS
-        yield page_updates(session, whole=True)
+        yield from follow_attempt(session, request)
 
     return start
+
+
+def follow_attempt(session, request: gr.Request):
+    """The body of the Run, A/B and Check handlers once the session set its attempt up.
+
+    The page's timer draws the attempt as it goes (full values, a tick a second). The handler
+    answers only at the start and the end: Gradio streams a generator's answers as differences
+    from its previous answer, and drawn from here the live plots lost updates in the browser
+    (the step-0 points under load). Its empty answers in between let Gradio close it (Stop, a
+    closed tab) between two of the work's messages."""
+    watch = Watch(lambda: unread_answers(request), lambda: session.last_used)
+    with contextlib.closing(session.follow()) as following:
+        for number, _ in enumerate(following):
+            if watch.gone():  # a bare API call nobody follows: free its place in line
+                session.stop(by=f"because nobody followed it for {watch.limit_s:.0f} s")
+            if number == 0:
+                yield [progress_html(*session.progress()), *[gr.skip()] * (PAGE_PARTS - 2),
+                       gr.Timer(active=True)]  # fmt: skip
+            else:
+                yield [gr.skip()] * PAGE_PARTS
+    yield page_updates(session, whole=True)
+
+
+@user_errors
+def on_check(request: gr.Request):
+    """Gone or only hidden? The relearning check of this page's last finished run(s), after
+    the fact: their kept LoRA weights are attacked, in the same line as runs."""
+    session = SESSIONS.get(request.session_hash)
+    caller = caller_of(request)
+    SESSIONS.check_caller(caller, request.session_hash)
+    session.start_check(caller)
+    yield from follow_attempt(session, request)
 
 
 @user_errors
@@ -558,6 +576,7 @@ def build_demo() -> gr.Blocks:
         with gr.Row():
             run = gr.Button("Run", variant="primary", elem_id="run")
             ab = gr.Button("A/B: method alone vs method + CLReg", elem_id="ab")
+            check = gr.Button("Gone or only hidden? Check the last run", elem_id="check")
             stop = gr.Button("Stop", variant="stop", elem_id="stop")
         gpu_note = gr.Markdown(run_note(SESSIONS.hosting, DEFAULT_MODEL), elem_id="gpu-note")
         progress = gr.HTML(progress_html(0.0, "Pick a model and a topic, then press Run."),
@@ -659,6 +678,17 @@ def build_demo() -> gr.Blocks:
             )
             for button, ab_mode in ((run, False), (ab, True))
         ]
+        run_events.append(
+            check.click(
+                on_check,
+                None,
+                page,
+                api_name="check",
+                show_progress="hidden",
+                concurrency_limit=RUN_HANDLERS,
+                concurrency_id="runs",
+            )
+        )
         # Cheap calls never wait behind slow ones: the progress tick and the status call skip
         # the queue (a plain HTTP request: ~40 ms of queue bookkeeping less per call, which
         # under 20 clients made status p95 ~1 s), and Stop has no concurrency limit (it stays

@@ -348,6 +348,29 @@ def test_layer_figure_adds_gold_bars_and_a_membership_panel():
     assert any(shape.y0 == 0.5 and shape.yref == "y2" for shape in both.layout.shapes)
 
 
+def test_the_relearning_chart_shows_the_attack_moving_the_points_step_by_step():
+    from clreg_core.app.figures import relearning_curves
+
+    run = fake_run(clreg=True, parity=True)
+    frames = [{"forget": [[step, 0.0], [step, 1.0]], "retain": [[0.0, 0.0]]} for step in range(3)]
+    run.report["relearning"] = {
+        "same_lora": [0.0, 0.5, 0.9], "fresh_lora": [0.0, 0.4, 0.8],
+        "reference": {"model": "gold", "curve": [0.0, 0.05, 0.1]},
+        "verdict": {"reading": "hidden: …"},
+        "motion": {"layer": 3, "forget_groups": ["p:a", "p:b"], "frames": frames},
+    }  # fmt: skip
+    figure = relearning_curves([run])
+    (slider,) = figure.layout.sliders
+    assert [step.label for step in slider.steps] == ["0", "1", "2"]
+    assert slider.active == 2  # it opens at the attack's end
+    step_one = slider.steps[1]
+    assert step_one.method == "restyle" and list(step_one.args[0]["x"][0]) == [1.0, 1.0]
+    moved = [figure.data[i].name for i in step_one.args[1]]
+    assert moved == ["forget points (attacked)", "retain points (attacked)"]
+    del run.report["relearning"]["motion"]  # a check without points: the curves alone
+    assert not relearning_curves([run]).layout.sliders
+
+
 def test_metrics_table_adds_gold_fluency_and_parity_rows():
     runs = [fake_run(clreg=False, parity=True, gold=True), fake_run(clreg=True, parity=True,
                                                                     gold=True)]  # fmt: skip
@@ -537,6 +560,49 @@ def test_session_single_run_fills_everything_and_answers_with_both_models():
     assert rows[2][1].strip()  # the gold model answers too (a guess, where it never saw them)
     with pytest.raises(UserInputError, match="question"):
         session.ask("embedded", "  ")
+
+
+@pytest.mark.slow
+def test_the_check_after_a_run_attacks_its_kept_weights_and_can_be_stopped():
+    """Gone or only hidden, asked after the run: the finished run's LoRA weights are attacked
+    (its own LoRA, a fresh one on the merged weights, the gold model beside), its report and
+    downloads gain the block, and a Stop during the check leaves the run as it was."""
+    session = Session(Hosting(local_queue=RunQueue()))
+    with pytest.raises(UserInputError, match="nothing to check"):
+        session.start_check()
+    start(session, default_config("embedded", **SMALL))
+    wait_until(lambda: session.attempt.over)
+    (run,) = session.runs()
+    assert run.status == "finished" and "relearning" not in run.report
+    # Stopped while it attacks: the run keeps its report, says why it was not checked.
+    session.start_check()
+    following = session.follow()
+    thread = threading.Thread(target=lambda: [None for _ in following], daemon=True)
+    thread.start()
+    wait_until(lambda: run.check == "checking")
+    assert "gone or only hidden? an attacker fine-tunes it" in session.progress()[1]
+    session.stop()
+    thread.join(120)
+    wait_until(lambda: session.attempt.over)
+    assert run.check == "stopped by the user" and "relearning" not in run.report
+    assert run.status == "finished" and session.runs() == [run]
+    # Checked to the end.
+    session.start_check()
+    [None for _ in session.follow()]
+    block = run.report["relearning"]
+    assert run.check == "checked" and len(block["same_lora"]) == block["steps"] + 1
+    assert block["reference"]["model"].startswith("gold")  # forget10 has a gold twin
+    assert "checked: " + block["verdict"]["reading"] in session.progress()[1]
+    assert session.changes()["relearning"] is not None  # the chart is drawn
+    report_path = next(str(p) for p in session.attempt.exports if str(p).endswith(".json"))
+    assert json.loads(Path(report_path).read_text())["relearning"]["verdict"] == block["verdict"]
+    assert session.ask("embedded", "Where was Riaisuv Fivane born?")[1][1]  # still answers
+    with pytest.raises(UserInputError, match="already checked"):
+        session.start_check()
+    # A new run afterwards: the checked run goes to this tab's history once.
+    start(session, default_config("embedded", **SMALL, seed=1))
+    wait_until(lambda: session.attempt.over)
+    assert [r.config.seed for r in session.run_history()] == [0, 1]
 
 
 @pytest.mark.slow

@@ -51,7 +51,7 @@ def test_a_shared_member_signal_is_found_across_people():
 def test_no_person_is_on_both_sides_of_a_fold(people, seed):
     groups = [f"p{p}" for p in people]
     labels = [p % 2 for p in people]
-    per_class = [len({g for g, y in zip(groups, labels) if y == c}) for c in (0, 1)]
+    per_class = [len({g for g, y in zip(groups, labels, strict=True) if y == c}) for c in (0, 1)]
     if min(per_class) < 2:
         with pytest.raises(ValueError):
             person_folds(labels, groups, seed=seed)

@@ -1,11 +1,14 @@
 """Gone or only hidden? The relearning check (engine/relearning.py) with the real embedded model
 and its gold twin (retrained without forget10)."""
 
+import numpy as np
 import pytest
 import torch
 
 from clreg_core.config import default_config
 from clreg_core.engine.attacks import RelearnSettings
+from clreg_core.engine.evaluation import Measurer
+from clreg_core.engine.live import LiveView
 from clreg_core.engine.lora import attach_lora, trainable_state
 from clreg_core.engine.relearning import RelearningStopped, relearning_check
 from clreg_core.engine.tasks import task_for_model
@@ -40,6 +43,17 @@ def test_a_model_that_forgot_nothing_reads_as_hidden_against_the_gold_model(worl
     assert block["verdict"]["reading"].startswith("hidden")
     for name, tensor in trainable_state(model).items():  # the check left the model as it was
         assert torch.equal(tensor, weights[name])
+    # The own-LoRA attack's points, on the live plot's axes: at its start they are the points
+    # the live plot drew at step 0 (same items, same basis), and the attack moves them.
+    motion = block["motion"]
+    assert len(motion["frames"]) == QUICK.steps + 1
+    live = LiveView(Measurer.for_run(model, loaded, config), task, config, motion["layer"])
+    drawn = live.measure(0)["points"]
+    for side in ("forget", "retain"):
+        np.testing.assert_allclose(motion["frames"][0][side], drawn[side], atol=2e-3)
+    assert motion["forget_groups"] == drawn["forget_groups"]
+    moved = np.abs(np.array(motion["frames"][-1]["forget"]) - motion["frames"][0]["forget"])
+    assert moved.max() > 0.01
 
 
 def test_the_gold_model_itself_reads_as_gone(world):

@@ -71,6 +71,8 @@ class Attempt:
     over: bool = False  # followed to its end (exports written, queue slot released)
     folder: Path | None = None  # its downloads, and the partial reports while it runs
     page_key: str | None = None  # the browser page's own key, to find it after a restart
+    checks: bool = False  # the relearning check of finished runs (`runs`), not a training run
+    estimate: str = ""  # what it was estimated to take, in words (shown while it goes)
 
     @property
     def active(self) -> bool:
@@ -172,6 +174,13 @@ def _take(attempt: Attempt, message: Message) -> bool:
     if message.kind == "adapter":
         _keep_model(attempt, run, message.data)
         return False
+    if message.kind == "checking":
+        run.check, run.worker_pid = "checking", message.data["pid"]
+        return True
+    if message.kind == "relearning":  # the finished run's report gains its check
+        run.report["relearning"] = message.data
+        run.check = "checked" if "same_lora" in message.data else message.data["unavailable"]
+        return True
     event = message.data
     if not run.done:
         run.apply(event)
@@ -203,6 +212,9 @@ def _wind_down(attempt: Attempt, following: Iterator[Message] | None) -> None:
             following.close()
     except Exception:
         LOG.exception("closing an attempt's work failed")
+    for run in attempt.runs if attempt.checks else ():
+        if run.check in ("waiting", "checking"):
+            run.check = "stopped by the user" if attempt.stop.is_set() else "ended without a result"
     for number, run in enumerate(attempt.runs):
         if run.done:
             continue
@@ -275,7 +287,9 @@ def _write_exports(attempt: Attempt) -> None:
         attempt.exports += export_run(folder, run, result, attempt.custom_text)
     runs = [run for run, _ in attempt.results]
     pages = [figures.live_scatter(runs), figures.live_curves(runs)]
-    for end_view in (figures.paper_view(runs), figures.layer_entanglement(runs)):
+    end_views = (figures.paper_view(runs), figures.layer_entanglement(runs),
+                 figures.relearning_curves(runs))  # fmt: skip
+    for end_view in end_views:
         pages += [end_view] if end_view is not None else []
     plots = folder / "plots.html"
     plots.write_text(figures.plots_html(pages), encoding="utf-8")

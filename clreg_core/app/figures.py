@@ -445,11 +445,22 @@ def relearning_curves(runs: Sequence[RunState]) -> go.Figure | None:
     """Gone or only hidden (engine/relearning.py): recall of held-out forget facts at every step
     of an attacker's fine-tuning on the other facts, for each run that was checked (its own LoRA
     solid, a fresh LoRA on its merged weights dashed) and for the reference, a model that never
-    learned them (grey, dotted): recall far above the reference means the facts were hidden."""
+    learned them (grey, dotted): recall far above the reference means the facts were hidden.
+    Where the check recorded them, a second panel shows the first checked run's forget and
+    retain points on the live plot's fixed axes at the attack step a slider picks."""
     checked = [r for r in runs if r.report and "same_lora" in r.report.get("relearning", {})]
     if not checked:
         return None
-    fig = go.Figure()
+    moving = next((r for r in checked if r.report["relearning"].get("motion")), None)
+    fig = make_subplots(
+        rows=1,
+        cols=2 if moving else 1,
+        column_widths=[0.55, 0.45] if moving else None,
+        subplot_titles=[
+            "recall of held-out forget facts",
+            *([f"{moving.label}: its points as its own LoRA is attacked"] if moving else []),
+        ],
+    )
     for index, run in enumerate(checked):
         block, color = run.report["relearning"], RUN_COLORS[index % len(RUN_COLORS)]
         for key, dash, how in (("same_lora", "solid", "its own LoRA"),
@@ -459,7 +470,7 @@ def relearning_curves(runs: Sequence[RunState]) -> go.Figure | None:
                 x=list(range(len(curve))), y=curve, mode="lines+markers",
                 name=f"after {run.label}: {how}", line={"color": color, "dash": dash},
                 marker={"size": 4},
-            ))  # fmt: skip
+            ), row=1, col=1)  # fmt: skip
     reference = checked[0].report["relearning"].get("reference", {})
     if "curve" in reference:
         curve = reference["curve"]
@@ -467,20 +478,63 @@ def relearning_curves(runs: Sequence[RunState]) -> go.Figure | None:
             x=list(range(len(curve))), y=curve, mode="lines+markers",
             name=f"reference: {reference['model']}",
             line={"color": HOLDOUT_COLOR, "dash": "dot"}, marker={"size": 4},
-        ))  # fmt: skip
+        ), row=1, col=1)  # fmt: skip
+    if moving:
+        _add_attack_motion(fig, moving.report["relearning"]["motion"])
     readings = "<br>".join(
         f"{r.label}: {r.report['relearning']['verdict']['reading']}" for r in checked
     )
-    fig.update_xaxes(title_text="attacker's fine-tuning steps (on the other half of the facts)")
-    fig.update_yaxes(title_text="recall of held-out forget facts", range=[0, 1.05])
+    fig.update_xaxes(title_text="attacker's fine-tuning steps (on the other half)", row=1, col=1)
+    fig.update_yaxes(title_text="recall of held-out forget facts", range=[0, 1.05], row=1, col=1)
     fig.update_layout(
         title={"text": f"Gone or only hidden?<br><sup>{readings}</sup>", "font": {"size": 13}},
-        height=420,
+        height=480 if moving else 420,
         template="plotly_white",
-        legend={"orientation": "h", "y": -0.25},
-        margin={"t": 90},
+        legend={"orientation": "h", "y": -0.3},
+        margin={"t": 110},
     )
     return fig
+
+
+def _add_attack_motion(fig, motion: dict) -> None:
+    """The attack's points in the right-hand panel: faint where they were after unlearning,
+    solid at the step the slider picks (a restyle of two traces per step: Gradio draws a
+    figure without plotly's animation frames)."""
+    frames = motion["frames"]
+    start_forget, start_retain = _points(frames[0])
+    end_forget, end_retain = _points(frames[-1])
+    for points, name, color in (
+        (start_forget, "forget points after unlearning", START_COLOR),
+        (end_forget, "forget points (attacked)", FORGET_COLOR),
+        (end_retain, "retain points (attacked)", RETAIN_COLOR),
+    ):
+        fig.add_trace(
+            go.Scatter(x=points[:, 0], y=points[:, 1], mode="markers", name=name,
+                       marker={"size": 7, "color": color}, hoverinfo="name"),
+            row=1, col=2,
+        )  # fmt: skip
+    moved = [len(fig.data) - 2, len(fig.data) - 1]  # the attacked forget and retain traces
+    steps = []
+    for number, frame in enumerate(frames):
+        forget, retain = _points(frame)
+        steps.append({
+            "method": "restyle",
+            "label": str(number),
+            "args": [{"x": [forget[:, 0], retain[:, 0]], "y": [forget[:, 1], retain[:, 1]]},
+                     moved],
+        })  # fmt: skip
+    everything = np.concatenate([_points(f)[side] for f in frames for side in (0, 1)])
+    start = np.concatenate([start_forget, start_retain])
+    fig.update_xaxes(range=_axis_range([everything[:, 0]], start[:, 0]), row=1, col=2,
+                     showticklabels=False, title_text="PC 1 (the live plot's axes)")  # fmt: skip
+    fig.update_yaxes(range=_axis_range([everything[:, 1]], start[:, 1]), row=1, col=2,
+                     showticklabels=False, title_text="PC 2")  # fmt: skip
+    fig.update_layout(
+        sliders=[{
+            "active": len(frames) - 1, "steps": steps, "x": 0.57, "len": 0.43, "y": -0.05,
+            "currentvalue": {"prefix": "attack step "}, "pad": {"t": 30},
+        }]
+    )  # fmt: skip
 
 
 def paper_view(runs: Sequence[RunState]) -> go.Figure | None:

@@ -43,6 +43,28 @@ def _pair_lines(runs: list[RunState]) -> list[str]:
     return lines
 
 
+CHECK_STATES = {
+    "waiting": "waiting for its turn",
+    "checking": "an attacker fine-tunes it on half of the forget facts and tests the other half…",
+}
+
+
+def _check_progress(attempt: Attempt) -> tuple[float, str]:
+    """A relearning check's progress: where each run's check is, its reading once done."""
+    lines = []
+    for run in attempt.runs:
+        block = (run.report or {}).get("relearning") or {}
+        if run.check == "checked":
+            state = "checked: " + block["verdict"]["reading"]
+        else:
+            state = CHECK_STATES.get(run.check, f"not checked ({run.check})")
+        lines.append(f"{run.label}, gone or only hidden? {state}")
+    if attempt.active and attempt.estimate:
+        lines.append(f"the check was estimated at {attempt.estimate}")
+    over = [r for r in attempt.runs if r.check not in CHECK_STATES]
+    return len(over) / len(attempt.runs), " | ".join(lines)
+
+
 class PageView:
     def __init__(self) -> None:
         # Timer ticks skip Gradio's queue and may overlap: each change goes to one of them.
@@ -60,10 +82,13 @@ class PageView:
         if attempt is None:
             return 0.0, "Pick a model and a topic, then press Run."
         runs = attempt.runs
-        if runs[0].status == "queued" and not attempt.stop.is_set():
+        waiting = runs[0].check == "waiting" if attempt.checks else runs[0].status == "queued"
+        if waiting and not attempt.stop.is_set():
             position = attempt.queue.position(attempt.ticket)
             if position:
                 return 0.0, f"Waiting for another user's run: you are number {position} in line."
+        if attempt.checks:
+            return _check_progress(attempt)
         fraction = sum(r.fraction() for r in runs) / len(runs)
         lines = [r.progress_text() for r in runs] if len(runs) == 1 else _pair_lines(runs)
         if attempt.over is False and all(r.done for r in runs) and attempt.stop.is_set():
@@ -87,7 +112,7 @@ class PageView:
             "progress": self.progress(attempt),
             "scatter": _plotted(evaluations),
             "curves": self._curves_signature(evaluations, losses, statuses, now),
-            "final": (statuses, attempt.over if attempt else False),
+            "final": (statuses, tuple(r.check for r in runs), attempt.over if attempt else False),
         }
         changed = {}
         for part, signature in signatures.items():

@@ -50,6 +50,9 @@ class RunState:
     before_seconds: float | None = None  # how long measuring the original model took
     worker_pid: int | None = None  # the process that computes it (a ZeroGPU worker's, or ours)
     device: str | None = None  # where it computes, as that process resolved it
+    # The relearning check asked after the run ("gone or only hidden?"): "" (not asked),
+    # waiting, checking, checked, or why it was not (stopped, could not run).
+    check: str = ""
 
     def __post_init__(self) -> None:
         self.label = self.label or run_label(self.config)

@@ -28,7 +28,14 @@ from clreg_core.app.run_tables import finished
 from clreg_core.app.worker import WorkOrder
 from clreg_core.config import RunConfig
 from clreg_core.data.items import UnlearningTask
-from clreg_core.engine.budget import Limits, admit
+from clreg_core.engine.budget import (
+    Estimate,
+    Limits,
+    admit,
+    check_budget,
+    check_estimate,
+    duration_text,
+)
 from clreg_core.engine.tasks import task_for_model
 from clreg_core.errors import UserInputError
 
@@ -90,6 +97,57 @@ class Session:
                 runs, task, custom_text, order, place.work, place.queue, page_key=self.page_key
             )
             self.caller = caller
+
+    def start_check(self, caller: str | None = None) -> None:
+        """Set up the relearning check (gone or only hidden?) of this tab's last finished runs,
+        rebuilt from their kept LoRA weights; `follow` carries it out like a run, in the same
+        line. Their reports gain the `relearning` block and the downloads are written anew."""
+        from clreg_core.models.registry import resolve_model
+
+        with self._lock:
+            last = self.attempt
+            if last is not None and last.active:
+                raise UserInputError(
+                    "a run is already going in this page; the check can start when it ends"
+                )
+            runs, weights = self._unchecked_runs(last)
+            configs = [run.config.with_changes(relearn_check=True) for run in runs]
+            embedded = resolve_model(configs[0].model).kind == "embedded"
+            place = self.hosting.place(configs[0], embedded)
+            check_line(place.queue.waiting_count)
+            device = place.estimate_on or "cpu"
+            estimates = [check_estimate(c, last.task, device) for c in configs]
+            seconds = sum(e.seconds for e in estimates)
+            check_budget(Estimate(seconds, 0.0, {"the check": seconds}), Limits.from_env())
+            gpu_seconds = self.hosting.gpu_request_s(estimates) if place.zero_gpu else 0.0
+            order = WorkOrder(tuple(configs), last.task, gpu_seconds, 0.0, tuple(weights))
+            for run in runs:
+                run.check = "waiting"
+            self.page.reset()
+            self.attempt = Attempt(
+                runs, last.task, last.custom_text, order, place.work, place.queue,
+                models=last.models, results=[r for r in last.results if r[0] in runs],
+                page_key=self.page_key, checks=True, estimate=_check_cost(seconds, gpu_seconds),
+            )  # fmt: skip
+            self.caller = caller
+
+    @staticmethod
+    def _unchecked_runs(last: Attempt | None) -> tuple[list[RunState], list[dict]]:
+        """The last attempt's finished runs that have no relearning check yet, and their LoRA
+        weights; UserInputError where there are none."""
+        pairs = []
+        for run in last.runs if last else []:
+            kept = next((k for k in last.models if k.config == run.config), None)
+            checked = "same_lora" in ((run.report or {}).get("relearning") or {})
+            if run.status == "finished" and kept is not None and not checked:
+                pairs.append((run, kept.weights))
+        if not pairs:
+            raise UserInputError(
+                "nothing to check: the check attacks the model a finished run made, and this "
+                "page's last run is "
+                + ("already checked" if last and finished(last.runs) else "not a finished run")
+            )
+        return [run for run, _ in pairs], [weights for _, weights in pairs]
 
     def follow(self) -> Iterator[None]:
         """Carry out the attempt `start` set up, yielding whenever the page may redraw: the
@@ -210,6 +268,12 @@ class Session:
 
 
 KEEP_RUNS = 30  # the runs list's length: plain data, a few hundred kB a run at most
+
+
+def _check_cost(seconds: float, gpu_seconds: float) -> str:
+    """The check's estimate in words; on ZeroGPU, the GPU time it asks for."""
+    text = f"about {duration_text(seconds)}"
+    return text + (f" ({gpu_seconds:.0f} s of ZeroGPU time asked)" if gpu_seconds else "")
 
 
 def _not_yet(run: RunState) -> str:

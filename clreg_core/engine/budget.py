@@ -46,7 +46,7 @@ class Estimate:
     parts: dict[str, float]  # seconds per phase, for the message
 
     def describe(self) -> str:
-        return f"about {_duration(self.seconds)} and {self.megabytes:,.0f} MB"
+        return f"about {duration_text(self.seconds)} and {self.megabytes:,.0f} MB"
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,8 @@ class Limits:
             caps.append(f"{self.max_steps:,.0f} steps (CLREG_MAX_STEPS)")
         if self.max_seconds:
             caps.append(
-                f"an estimated {_duration(self.max_seconds)} (CLREG_MAX_RUN_S; a run is stopped "
-                f"at {_duration(2 * self.max_seconds)})"
+                f"an estimated {duration_text(self.max_seconds)} (CLREG_MAX_RUN_S; a run is "
+                f"stopped at {duration_text(2 * self.max_seconds)})"
             )
         if self.max_megabytes:
             caps.append(f"{self.max_megabytes:,.0f} MB (CLREG_MAX_RUN_MB)")
@@ -226,24 +226,39 @@ def estimate(
     final = seconds((2 + GOLD_PASSES) * per_side, tokens=3 * 2 * GENERATED_TOKENS)
     parts = {"training": train, "live evaluations": live, "before/after measurement": final}
     if config.relearn_check:
-        parts["relearning check"] = _relearning_seconds(seconds, forward, params, final_items)
+        parts["relearning check"] = _relearning_seconds(
+            seconds, forward, params, final_items, live_items
+        )
     weight_bytes = 2 if weights_in_bf16(config, params, device) else 4
     checkpointing = checkpoints_activations(config, params, device)
     megabytes = _megabytes(config, shape, rows, tokens, weight_bytes, _launched(), checkpointing)
     return Estimate(sum(parts.values()), megabytes, parts)
 
 
-def _relearning_seconds(seconds, forward: float, params: int, items: int) -> float:
+def check_estimate(config: RunConfig, task: UnlearningTask | None, device: str) -> Estimate:
+    """The relearning check of a finished run alone (the page's "gone or only hidden?" button):
+    the check's part of the run's estimate, with the run's memory."""
+    whole = estimate(config.with_changes(relearn_check=True), model_shape(config.model), task,
+                     device)  # fmt: skip
+    part = whole.parts["relearning check"]
+    return Estimate(part, whole.megabytes, {"relearning check": part})
+
+
+def _relearning_seconds(
+    seconds, forward: float, params: int, items: int, live_items: int = 0
+) -> float:
     """Three attacks (engine/relearning.py), each 20 steps of a 16-row batch and a greedy
-    recall of up to 100 held-out facts after every step."""
+    recall of up to 100 held-out facts after every step; the first attack's points (the live
+    plot's forget and retain items, one pass each) at every step."""
     from clreg_core.engine.attacks import RelearnSettings
 
     attack = RelearnSettings()
     recalled = min(attack.test_items, items)
     per_recall = recalled * GENERATED_TOKENS * 2 * params
     steps = 3 * attack.steps
+    motion = (attack.steps + 2) * 2 * live_items * forward
     return seconds(
-        steps * 3 * forward * attack.batch_size + (steps + 3) * per_recall,
+        steps * 3 * forward * attack.batch_size + (steps + 3) * per_recall + motion,
         steps,
         tokens=(steps + 3) * GENERATED_TOKENS,
     )
@@ -270,7 +285,7 @@ def check_budget(estimated: Estimate, limits: Limits) -> None:
         biggest = max(estimated.parts, key=estimated.parts.get)
         raise ConfigError(
             f"this run would take {estimated.describe()}, more than this host allows a run "
-            f"({_duration(limits.max_seconds)}, CLREG_MAX_RUN_S); most of it is {biggest}: "
+            f"({duration_text(limits.max_seconds)}, CLREG_MAX_RUN_S); most of it is {biggest}: "
             "lower the steps, the batch sizes or the evaluation sizes"
         )
     if limits.max_megabytes and estimated.megabytes > limits.max_megabytes:
@@ -337,7 +352,7 @@ def _threads() -> int:
     return max(1, torch.get_num_threads())
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:

@@ -23,14 +23,23 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from clreg_core.data.items import Item
 from clreg_core.engine import losses
 from clreg_core.engine.attacks import RelearnSettings, split_facts
 from clreg_core.engine.batching import collate
-from clreg_core.engine.evaluation import Measurer, RunStopped, answer_scores, qa_only
+from clreg_core.engine.evaluation import (
+    Measurer,
+    RunStopped,
+    answer_scores,
+    qa_only,
+    sample_items,
+)
+from clreg_core.engine.lora import resolve_layer
 from clreg_core.engine.optimizer import adamw
+from clreg_core.metrics import ProjectionBasis
 
 # A gap in recovered accuracy smaller than this is within what the test sample's size lets one
 # tell apart (binomial spread of ~40-100 held-out answers, about twice its standard error).
@@ -57,6 +66,39 @@ def split_for_check(items: list[Item], seed: int, test_items: int) -> Split:
     return Split(shown, test)
 
 
+class AttackMotion:
+    """The live plot's points (its seeded forget and retain items, projected on PCA axes fitted
+    to the original model's features, as the live plot's are) at every step of an attack: the
+    forget points moving back as the facts return, on the axes the run was watched on."""
+
+    def __init__(self, measurer: Measurer, task, config):
+        self.measurer = measurer
+        self.layer = resolve_layer(measurer.model, config.feature_layer)
+        forget = sample_items(task.forget, config.eval_items, config.seed)
+        retain = sample_items(task.retain, config.eval_items, config.seed + 1)
+        self.encoded = {"forget": measurer.encode(forget), "retain": measurer.encode(retain)}
+        self.forget_groups = [item.group for item in forget]
+        original = self._features(adapter=False)
+        self.basis = ProjectionBasis.fit(np.concatenate([original["forget"], original["retain"]]))
+        self.frames: list[dict] = []
+
+    def _features(self, adapter: bool) -> dict[str, np.ndarray]:
+        return {
+            side: self.measurer.forced(encoded, [self.layer], adapter).features[self.layer]
+            for side, encoded in self.encoded.items()
+        }
+
+    def record(self) -> None:
+        """The points of the model as it is now (its adapter on)."""
+        features = self._features(adapter=True)
+        self.frames.append(
+            {side: np.round(self.basis.transform(z), 4).tolist() for side, z in features.items()}
+        )
+
+    def block(self) -> dict:
+        return {"layer": self.layer, "forget_groups": self.forget_groups, "frames": self.frames}
+
+
 def recovery_curve(
     measurer: Measurer,
     split: Split,
@@ -64,11 +106,12 @@ def recovery_curve(
     seed: int,
     should_stop: Callable[[], bool] = lambda: False,
     each_step: bool = True,
+    motion: AttackMotion | None = None,
 ) -> list[float]:
     """Accuracy on `split.test` before the attack and after each of `settings.steps` steps of
     fine-tuning the model's trainable (LoRA) weights on `split.shown` (without `each_step`: only
-    before and after the last). The weights are put back afterwards: the model is unchanged when
-    this returns (or raises)."""
+    before and after the last). `motion` records its points at the same moments. The weights
+    are put back afterwards: the model is unchanged when this returns (or raises)."""
     model = measurer.model
     rng = random.Random(seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -78,6 +121,8 @@ def recovery_curve(
     was_training = model.training
 
     def recall() -> float:
+        if motion is not None:
+            motion.record()
         answers = measurer.answers(split.test, adapter=True)
         return answer_scores(split.test, answers)["accuracy"]
 
@@ -139,15 +184,20 @@ def relearning_check(
     if not split.shown or not split.test:
         return {"unavailable": "too few forget facts to split in two"}
 
-    def curve_of(attacked, of_loaded, on: Split) -> list[float]:
+    def curve_of(attacked, of_loaded, on: Split, motion: bool = False) -> list[float]:
         measurer = Measurer.for_run(attacked, of_loaded, config)
         measurer.should_stop = should_stop  # a Stop inside a measurement: RunStopped
         try:
-            return recovery_curve(measurer, on, settings, seed, should_stop)
+            moving = AttackMotion(measurer, task, config) if motion else None
+            curve = recovery_curve(measurer, on, settings, seed, should_stop, motion=moving)
         except RunStopped:
             raise RelearningStopped from None
+        if moving is not None:
+            points["motion"] = moving.block()
+        return curve
 
-    same = curve_of(model, loaded, split)
+    points: dict = {}
+    same = curve_of(model, loaded, split, motion=True)
     fresh = curve_of(with_fresh_lora(model, config), loaded, split)
     if reference_model is not None:
         gold, gold_loaded = reference_model
@@ -174,6 +224,7 @@ def relearning_check(
         "same_lora": same,
         "fresh_lora": fresh,
         "reference": reference,
+        **points,  # motion: the own-LoRA attack's points on the live plot's axes
     }
     block["verdict"] = verdict(block)
     return block
