@@ -410,48 +410,76 @@ COMPARED = (
 SAME = "no difference beyond the seed spread"
 
 
+def enough(vals: list, least: int = 2) -> bool:
+    return len([v for v in vals if v is not None]) >= least
+
+
 def clreg_verdict(without: list[dict], with_: list[dict]) -> list[str]:
-    """CLReg against the method alone, one phrase per compared measure."""
+    """CLReg against the method alone: one cell per compared measure."""
     out = []
-    for field, name in COMPARED:
+    for field, _ in COMPARED:
         a, b = values(with_, field), values(without, field)
-        if len([v for v in a if v is not None]) < 2 or len([v for v in b if v is not None]) < 2:
-            out.append(f"{name}: n/a")
+        if not (enough(a) and enough(b)):
+            out.append("n/a")
             continue
         outcome = differs(a, b)
-        out.append(f"{name}: {SAME}" if outcome is None else f"{name}: {outcome} with CLReg")
+        out.append(SAME if outcome is None else f"{outcome} with CLReg")
     return out
 
 
 def reference_verdict(rows: list[dict], field: str, margin: float) -> str:
     """A method's recovery by one attack against the reference's, over the seeds."""
     mine, reference = values(rows, field), values(rows, "reference")
-    if len([v for v in mine if v is not None]) < 2 or not any(v is not None for v in reference):
+    if not (enough(mine) and enough(reference)):
         return "n/a"
     outcome = differs(mine, reference, margin)
     if outcome == "higher":
-        return f"hidden (recovers more than the reference by > {margin:.2f} in every seed)"
+        return f"hidden: above the reference by > {margin:.2f} in every seed"
     if outcome == "lower":
-        return f"recovers less than the reference (by > {margin:.2f} in every seed)"
-    return f"{SAME} (margin {margin:.2f})"
+        return f"below the reference by > {margin:.2f} in every seed"
+    return SAME
 
 
-def verdict_rows(rows: list[dict], task: str, margin: float, methods=METHODS) -> list[list]:
+def membership_verdict(rows: list[dict]) -> str:
+    """Representation membership after unlearning against the gold model's (where there is
+    one), else against the model's before: can the weights still tell who was forgotten?"""
+    after = values(rows, "after.membership_probe")
+    against, name = values(rows, "gold.membership_probe"), "gold"
+    if not enough(against):
+        against, name = values(rows, "before.membership_probe"), "before"
+    if not (enough(after) and enough(against)):
+        return "n/a"
+    outcome = differs(after, against)
+    return SAME + f" ({name})" if outcome is None else f"{outcome} than {name}"
+
+
+CLREG_HEADERS = ["method: CLReg vs without", *(name for _, name in COMPARED)]
+REFERENCE_HEADERS = [
+    "run",
+    "own LoRA vs reference",
+    "fresh LoRA vs reference",
+    "membership after vs gold (before where no gold)",
+]
+
+
+def clreg_rows(rows: list[dict], task: str, methods=METHODS) -> list[list]:
+    return [
+        [NAMES[m], *clreg_verdict(cell(rows, m, False, task), cell(rows, m, True, task))]
+        for m in methods
+    ]
+
+
+def reference_rows(rows: list[dict], task: str, margin: float, methods=METHODS) -> list[list]:
     out = []
     for method in methods:
-        without, with_ = cell(rows, method, False, task), cell(rows, method, True, task)
-        out.append(
-            [
-                f"{NAMES[method]}: CLReg vs without",
-                "; ".join(clreg_verdict(without, with_)),
-            ]
-        )
-        for clreg, mine in ((False, without), (True, with_)):
+        for clreg in CLREG:
+            mine = cell(rows, method, clreg, task)
             out.append(
                 [
-                    f"{label(method, clreg)} vs reference",
-                    f"own LoRA: {reference_verdict(mine, 'own', margin)}; "
-                    f"fresh LoRA: {reference_verdict(mine, 'fresh', margin)}",
+                    label(method, clreg),
+                    reference_verdict(mine, "own", margin),
+                    reference_verdict(mine, "fresh", margin),
+                    membership_verdict(mine),
                 ]
             )
     return out
@@ -540,7 +568,9 @@ def section(rows: list[dict], meta: dict, rates: dict, margin: float) -> str:
             f"Hidden by the stronger attack (every seed beyond the reference by > {margin:.2f}): "
             f"{hidden} of {total} rows.",
             "",
-            table(["comparison", "verdict"], verdict_rows(rows, task, margin)),
+            table(CLREG_HEADERS, clreg_rows(rows, task)),
+            "",
+            table(REFERENCE_HEADERS, reference_rows(rows, task, margin)),
         ]
     missed = off_parity_lines(rows)
     body += [
@@ -597,7 +627,13 @@ def summary_of(rows: list[dict], meta: dict, rates: dict, margin: float) -> dict
         "learning_rates": rates,
         "reference_margin": margin,
         "cells": cells,
-        "verdicts": {task: verdict_rows(rows, task, margin) for task in TASKS},
+        "verdicts": {
+            task: {
+                "clreg_vs_without": [CLREG_HEADERS, *clreg_rows(rows, task)],
+                "vs_reference": [REFERENCE_HEADERS, *reference_rows(rows, task, margin)],
+            }
+            for task in TASKS
+        },
         "off_parity": [list(key(r)) for r in off_parity(rows)],
     }
 

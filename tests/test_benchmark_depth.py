@@ -4,12 +4,15 @@ import json
 
 from benchmarks.depth import (
     SAME,
+    clreg_rows,
     clreg_verdict,
     differs,
     grid,
     load_rows,
+    membership_verdict,
     overrides_for,
     pending,
+    reference_rows,
     reference_verdict,
     row_from_report,
     table_rows,
@@ -75,12 +78,28 @@ def test_table_rows_and_verdicts_from_hand_made_rows():
     assert npo[5] == "0.81 ± 0.01" and npo_clreg[5] == "0.11 ± 0.01"
     assert npo[7] == "0.10 ± 0.00" and npo[8] == "0.90 ± 0.00"
     assert npo_clreg[10] == "0.52 ± 0.00"
-    verdict = clreg_verdict(rows[:3], rows[3:])
-    assert "recovered, own LoRA: lower with CLReg" in verdict
-    assert f"forget acc: {SAME}" in verdict
-    assert "membership after: lower with CLReg" in verdict
+    # forget acc, retain acc, own LoRA, fresh LoRA, membership after
+    assert clreg_verdict(rows[:3], rows[3:]) == [
+        SAME,
+        SAME,
+        "lower with CLReg",
+        SAME,
+        "lower with CLReg",
+    ]
+    assert clreg_verdict(rows[:3], rows[3:4])[2] == "n/a"  # one seed tells no spread
     assert reference_verdict(rows[:3], "own", 0.15).startswith("hidden")
-    assert reference_verdict(rows[3:], "own", 0.15).startswith(SAME)
+    assert reference_verdict(rows[3:], "own", 0.15) == SAME  # 0.10-0.12 vs 0.10
+    assert membership_verdict(rows[:3]) == "higher than gold"  # 0.9 vs gold's 0.52
+    npo_ref, clreg_ref = reference_rows(rows, "world:forget10", 0.15, methods=("npo",))
+    assert npo_ref[0] == "NPO" and npo_ref[1].startswith("hidden") and clreg_ref[1] == SAME
+    assert clreg_rows(rows, "world:forget10", methods=("npo",))[0][0] == "NPO"
+
+
+def test_membership_is_read_against_before_where_there_is_no_gold():
+    rows = [row(seed=s, member=0.5 + s / 100) for s in range(3)]
+    for r in rows:
+        r["gold"] = {}
+    assert membership_verdict(rows) == "lower than before"  # 0.50-0.52 vs before's 0.9
 
 
 def test_resuming_skips_finished_runs_and_retries_failed_ones(tmp_path):
