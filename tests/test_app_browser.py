@@ -144,7 +144,11 @@ def test_default_run_moves_the_plot_and_fills_the_tables(page, tmp_path):
     expect(page.locator("#metrics")).to_contain_text("gold (never saw the forget set)")
     expect(page.locator("#generations")).to_contain_text("gold model (never saw the forget set)")
     expect(page.locator("#paper")).to_contain_text("Feature entanglement")
-    expect(page.locator("#layers")).to_contain_text("Entanglement at every decoder block")
+    expect(page.locator("#layers")).to_contain_text("Representations at every decoder block")
+    expect(page.locator("#layers")).to_contain_text("Representation membership")
+    expect(page.locator("#layers")).to_contain_text("gold (never saw the forget set)")
+    expect(page.locator("#paper")).to_contain_text("gold (never saw the forget set)")
+    expect(page.locator("#metrics")).to_contain_text("representation membership")
     page.locator("#answers").scroll_into_view_if_needed()
     page.get_by_label("Ask both models (original and unlearned)").fill(
         "Where was Riaisuv Fivane born?"
@@ -190,6 +194,14 @@ def test_ab_mode_shows_both_runs_side_by_side(page):
     expect(page.locator("#runs-metrics")).to_contain_text("after #2 NPO + CLReg")
     expect(page.locator("#runs-metrics")).to_contain_text("after #1 NPO")
     expect(page.locator("#runs-curves")).to_contain_text("Loss terms")
+    # Gone or only hidden, asked after the pair: both runs checked, side by side.
+    page.locator("#check").click()
+    expect(progress).to_contain_text("gone or only hidden?")
+    relearning = page.locator("#relearning")
+    expect(relearning).to_contain_text("after NPO + CLReg: its own LoRA", timeout=RUN_BOUND_MS)
+    expect(relearning).to_contain_text("after NPO: its own LoRA")
+    expect(relearning).to_contain_text("attack step")  # the points' slider
+    expect(progress).to_contain_text(re.compile(r"NPO, gone or only hidden\? checked"))
 
 
 def test_stop_midway_and_mistakes_show_in_the_page(page):

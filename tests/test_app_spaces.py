@@ -155,11 +155,12 @@ def test_a_local_model_trains_in_a_zerogpu_worker_and_the_page_gets_everything(s
     assert [row[0] for row in answers] == ["original", "after NPO + CLReg"]
     assert all(row[1].strip() for row in answers)
     # Gone or only hidden, asked afterwards: the kept LoRA weights go to a worker pickled, the
-    # check comes back as messages, and the GPU is asked for and released once more.
+    # check comes back as messages, and the GPU is scheduled and released once more.
     before = len(api.calls)
     checked = client.predict(api_name="/check")
     assert "checked: " in checked[0], checked[0]
-    assert [c.path for c in api.calls[before:]] == ["/schedule", "/allow", "/release"]
+    paths = [c.path for c in api.calls[before:]]
+    assert paths[0] == "/schedule" and paths[-1] == "/release"  # (its warm worker: no /allow)
     (run,) = client.predict(api_name="/status")["runs"]
     assert run["relearning"]["reference"] is not None  # the original, on never-seen people
     assert checked[12]["visible"] is not False  # the chart

@@ -51,6 +51,14 @@ def test_the_page_says_what_a_run_asks_of_the_visitors_quota():
     assert "ZeroGPU" not in run_note(Hosting(), "smollm2-135m")  # off ZeroGPU: no quota
 
 
+def test_the_page_says_what_the_relearning_check_costs_before_it_starts():
+    here = run_note(Hosting(), "smollm2-135m")
+    assert "relearning check (Gone or only hidden?) of one run of this model" in here
+    assert "on this CPU" in here
+    assert "on a GPU" in run_note(ZERO, "smollm2-135m")  # a ZeroGPU worker's
+    assert "on this CPU" in run_note(ZERO, "embedded")  # the embedded model stays here
+
+
 def test_the_page_shows_the_hosts_caps_on_a_run(monkeypatch):
     monkeypatch.setenv("CLREG_MAX_STEPS", "300")
     monkeypatch.setenv("CLREG_MAX_RUN_S", "600")

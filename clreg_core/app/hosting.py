@@ -128,7 +128,30 @@ def run_note(hosting: Hosting, model: str) -> str:
 
     caps = Limits.from_env().describe()
     quota = _quota_note(hosting, model) if hosting.zero_gpu else ""
-    return " ".join(part for part in (quota, caps) if part)
+    return " ".join(part for part in (quota, caps, _check_note(hosting, model)) if part)
+
+
+def _check_note(hosting: Hosting, model: str) -> str:
+    """What the relearning check (gone or only hidden?) of one default run of `model` is
+    estimated to cost where it would run, said before anyone starts it."""
+    from clreg_core.config import default_config
+    from clreg_core.engine.budget import check_estimate, duration_text
+    from clreg_core.engine.tasks import task_for_model
+    from clreg_core.models.registry import resolve_model
+
+    try:
+        spec = resolve_model(model)
+        config = default_config(spec.key)
+        device = "cpu" if spec.kind == "embedded" else hosting.place(config, False).estimate_on
+        task = task_for_model(config.task, spec)
+        seconds = check_estimate(config, task, device or "cpu").seconds
+    except UserInputError:
+        return ""
+    where = "a GPU" if str(device).startswith("cuda") else "this CPU"
+    return (
+        f"The relearning check (Gone or only hidden?) of one run of this model is estimated at "
+        f"about {duration_text(seconds)} on {where}."
+    )
 
 
 def _quota_note(hosting: Hosting, model: str) -> str:

@@ -227,7 +227,7 @@ def estimate(
     parts = {"training": train, "live evaluations": live, "before/after measurement": final}
     if config.relearn_check:
         parts["relearning check"] = _relearning_seconds(
-            seconds, forward, params, final_items, live_items
+            seconds, forward, params, final_items, live_items, _answer_tokens(task)
         )
     weight_bytes = 2 if weights_in_bf16(config, params, device) else 4
     checkpointing = checkpoints_activations(config, params, device)
@@ -245,7 +245,7 @@ def check_estimate(config: RunConfig, task: UnlearningTask | None, device: str) 
 
 
 def _relearning_seconds(
-    seconds, forward: float, params: int, items: int, live_items: int = 0
+    seconds, forward: float, params: int, items: int, live_items: int, answer_tokens: int
 ) -> float:
     """Three attacks (engine/relearning.py), each 20 steps of a 16-row batch and a greedy
     recall of up to 100 held-out facts after every step; the first attack's points (the live
@@ -254,14 +254,28 @@ def _relearning_seconds(
 
     attack = RelearnSettings()
     recalled = min(attack.test_items, items)
-    per_recall = recalled * GENERATED_TOKENS * 2 * params
+    per_recall = recalled * answer_tokens * 2 * params
     steps = 3 * attack.steps
     motion = (attack.steps + 2) * 2 * live_items * forward
     return seconds(
         steps * 3 * forward * attack.batch_size + (steps + 3) * per_recall + motion,
         steps,
-        tokens=(steps + 3) * GENERATED_TOKENS,
+        tokens=(steps + 3) * answer_tokens,
     )
+
+
+def _answer_tokens(task: UnlearningTask | None) -> int:
+    """Tokens a greedy recall generates: the forget answers' length (about 4 characters a
+    token) plus generation's margin, at most GENERATED_TOKENS. The check's recalls are most of
+    its cost, and charging each the full 32 made the embedded model's check estimate 78 s
+    where it took about 25 s."""
+    from clreg_core.engine.evaluation import ANSWER_MARGIN_TOKENS
+
+    answers = [i.answer for i in (task.forget[:200] if task else ()) if i.answer]
+    if not answers:
+        return GENERATED_TOKENS
+    chars = sum(len(a) for a in answers) / len(answers)
+    return int(min(GENERATED_TOKENS, chars / 4 + ANSWER_MARGIN_TOKENS))
 
 
 def _launched() -> tuple[int, bool]:
