@@ -371,6 +371,21 @@ def test_the_relearning_chart_shows_the_attack_moving_the_points_step_by_step():
     assert not relearning_curves([run]).layout.sliders
 
 
+def test_runs_are_never_drawn_in_the_forget_or_retain_colour():
+    from clreg_core.app.figures import FORGET_COLOR, RETAIN_COLOR, relearning_curves
+
+    runs = [fake_run(clreg=False, parity=True), fake_run(clreg=True, parity=True)]
+    for run in runs:
+        run.report["relearning"] = {
+            "same_lora": [0.0, 0.9], "fresh_lora": [0.0, 0.8],
+            "reference": {"model": "gold", "curve": [0.0, 0.1]}, "verdict": {"reading": "…"},
+        }  # fmt: skip
+    colours = [t.marker.color for t in layer_entanglement(runs).data if t.name.startswith("after")]
+    colours += [t.line.color for t in relearning_curves(runs).data if t.name.startswith("after")]
+    assert len(set(colours)) == 2  # one per run
+    assert not {FORGET_COLOR, RETAIN_COLOR} & set(colours)
+
+
 def test_metrics_table_adds_gold_fluency_and_parity_rows():
     runs = [fake_run(clreg=False, parity=True, gold=True), fake_run(clreg=True, parity=True,
                                                                     gold=True)]  # fmt: skip

@@ -147,7 +147,9 @@ def live_scatter(runs: Sequence[RunState]) -> go.Figure:
     return fig
 
 
-RUN_COLORS = (RETAIN_COLOR, FORGET_COLOR)  # the first run of an A/B pair, the second
+# One colour per run (the first of an A/B pair, the second): never red or blue, which mean forget
+# and retain in every figure, nor grey (the original model and references) or gold.
+RUN_COLORS = ("#9467bd", "#8c564b")
 BAND_COLOR = "#2ca02c"
 HOLDOUT_COLOR = "#7f7f7f"
 GOLD_COLOR = "#c9a227"  # the gold model (never saw the forget set), wherever it is drawn
