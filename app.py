@@ -174,7 +174,9 @@ LOG = logging.getLogger("clreg_lab")
 METRICS_HEADERS = ["metric", "before", "after", "good when", "what it means"]
 GENERATIONS_HEADERS = ["set", "prompt", "expected", "before", "after"]
 PROBE_HEADERS = ["set", "question", "expected", "model's answer", "right?"]
-PAGE_PARTS = 14  # what a tick may redraw: the `page` outputs in build_demo
+ANSWER_HEADERS = ["model", "answer"]
+PAGE_PARTS = 17  # what a tick may redraw: the `page` outputs in build_demo
+BUTTONS = slice(14, 17)  # Run, A/B and Check: off while an attempt of this page goes on
 TALL_TABLE_PX = 2000  # every row in sight: a short scroll box hid the retain rows
 PLOT_GUIDE = """
 - **Representations (live)**: each dot is one question's hidden state at the CLReg layer, red for
@@ -314,8 +316,10 @@ def follow_attempt(session, request: gr.Request):
             if watch.gone():  # a bare API call nobody follows: free its place in line
                 session.stop(by=f"because nobody followed it for {watch.limit_s:.0f} s")
             if number == 0:
-                yield [progress_html(*session.progress()), *[gr.skip()] * (PAGE_PARTS - 2),
-                       gr.Timer(active=True)]  # fmt: skip
+                first = [gr.skip()] * PAGE_PARTS
+                first[0], first[13] = progress_html(*session.progress()), gr.Timer(active=True)
+                first[BUTTONS] = button_updates(session)
+                yield first
             else:
                 yield [gr.skip()] * PAGE_PARTS
     yield page_updates(session, whole=True)
@@ -377,7 +381,18 @@ def page_updates(session, whole: bool = False) -> list:
     attempt = session.attempt
     if not whole:
         out[13] = gr.Timer(active=attempt is not None and not attempt.over)
+    out[BUTTONS] = button_updates(session, force=whole)
     return out
+
+
+def button_updates(session, force: bool = False) -> list:
+    """Run, A/B and Check: off while this page's attempt goes on (a second press could only be
+    refused), on again when it ends or is stopped; sent only when that changes."""
+    busy = session.attempt is not None and session.attempt.active
+    if not force and session.page.rendered.get("buttons") == busy:
+        return [gr.skip()] * 3
+    session.page.rendered["buttons"] = busy
+    return [gr.Button(interactive=not busy) for _ in range(3)]
 
 
 def metrics_frame(table: tuple[list[str], list[list[str]]]) -> gr.Dataframe:
@@ -423,8 +438,9 @@ def on_tick(request: gr.Request):
     server restarted (or the page sat idle past its session): say so instead of freezing."""
     session = SESSIONS.get(request.session_hash)
     if session.attempt is None:
-        lost = [progress_html(0.0, SESSION_LOST), *[gr.skip()] * (PAGE_PARTS - 2),
-                gr.Timer(active=False)]  # fmt: skip
+        lost = [gr.skip()] * PAGE_PARTS
+        lost[0], lost[13] = progress_html(0.0, SESSION_LOST), gr.Timer(active=False)
+        lost[BUTTONS] = [gr.Button(interactive=True) for _ in range(3)]
         return lost
     return page_updates(session)
 
@@ -453,8 +469,30 @@ def caller_of(request: gr.Request) -> str:
 def on_ask(picked: str, typed: str, question: str, task: str, request: gr.Request):
     ASKS.check(caller_of(request), "questions")
     session = SESSIONS.get(request.session_hash)
-    rows = session.ask(chosen_model(picked, typed), question, task)
-    return gr.Dataframe(value=rows, headers=["model", "answer"])
+    model = chosen_model(picked, typed)
+    rows = session.ask(model, question, task)
+    return gr.Dataframe(value=rows, headers=ANSWER_HEADERS, label=answers_label(model, task))
+
+
+def answers_label(model: str, task: str) -> str:
+    return f"Answers of {model} on {task}: the original, this tab's runs of it, its gold twin"
+
+
+def probe_label(model: str, task: str) -> str:
+    return f"What {model} knows about {task} (its original weights)"
+
+
+def on_view_change(picked: str, typed: str, task: str):
+    """Another model or topic: the answer tables held the previous one's answers, which a class
+    would take for the new one's. They are cleared, and their titles name what they will show."""
+    try:
+        model = chosen_model(picked, typed)
+    except UserInputError:  # said by the model's own handler; clear the tables all the same
+        model = (typed or picked or "").strip()
+    return (
+        gr.Dataframe(value=[], headers=PROBE_HEADERS, label=probe_label(model, task)),
+        gr.Dataframe(value=[], headers=ANSWER_HEADERS, label=answers_label(model, task)),
+    )
 
 
 @user_errors
@@ -462,9 +500,13 @@ def on_probe(picked: str, typed: str, task: str, request: gr.Request):
     ASKS.check(caller_of(request), "questions")
     if task == "custom":
         raise UserInputError("probing needs a built-in topic; your own text has no questions")
-    rows = explore.probe_task(chosen_model(picked, typed), task)
+    model = chosen_model(picked, typed)
+    rows = explore.probe_task(model, task)
     mark = {True: "✔", False: "✘"}
-    return [[r["set"], r["question"], r["expected"], r["answer"], mark[r["correct"]]] for r in rows]
+    cells = [
+        [r["set"], r["question"], r["expected"], r["answer"], mark[r["correct"]]] for r in rows
+    ]
+    return gr.Dataframe(value=cells, headers=PROBE_HEADERS, label=probe_label(model, task))
 
 
 @user_errors
@@ -571,8 +613,9 @@ def build_demo() -> gr.Blocks:
         with gr.Accordion("Before you run: what does the model know about this topic?", open=False):
             probe = gr.Button("Ask the model about this topic", elem_id="probe")
             probe_table = tall_table(
-                PROBE_HEADERS, "probe-table", column_widths=["8%", "27%", "20%", "37%", "8%"]
-            )
+                PROBE_HEADERS, "probe-table", column_widths=["8%", "27%", "20%", "37%", "8%"],
+                label=probe_label(DEFAULT_MODEL, first_task),
+            )  # fmt: skip
         with gr.Row():
             run = gr.Button("Run", variant="primary", elem_id="run")
             ab = gr.Button("A/B: method alone vs method + CLReg", elem_id="ab")
@@ -613,7 +656,10 @@ def build_demo() -> gr.Blocks:
             elem_id="suggested",
         )
         # The embedded model answers through its gold twin too (retrained without forget10).
-        answers = tall_table(["model", "answer"], "answers", column_widths=["22%", "78%"])
+        answers = tall_table(
+            ANSWER_HEADERS, "answers", column_widths=["22%", "78%"],
+            label=answers_label(DEFAULT_MODEL, first_task),
+        )  # fmt: skip
         with gr.Accordion("Export: report, adapter, plots, CLI command", open=False):
             exports = gr.File(
                 label="Downloads", file_count="multiple", interactive=False, elem_id="exports"
@@ -658,9 +704,11 @@ def build_demo() -> gr.Blocks:
         # After the task has its new value (a model change sets the task too).
         for trigger in (model.change, task.change, typed_model.submit):
             trigger(on_suggestions, [model, typed_model, task], [ask_hint, suggested])
+            trigger(on_view_change, [model, typed_model, task], [probe_table, answers],
+                    api_name=False)  # fmt: skip
         suggested.input(explore.question_from_suggestion, suggested, question, api_name=False)
         page = [progress, scatter, curves, paper, layers, metrics, note, generations, exports,
-                commands, runs_table, runs_pick, relearning, timer]  # fmt: skip
+                commands, runs_table, runs_pick, relearning, timer, run, ab, check]  # fmt: skip
         assert len(page) == PAGE_PARTS
         # Our own progress line says what is happening; Gradio's per-output spinners would
         # only cost the browser CPU that the first plot needs.

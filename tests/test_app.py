@@ -575,6 +575,10 @@ def test_session_single_run_fills_everything_and_answers_with_both_models():
     assert rows[2][1].strip()  # the gold model answers too (a guess, where it never saw them)
     with pytest.raises(UserInputError, match="question"):
         session.ask("embedded", "  ")
+    # Another topic (or model) than the run's: its unlearned model does not answer for it.
+    rows = session.ask("embedded", "Where was Riaisuv Fivane born?", "world:forget05")
+    assert [r[0] for r in rows][:2] == ["original", "unlearned"]
+    assert "no run of this model and topic" in rows[1][1]
 
 
 @pytest.mark.slow

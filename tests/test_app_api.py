@@ -98,7 +98,7 @@ def test_user_mistakes_get_clear_messages_and_the_app_keeps_serving(url, monkeyp
     with pytest.raises(AppError, match="type a question first"):
         client.predict("embedded", "", "  ", api_name="/ask")
     assert client.predict(api_name="/status")["runs"] == []  # nothing was queued
-    rows = client.predict("embedded", "", "world:forget10", api_name="/probe")["data"]
+    rows = client.predict("embedded", "", "world:forget10", api_name="/probe")["value"]["data"]
     assert {r[0] for r in rows} == {"forget", "retain"}
 
 
@@ -211,7 +211,7 @@ def test_a_public_host_offers_only_its_own_model_folders(url, monkeypatch):
         with pytest.raises(AppError, match="is not a model folder this server offers"):
             client.predict("embedded", folder, "world:forget10", api_name="/probe")
     # the models it lists still work
-    rows = client.predict("embedded", "", "world:forget10", api_name="/probe")["data"]
+    rows = client.predict("embedded", "", "world:forget10", api_name="/probe")["value"]["data"]
     assert rows
 
 

@@ -109,6 +109,18 @@ def test_before_a_run_tables_have_headers_and_the_probe_shows_every_row(page):
     expect(table).to_contain_text("retain", timeout=RUN_BOUND_MS)
     expect(table).to_contain_text("forget")
     assert table.evaluate(TABLE_FITS_JS) == "ok"
+    expect(table).to_contain_text("What embedded knows about world:forget10")
+    # Another model: those were the embedded model's answers. They go, and the title names
+    # whose answers the table will hold (no model is loaded for that).
+    page.get_by_label("Model", exact=True).click()
+    page.get_by_role("option").filter(has_text="SmolLM2-135M-Instruct").click()
+    expect(table).to_contain_text("What smollm2-135m knows about")
+    expect(table).not_to_contain_text("✔")  # no rows left: no right or wrong marks
+    expect(table).not_to_contain_text("✘")
+    expect(page.locator("#answers")).to_contain_text("Answers of smollm2-135m")
+    page.get_by_label("Model", exact=True).click()
+    page.get_by_role("option").filter(has_text="Fictional-World Llama").click()
+    expect(table).to_contain_text("What embedded knows about")
     # a suggested question fills the box
     page.locator("#suggested input").click()
     page.get_by_role("option").filter(has_text="[keep]").first.click()
@@ -130,6 +142,10 @@ def test_the_guided_tour_points_at_the_plot(page):
 
 def test_default_run_moves_the_plot_and_fills_the_tables(page, tmp_path):
     page.locator("#run").click()
+    # While it goes, a second Run, A/B or Check could only be refused: they are off.
+    for button in ("#run", "#ab", "#check"):
+        expect(page.locator(button)).to_be_disabled()
+    expect(page.locator("#stop")).to_be_enabled()
     # The first points (step 0) come before training; later evaluations move them.
     expect(page.locator("#scatter")).to_contain_text("step 0/100")
     expect(page.locator("#progress")).to_contain_text(re.compile(r"step \d+/100"))
@@ -139,6 +155,8 @@ def test_default_run_moves_the_plot_and_fills_the_tables(page, tmp_path):
     expect(page.locator("#generations")).to_contain_text("forget", timeout=RUN_BOUND_MS)
     # The default stops at parity: 100 steps is a ceiling, the progress line says where it ended.
     expect(page.locator("#progress")).to_contain_text("finished")
+    for button in ("#run", "#ab", "#check"):
+        expect(page.locator(button)).to_be_enabled(timeout=RUN_BOUND_MS)
     expect(page.locator("#progress")).to_contain_text("parity")
     expect(page.locator("#metrics")).to_contain_text("entanglement score")
     expect(page.locator("#metrics")).to_contain_text("gold (never saw the forget set)")
@@ -194,7 +212,9 @@ def test_ab_mode_shows_both_runs_side_by_side(page):
     expect(page.locator("#runs-metrics")).to_contain_text("after #2 NPO + CLReg")
     expect(page.locator("#runs-metrics")).to_contain_text("after #1 NPO")
     expect(page.locator("#runs-curves")).to_contain_text("Loss terms")
-    # Gone or only hidden, asked after the pair: both runs checked, side by side.
+    # Gone or only hidden, asked after the pair (once its downloads are written: until then
+    # the pair's attempt is still going): both runs checked, side by side.
+    expect(progress).not_to_contain_text("preparing the end view", timeout=RUN_BOUND_MS)
     page.locator("#check").click()
     expect(progress).to_contain_text("gone or only hidden?")
     relearning = page.locator("#relearning")

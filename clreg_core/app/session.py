@@ -239,11 +239,17 @@ class Session:
         model that never saw those people says. `task` (the page's topic) names what the gold
         model never saw before a run; after one, the run's task does."""
         attempt = self.attempt
-        models = list(attempt.models) if attempt else []
+        # Only this tab's runs of the chosen model and topic answer: after switching to another
+        # model, the last run's unlearned model is not the one the page now asks about.
+        runs = [r for r in (attempt.runs if attempt else []) if _of(r.config, model_choice, task)]
+        models = [
+            k for k in (attempt.models if attempt else []) if _of(k.config, model_choice, task)
+        ]
         if not models:
             answer = explore.ask(model_choice, question)
-            waiting = [[f"after {r.label}", _not_yet(r)] for r in (attempt.runs if attempt else [])]
-            rows = [["original", answer], *(waiting or [["unlearned", "(run unlearning first)"]])]
+            waiting = [[f"after {r.label}", _not_yet(r)] for r in runs]
+            none_yet = ["unlearned", "(no run of this model and topic in this tab yet: press Run)"]
+            rows = [["original", answer], *(waiting or [none_yet])]
             loaded = explore.MODELS.get(model_choice)
             return rows + self._gold_rows(loaded.spec, question, task)
         rows = []
@@ -254,7 +260,7 @@ class Session:
             rows.append([f"after {kept.label}", after])
         # An A/B pair halfway: the first model answers now, the second says when it will.
         answered = {kept.label for kept in models}
-        for run in attempt.runs:
+        for run in runs:
             if run.label not in answered:
                 rows.append([f"after {run.label}", _not_yet(run)])
         loaded = models[0].loaded
@@ -268,6 +274,11 @@ class Session:
 
 
 KEEP_RUNS = 30  # the runs list's length: plain data, a few hundred kB a run at most
+
+
+def _of(config: RunConfig, model_choice: str, task: str | None) -> bool:
+    """Whether a run's config is of this model (and of this topic, where one is given)."""
+    return config.model == model_choice and (task is None or config.task == task)
 
 
 def _check_cost(seconds: float, gpu_seconds: float) -> str:
