@@ -31,6 +31,7 @@ TERM_NAMES = {
     "guess": "guess term (learn a stranger-like answer)",
     "clreg": "CLReg term (push forget features away)",
     "anchor": "anchor (keep retain features in place)",
+    "holdout_target": "pull toward never-seen people's features (holdout_target_weight)",
 }
 AXIS_PADDING = 0.25  # share of the step-0 spread added on each side, room for points to move
 
