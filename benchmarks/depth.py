@@ -511,6 +511,23 @@ def off_parity_lines(rows: list[dict]) -> list[str]:
     return out
 
 
+def per_run_line(rows: list[dict]) -> str:
+    """The check's own verdict per run (engine/relearning.py), at parity and not."""
+    finished = [r for r in rows if r.get("status") == "finished"]
+
+    def hidden(r: dict) -> bool:
+        verdict = (r.get("relearning") or {}).get("verdict") or {}
+        return str(verdict.get("reading", "")).startswith("hidden")
+
+    at = [r for r in finished if (r.get("parity") or {}).get("reached")]
+    off = [r for r in finished if not (r.get("parity") or {}).get("reached")]
+    return (
+        f"by the check's own per-run verdict, {sum(map(hidden, at))} of the {len(at)} runs "
+        f"that reached parity read hidden, and {sum(map(hidden, off))} of the {len(off)} "
+        "that did not."
+    )
+
+
 def hidden_count(rows: list[dict], task: str, margin: float, methods=METHODS) -> tuple[int, int]:
     """How many of the task's rows (method x CLReg) read hidden by the stronger attack."""
     hidden = total = 0
@@ -524,6 +541,21 @@ def hidden_count(rows: list[dict], task: str, margin: float, methods=METHODS) ->
                 "higher"
             )
     return hidden, total
+
+
+def start_line(rows: list[dict], task: str) -> str:
+    """Recall of the held-out half before any attack step (the curves' starts), beside the
+    ends the table shows."""
+    mine = [r for r in rows if r["task"] == task and r.get("status") == "finished"]
+
+    def starts(side: str) -> list:
+        return [((r.get("relearning") or {}).get(side) or {}).get("start") for r in mine]
+
+    return (
+        "Recall of the held-out half before the attack (every run of the task): unlearned "
+        f"{mean_spread(starts('same_lora'), 2)}, reference {mean_spread(starts('reference'), 2)} "
+        "(then after its 20 steps as in the table)."
+    )
 
 
 def section(rows: list[dict], meta: dict, rates: dict, margin: float) -> str:
@@ -566,7 +598,7 @@ def section(rows: list[dict], meta: dict, rates: dict, margin: float) -> str:
             table(TABLE_HEADERS, table_rows(rows, task)),
             "",
             f"Hidden by the stronger attack (every seed beyond the reference by > {margin:.2f}): "
-            f"{hidden} of {total} rows.",
+            f"{hidden} of {total} rows. " + start_line(rows, task),
             "",
             table(CLREG_HEADERS, clreg_rows(rows, task)),
             "",
@@ -589,12 +621,17 @@ def section(rows: list[dict], meta: dict, rates: dict, margin: float) -> str:
     ]
     if missed:
         body += [
-            "A run that does not reach the parity band keeps the state closest to it (the kept "
-            "step), so it is compared here not at parity but short of it (or past it): short "
-            "of it, the forget facts still answered were never removed and count as recovered "
-            "before any attack (the curve's start); past it, the run forgot harder than a "
-            "model that never saw them. Their rows stay in the means and verdicts above; "
-            "these are they:",
+            "A run that does not reach the parity band keeps the state closest to it (the "
+            "kept step): at the step ceiling, short of parity, where forget facts still "
+            "answered were never removed and count as recovered before any attack (the "
+            "curves' start); past parity (at its last check the forget items looked less "
+            "familiar than never-seen ones, membership AUC below the band), at the check "
+            "closest to it. Either way it is not at equal forgetting with its partner, so a "
+            "CLReg-vs-without difference in forget or retain accuracy there says where the "
+            "rule stopped as much as what CLReg does. The gone-or-hidden reading does not "
+            "hinge on them: "
+            + per_run_line(rows)
+            + " Their rows stay in the means and verdicts above; these are they:",
             "",
             *missed,
         ]
