@@ -367,6 +367,10 @@ def test_the_relearning_chart_shows_the_attack_moving_the_points_step_by_step():
     assert step_one.method == "restyle" and list(step_one.args[0]["x"][0]) == [1.0, 1.0]
     moved = [figure.data[i].name for i in step_one.args[1]]
     assert moved == ["forget points (attacked)", "retain points (attacked)"]
+    run.report["relearning"]["recall_steps"] = [0, 10, 20]  # recall after every 10th step
+    figure = relearning_curves([run])
+    assert [step.label for step in figure.layout.sliders[0].steps] == ["0", "10", "20"]
+    assert list(figure.data[0].x) == [0, 10, 20]
     del run.report["relearning"]["motion"]  # a check without points: the curves alone
     assert not relearning_curves([run]).layout.sliders
 
@@ -609,7 +613,7 @@ def test_the_check_after_a_run_attacks_its_kept_weights_and_can_be_stopped():
     session.start_check()
     [None for _ in session.follow()]
     block = run.report["relearning"]
-    assert run.check == "checked" and len(block["same_lora"]) == block["steps"] + 1
+    assert run.check == "checked" and len(block["same_lora"]) == len(block["recall_steps"])
     assert block["reference"]["model"].startswith("gold")  # forget10 has a gold twin
     assert "checked: " + block["verdict"]["reading"] in session.progress()[1]
     assert session.changes()["relearning"] is not None  # the chart is drawn

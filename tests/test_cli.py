@@ -350,7 +350,8 @@ def test_relearn_check_puts_its_curves_in_the_report_and_says_gone_or_hidden(tmp
     done = run_cli("--out", str(out), *args, timeout=900)  # a bound for a busy machine
     assert done.returncode == 0, done.stderr[-2000:]
     block = json.loads((out / "report.json").read_text())["relearning"]
-    assert len(block["same_lora"]) == len(block["fresh_lora"]) == block["steps"] + 1 == 21
+    assert len(block["same_lora"]) == len(block["fresh_lora"]) == len(block["recall_steps"]) == 11
+    assert block["recall_steps"] == list(range(0, 21, 2))  # every second of 20 steps
     assert block["reference"]["model"].startswith("gold")
     assert block["verdict"]["reading"].startswith("hidden")
     assert "gone or hidden? 20 steps of fine-tuning" in done.stdout

@@ -470,7 +470,7 @@ def relearning_curves(runs: Sequence[RunState]) -> go.Figure | None:
                                ("fresh_lora", "dash", "a fresh LoRA on its weights")):  # fmt: skip
             curve = block[key]
             fig.add_trace(go.Scatter(
-                x=list(range(len(curve))), y=curve, mode="lines+markers",
+                x=_recall_steps(block, curve), y=curve, mode="lines+markers",
                 name=f"after {run.label}: {how}", line={"color": color, "dash": dash},
                 marker={"size": 4},
             ), row=1, col=1)  # fmt: skip
@@ -478,12 +478,13 @@ def relearning_curves(runs: Sequence[RunState]) -> go.Figure | None:
     if "curve" in reference:
         curve = reference["curve"]
         fig.add_trace(go.Scatter(
-            x=list(range(len(curve))), y=curve, mode="lines+markers",
+            x=_recall_steps(checked[0].report["relearning"], curve), y=curve, mode="lines+markers",
             name=f"reference: {reference['model']}",
             line={"color": HOLDOUT_COLOR, "dash": "dot"}, marker={"size": 4},
         ), row=1, col=1)  # fmt: skip
     if moving:
-        _add_attack_motion(fig, moving.report["relearning"]["motion"])
+        block = moving.report["relearning"]
+        _add_attack_motion(fig, block["motion"], _recall_steps(block, block["motion"]["frames"]))
     readings = "<br>".join(
         f"{r.label}: {r.report['relearning']['verdict']['reading']}" for r in checked
     )
@@ -499,7 +500,13 @@ def relearning_curves(runs: Sequence[RunState]) -> go.Figure | None:
     return fig
 
 
-def _add_attack_motion(fig, motion: dict) -> None:
+def _recall_steps(block: dict, points: list) -> list[int]:
+    """The attack steps a curve's points (or the motion's frames) were measured after; a report
+    from before `recall_steps` measured after every step."""
+    return block.get("recall_steps") or list(range(len(points)))
+
+
+def _add_attack_motion(fig, motion: dict, at_steps: list[int]) -> None:
     """The attack's points in the right-hand panel: faint where they were after unlearning,
     solid at the step the slider picks (a restyle of two traces per step: Gradio draws a
     figure without plotly's animation frames)."""
@@ -518,7 +525,7 @@ def _add_attack_motion(fig, motion: dict) -> None:
         )  # fmt: skip
     moved = [len(fig.data) - 2, len(fig.data) - 1]  # the attacked forget and retain traces
     steps = []
-    for number, frame in enumerate(frames):
+    for number, frame in zip(at_steps, frames, strict=True):
         forget, retain = _points(frame)
         steps.append({
             "method": "restyle",

@@ -22,6 +22,16 @@ class RelearnSettings:
     learning_rate: float = 3e-3  # plain AdamW on the LoRA weights
     batch_size: int = 16
     test_items: int = 100  # held-out forget items scored before and after
+    # Recall is measured before the attack and after every `recall_every` steps (and the last):
+    # greedy answers to the held-out facts are most of the check's cost, and every second step
+    # still shows the climb (a default run's own-LoRA recall goes 0.03 -> 0.6 in 3 steps).
+    recall_every: int = 2
+
+
+def recall_steps(settings: RelearnSettings) -> list[int]:
+    """The attack steps after which recall is measured (0: before it)."""
+    every = max(1, settings.recall_every)
+    return [0, *(s for s in range(1, settings.steps + 1) if s % every == 0 or s == settings.steps)]
 
 
 def fact_key(item: Item) -> tuple:

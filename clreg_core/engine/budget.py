@@ -250,17 +250,18 @@ def _relearning_seconds(
     """Three attacks (engine/relearning.py), each 20 steps of a 16-row batch and a greedy
     recall of up to 100 held-out facts after every step; the first attack's points (the live
     plot's forget and retain items, one pass each) at every step."""
-    from clreg_core.engine.attacks import RelearnSettings
+    from clreg_core.engine.attacks import RelearnSettings, recall_steps
 
     attack = RelearnSettings()
     recalled = min(attack.test_items, items)
     per_recall = recalled * answer_tokens * 2 * params
     steps = 3 * attack.steps
-    motion = (attack.steps + 2) * 2 * live_items * forward
+    recalls = 3 * len(recall_steps(attack))
+    motion = (len(recall_steps(attack)) + 1) * 2 * live_items * forward
     return seconds(
-        steps * 3 * forward * attack.batch_size + (steps + 3) * per_recall + motion,
+        steps * 3 * forward * attack.batch_size + recalls * per_recall + motion,
         steps,
-        tokens=(steps + 3) * answer_tokens,
+        tokens=recalls * answer_tokens,
     )
 
 

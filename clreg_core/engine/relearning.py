@@ -28,7 +28,7 @@ import torch
 
 from clreg_core.data.items import Item
 from clreg_core.engine import losses
-from clreg_core.engine.attacks import RelearnSettings, split_facts
+from clreg_core.engine.attacks import RelearnSettings, recall_steps, split_facts
 from clreg_core.engine.batching import collate
 from clreg_core.engine.evaluation import (
     Measurer,
@@ -108,10 +108,11 @@ def recovery_curve(
     each_step: bool = True,
     motion: AttackMotion | None = None,
 ) -> list[float]:
-    """Accuracy on `split.test` before the attack and after each of `settings.steps` steps of
-    fine-tuning the model's trainable (LoRA) weights on `split.shown` (without `each_step`: only
-    before and after the last). `motion` records its points at the same moments. The weights
-    are put back afterwards: the model is unchanged when this returns (or raises)."""
+    """Accuracy on `split.test` before the attack and after the steps of `recall_steps` of
+    `settings.steps` steps of fine-tuning the model's trainable (LoRA) weights on `split.shown`
+    (without `each_step`: only before and after the last). `motion` records its points at the
+    same moments. The weights are put back afterwards: the model is unchanged when this returns
+    (or raises)."""
     model = measurer.model
     rng = random.Random(seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -127,8 +128,9 @@ def recovery_curve(
         return answer_scores(split.test, answers)["accuracy"]
 
     curve = [recall()]
+    measured = set(recall_steps(settings))
     try:
-        for _ in range(settings.steps):
+        for step in range(1, settings.steps + 1):
             if should_stop():
                 raise RelearningStopped
             model.train()
@@ -143,7 +145,7 @@ def recovery_curve(
             losses.nll(losses.sequence_logprob(logits, batch["labels"])).backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            if each_step:
+            if each_step and step in measured:
                 curve.append(recall())
         if not each_step:
             curve.append(recall())
@@ -203,21 +205,27 @@ def relearning_check(
         gold, gold_loaded = reference_model
         reference = {
             "model": "gold (never saw the forget set), fresh LoRA, the same facts",
-            "curve": curve_of(with_fresh_lora(gold, config), gold_loaded, split),
-        }
+            "curve": _frozen_curve(
+                gold_loaded, config, split, settings,
+                lambda: curve_of(with_fresh_lora(gold, config), gold_loaded, split),
+            ),
+        }  # fmt: skip
     else:
         unseen = split_for_check(list(task.holdout), seed, len(split.test))
         unseen = Split(unseen.shown[: len(split.shown)], unseen.test)  # as many facts shown
         if not unseen.shown or not unseen.test:
             reference = {"unavailable": "too few facts about never-seen people to compare with"}
         else:
-            base = with_fresh_lora(model, config, keep_adapter=False)
+            base = lambda: with_fresh_lora(model, config, keep_adapter=False)  # noqa: E731
             reference = {
                 "model": "original, fresh LoRA, facts about never-seen (holdout) people",
-                "curve": curve_of(base, loaded, unseen),
+                "curve": _frozen_curve(
+                    loaded, config, unseen, settings, lambda: curve_of(base(), loaded, unseen)
+                ),
             }
     block = {
         "steps": settings.steps,
+        "recall_steps": recall_steps(settings),  # the curves' points: after these steps
         "learning_rate": settings.learning_rate,
         "shown_items": len(split.shown),
         "test_items": len(split.test),
@@ -228,6 +236,32 @@ def relearning_check(
     }
     block["verdict"] = verdict(block)
     return block
+
+
+def _frozen_curve(of_loaded, config, split: Split, settings, attack) -> list[float]:
+    """The reference's curve: an attack on frozen weights (the gold model, or the original),
+    which gives the same curve for the same facts and settings, so it is kept on disk
+    (engine/measurement_cache.py) where the weights are a folder it can fingerprint. The check
+    of a second run of the same task (an A/B pair's, a class's next run) then attacks twice,
+    not three times."""
+    from clreg_core.engine import measurement_cache
+
+    weights = measurement_cache.folder_fingerprint(of_loaded.spec.source)
+    if weights is None:  # a hub name: no fingerprint of what was downloaded
+        return attack()
+    key = (
+        of_loaded.spec.source, weights, config.seed, config.max_length, config.lora_rank,
+        config.lora_alpha, tuple(config.target_modules), config.device, config.precision,
+        settings,
+        tuple((i.question, i.answer) for i in split.shown),
+        tuple((i.question, i.answer) for i in split.test),
+    )  # fmt: skip
+    found = measurement_cache.load("relearning-reference", key)
+    if found is not None:
+        return found
+    curve = attack()
+    measurement_cache.store("relearning-reference", key, curve)
+    return curve
 
 
 def verdict(block: dict) -> dict:
