@@ -725,7 +725,8 @@ def test_a_tick_from_a_page_whose_run_is_gone_says_so_and_stops_ticking():
 
     out = app.on_tick(gr.Request(session_hash=f"restarted-{time.time_ns()}"))
     assert "lost its run: the server restarted" in out[0] and "press Run" in out[0]
-    assert out[-1].active is False
+    assert out[13].active is False  # the timer
+    assert all(button.interactive for button in out[app.BUTTONS])  # Run, A/B, Check on again
 
 
 def test_a_killed_server_leaves_partial_reports_marked_interrupted_at_start(tmp_path):
