@@ -342,8 +342,9 @@ def on_stop(request: gr.Request):
     session = SESSIONS.get(request.session_hash)
     if session.stop() == "nothing is running":  # Stop before Run, or a second time
         gr.Info("Nothing is running: Stop ends a run that Run or A/B started.")
-        return progress_html(*session.progress()), gr.skip()
-    return progress_html(*session.progress()), gr.Timer(active=True)
+        return progress_html(*session.progress()), gr.skip(), *button_updates(session, True)
+    # Run, A/B and Check come back on here: the stopped Run event never sends its last answer.
+    return progress_html(*session.progress()), gr.Timer(active=True), *button_updates(session, True)
 
 
 def page_updates(session, whole: bool = False) -> list:
@@ -381,7 +382,9 @@ def page_updates(session, whole: bool = False) -> list:
     attempt = session.attempt
     if not whole:
         out[13] = gr.Timer(active=attempt is not None and not attempt.over)
-    out[BUTTONS] = button_updates(session, force=whole)
+    # The last answers of an attempt always say where the buttons stand: a cancelled Run event
+    # (Stop) may leave the browser's copy behind the record of what was sent.
+    out[BUTTONS] = button_updates(session, force=whole or (attempt is not None and attempt.over))
     return out
 
 
@@ -748,7 +751,7 @@ def build_demo() -> gr.Blocks:
         stop.click(
             on_stop,
             None,
-            [progress, timer],
+            [progress, timer, run, ab, check],
             api_name="stop",
             concurrency_limit=None,
             cancels=run_events,
