@@ -210,6 +210,8 @@ def parity_line(parity: dict) -> str:
         return f"parity not measured: {parity.get('why', '')}"
     kept, trained = parity["kept_step"], parity["trained_steps"]
     line = f"parity: {parity['stopped_because']} (kept step {kept} of {trained})"
+    if parity.get("overshot_at") and not parity.get("reached_at"):
+        line += " without ever entering the band"
     closest = parity.get("closest") or {}
     if closest:
         line += (

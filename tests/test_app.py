@@ -447,8 +447,22 @@ def test_generations_table_has_a_gold_column_only_where_a_gold_model_answered():
     [
         (parity_summary("parity reached", 55), "parity reached at step 55"),
         (
-            parity_summary("went past parity", 80, kept_step=75, overshot_at={"step": 80}),
+            parity_summary(
+                "went past parity",
+                80,
+                kept_step=75,
+                overshot_at={"step": 80},
+                reached_at={"step": 60},
+            ),  # fmt: skip
             "went past parity at step 80: kept step 75",
+        ),
+        (  # never inside the band: "went past parity" alone would say it had been there
+            parity_summary("went past parity", 80, kept_step=75, overshot_at={"step": 80}),
+            "went past the parity band at step 80 without entering it: kept step 75",
+        ),
+        (
+            parity_summary("all steps done", 150, overshot_at={"step": 80}),
+            "all 150 steps done; went past parity at step 80 without entering the band",
         ),
         (
             parity_summary("step ceiling, parity not reached", 150, kept_step=125),

@@ -164,7 +164,10 @@ def parity_text(parity: dict[str, Any]) -> str:
     if reason == "already at parity before unlearning":
         return "already at parity before unlearning"
     if reason == "went past parity":
-        return f"went past parity at step {_at(overshot, trained)}: kept step {kept}"
+        past = f"went past parity at step {_at(overshot, trained)}"
+        if not reached:  # never inside the band: it went from short of parity to beyond it
+            past = f"went past the parity band at step {_at(overshot, trained)} without entering it"
+        return f"{past}: kept step {kept}"
     if reason == "step ceiling, parity not reached":
         return f"parity not reached in {trained} steps: kept step {kept}"
     # "all steps done" (stop_at="steps"): say what parity did on the way
@@ -173,6 +176,7 @@ def parity_text(parity: dict[str, Any]) -> str:
         text += f"; parity reached at step {reached['step']}"
     if overshot:
         text += f"; went past parity at step {overshot['step']}"
+        text += "" if reached else " without entering the band"
     if not reached and not overshot:
         text += "; parity not reached"
     return text
