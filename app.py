@@ -25,6 +25,7 @@ import html
 import inspect
 import json
 import logging
+import math
 from datetime import timedelta
 
 import gradio as gr
@@ -178,6 +179,14 @@ ANSWER_HEADERS = ["model", "answer"]
 PAGE_PARTS = 17  # what a tick may redraw: the `page` outputs in build_demo
 BUTTONS = slice(14, 17)  # Run, A/B and Check: off while an attempt of this page goes on
 TALL_TABLE_PX = 2000  # every row in sight: a short scroll box hid the retain rows
+
+
+def npo_start(model: str) -> str:
+    """Where NPO's term starts for a model's default β (the model is still its reference)."""
+    beta = default_config_value(model, "npo_beta")
+    return f"≈ {2 / beta * math.log(2):.1f} at β = {beta:g} for {model}"
+
+
 PLOT_GUIDE = """
 - **Representations (live)**: each dot is one question's hidden state at the CLReg layer, red for
   what the model should forget, blue for what it should keep, projected on two fixed axes (a
@@ -198,8 +207,8 @@ PLOT_GUIDE = """
 - **Loss terms**: the retain loss is summed over each answer's tokens, so it jumps with the
   length of the batch's answers (on SmolLM2's full-sentence answers, between about 10 and 60
   from one batch to the next, the total up to ~80) without anything going wrong; NPO's term
-  starts at 2/β · ln 2 ≈ 13.9 and falls as the forget answers become unlikely. Watch trends,
-  not levels.
+  starts at 2/β · ln 2 ({npo_starts}) and falls as the forget answers become unlikely. Watch
+  trends, not levels.
 """
 
 
@@ -637,7 +646,11 @@ def build_demo() -> gr.Blocks:
         relearning = gr.Plot(label="Gone or only hidden? (relearning check)", visible=False,
                              elem_id="relearning")  # fmt: skip
         with gr.Accordion("How to read these plots", open=False, elem_id="plot-guide"):
-            gr.Markdown(PLOT_GUIDE)
+            gr.Markdown(
+                PLOT_GUIDE.format(
+                    npo_starts=", ".join(npo_start(m) for m in ("embedded", "smollm2-135m"))
+                )
+            )
         metrics = tall_table(
             METRICS_HEADERS,
             "metrics",

@@ -733,6 +733,19 @@ def test_a_run_past_the_hosts_time_cap_is_stopped_and_frees_the_slot(monkeypatch
     assert attempt.over and queue.wait_turn(queue.join(), lambda: False)  # the slot is free
 
 
+def test_the_plot_guide_says_where_npos_term_starts_for_each_models_default():
+    """At step 1 the model is still its own reference: NPO's term is what the guide says."""
+    import torch
+
+    import app
+    from clreg_core.engine.losses import npo_loss
+
+    for model in ("embedded", "smollm2-135m"):
+        beta = default_config(model).npo_beta
+        logp = torch.tensor([-3.0, -7.0])
+        assert f"≈ {npo_loss(logp, logp, beta).item():.1f} at β = {beta:g}" in app.npo_start(model)
+
+
 def test_a_tick_from_a_page_whose_run_is_gone_says_so_and_stops_ticking():
     """After a server restart an open tab still ticks; its session is new and holds no run."""
     import app
