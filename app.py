@@ -33,7 +33,7 @@ import gradio as gr
 from clreg_core.app import explore, figures
 from clreg_core.app.attempts import EXPORT_ROOT
 from clreg_core.app.hosting import Hosting, embedded_work, run_note
-from clreg_core.app.limits import ASKS, Watch, caller_address
+from clreg_core.app.limits import ASKS, Watch, caller_address, queue_size
 from clreg_core.app.restarts import Interrupted, browser_secret, new_page_key, valid_page_key
 from clreg_core.app.run_export import mark_interrupted
 from clreg_core.app.run_tables import (
@@ -815,7 +815,7 @@ def launch(port: int | None = None, quiet: bool = False) -> gr.Blocks:
     SESSIONS.interrupted = Interrupted.from_reports(interrupted)
     demo = build_demo()
     warming.join()
-    demo.queue(default_concurrency_limit=4).launch(
+    demo.queue(default_concurrency_limit=4, max_size=queue_size()).launch(
         server_port=port,
         allowed_paths=[str(EXPORT_ROOT)],
         max_file_size=UPLOAD_LIMIT_BYTES,  # refused at the server, before it is stored

@@ -166,6 +166,20 @@ def test_a_local_model_trains_in_a_zerogpu_worker_and_the_page_gets_everything(s
     assert checked[12]["visible"] is not False  # the chart
 
 
+def test_visitors_calling_at_once_wait_in_the_queue_and_none_is_refused(space):
+    # On ZeroGPU, Gradio's queue holds 1 waiting call unless told otherwise: a visitor's Status
+    # made while another's Run waited to be picked up was refused "Queue is full".
+    url, _, _ = space
+    clients = [Client(url, verbose=False) for _ in range(6)]
+    # Probes run two at a time ("model-calls"), so four of them wait together in the queue.
+    jobs = [c.submit("embedded", "", "world:forget10", api_name="/probe") for c in clients]
+    status = clients[0].predict(api_name="/status")
+    assert "runs" in status
+    for job in jobs:
+        rows = job.result(timeout=BOUND_S)["value"]["data"]
+        assert rows and all(len(row) == 5 for row in rows)
+
+
 def cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime + stime

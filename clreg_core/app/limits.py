@@ -20,6 +20,11 @@ from clreg_core.errors import UserInputError
 
 DEFAULT_MAX_WAITING = 8  # runs waiting in one line; past it, new callers are told to come back
 ASKS_PER_MINUTE = 20  # free questions and probes per caller (a class asks a few a minute)
+# Calls waiting in Gradio's queue at once, all visitors together (runs following their line,
+# questions waiting for a model slot, Stops). Bounded so a flood cannot grow the server's memory
+# without end; not 1, which Gradio picks on ZeroGPU when none is given: there a Status call
+# made while a visitor's Run had not yet been picked up was refused "Queue is full".
+DEFAULT_QUEUE_SIZE = 64
 
 
 def _env_count(name: str, default: int) -> int:
@@ -32,6 +37,11 @@ def _env_count(name: str, default: int) -> int:
 def max_waiting() -> int:
     """How many runs may wait in one line (`CLREG_MAX_WAITING`; 0: no limit)."""
     return _env_count("CLREG_MAX_WAITING", DEFAULT_MAX_WAITING)
+
+
+def queue_size() -> int:
+    """How many calls may wait in the server's queue (`CLREG_QUEUE_SIZE`; at least 1)."""
+    return max(1, _env_count("CLREG_QUEUE_SIZE", DEFAULT_QUEUE_SIZE))
 
 
 DEFAULT_UNWATCHED_S = 30.0  # a run whose progress nobody reads this long is stopped
