@@ -224,6 +224,11 @@ def parity_line(parity: dict) -> str:
                 f", answers all alike {closest['forget_same_answer']:.2f} (about strangers "
                 f"{closest['holdout_same_answer']:.2f})"
             )
+        if "forget_ill_formed" in closest:
+            line += (
+                f", not well-formed {closest['forget_ill_formed']:.2f} (about strangers "
+                f"{closest['holdout_ill_formed']:.2f})"
+            )
     return line
 
 
@@ -273,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
                     bar.write(
                         f"  parity: membership AUC {m['parity_auc']:.2f} (0.5 = never seen), "
                         f"forget acc {m['forget_accuracy']:.2f} vs chance "
-                        f"{m['holdout_accuracy']:.2f}, degenerate {m['forget_degenerate']:.2f}"
+                        f"{m['holdout_accuracy']:.2f}, degenerate {m['forget_degenerate']:.2f}, "
+                        f"not well-formed {m.get('forget_ill_formed', float('nan')):.2f}"
                     )
                     return
                 bar.write(
@@ -309,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             "mia_auc",
             "membership_probe",
             "forget_degenerate",
+            "forget_ill_formed",
             "forget_same_answer",
         )
         gold = result.report["metrics"].get("gold", {})

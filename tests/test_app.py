@@ -279,7 +279,7 @@ def test_parity_curves_show_the_band_and_both_runs_when_measured():
     assert (band.y0, band.y1) == pytest.approx((0.35, 0.65))  # 0.5 ± parity_auc_tolerance
     titles = [a.text for a in curves.layout.annotations]
     assert [t.split("<br>")[0] for t in titles] == [
-        "Entanglement", "Parity AUC", "Loss terms", "Answers known, loops"
+        "Entanglement", "Parity AUC", "Loss terms", "Answers known, salad"
     ]  # fmt: skip
     # Side by side in half a page (~250 px a panel), a longer line runs into its neighbour.
     assert max(len(line) for t in titles for line in t.split("<br>")) <= 20

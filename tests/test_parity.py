@@ -209,6 +209,8 @@ def test_parity_accuracies_are_means_of_the_hits():
         "retain_kept": 1.0,  # not given: nothing lost
         "forget_same_answer": 0.0,  # not given: no two answers alike
         "holdout_same_answer": 0.0,
+        "forget_ill_formed": 0.0,  # not given: every answer well-formed
+        "holdout_ill_formed": 0.0,
     }
     assert parity_measures([1.0], [0.0], [True], [True])["forget_accuracy"] == 1.0
 

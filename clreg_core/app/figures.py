@@ -156,6 +156,7 @@ HOLDOUT_COLOR = "#7f7f7f"
 GOLD_COLOR = "#c9a227"  # the gold model (never saw the forget set), wherever it is drawn
 LOOP_COLOR = "#bcbd22"  # apart from the loss terms' colours
 SAME_ANSWER_COLOR = "#393b79"  # dark blue: apart from the loss terms and the loops
+SALAD_COLOR = "#e377c2"  # pink: answers that are not well-formed (word salad)
 LAYER_MARK_COLOR = "rgba(255,193,7,0.25)"
 
 
@@ -163,7 +164,7 @@ PARITY_TITLES = (
     "Entanglement<br>lower = apart",
     "Parity AUC<br>0.5 = never saw it",
     "Loss terms",
-    "Answers known, loops<br>forget vs holdout",
+    "Answers known, salad<br>forget vs holdout",
 )
 
 
@@ -314,6 +315,7 @@ def _add_parity(fig, run: RunState, index: int) -> None:
         ("holdout_accuracy", "holdout accuracy (chance)", HOLDOUT_COLOR),
         ("forget_degenerate", "forget answers that loop", LOOP_COLOR),
         ("forget_same_answer", "forget answers all alike", SAME_ANSWER_COLOR),
+        ("forget_ill_formed", "forget answers not well-formed", SALAD_COLOR),
     ):
         steps, values = _series(run, key)
         if steps:

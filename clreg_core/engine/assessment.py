@@ -25,6 +25,7 @@ from clreg_core.engine.evaluation import (
     sample_items,
     separation,
 )
+from clreg_core.engine.well_formed import WellFormedJudge
 from clreg_core.metrics import (
     forget_quality,
     linear_probe_accuracy,
@@ -75,6 +76,7 @@ class Assessment:
         self._truth_encoded = {k: measurer.encode(v) for k, v in self._truth_sets.items()}
         self.from_disk: list[str] = []  # measurements read from the disk cache, not made
         self.disk_cache = True  # whether frozen models' measurements may be read and kept on disk
+        self.judge = WellFormedJudge(measurer)  # well-formed answers (its ceiling: the original's)
 
     def _sets(self) -> dict[str, list[Item]]:
         sets = {"forget": self.forget, "retain": self.retain}
@@ -96,6 +98,7 @@ class Assessment:
             metrics.update({f"{side}_{k}": v for k, v in fluency(answers[side]).items()})
             memo = memorisation_scores(passes[side])
             metrics.update({f"{side}_{k}": v for k, v in memo.items()})
+        metrics.update(self._well_formedness(answers, original=not adapter))
         metrics.update(self._representations(passes, self.feature_layer))
         if self.membership_measurable:
             metrics.update(membership(f, passes["holdout"]))
@@ -104,6 +107,25 @@ class Assessment:
             metrics["truth_ratio"] = float(np.median(truth))
         zr = r.features[self.feature_layer]
         return Snapshot(metrics=metrics, retain_features=zr, truth_ratios=truth, answers=answers)
+
+    def _questions(self) -> dict[str, list[Item]]:
+        return {side: qa_only(self._sets()[side]) for side in ("forget", "retain")}
+
+    def _well_formedness(self, answers: dict[str, list[str]], original: bool) -> dict:
+        """The share of each side's answers that are not well-formed; measuring the original
+        model, the free-text loss ceiling is set from its own answers first (and kept in the
+        metrics, so a snapshot read from disk sets it again: `measure_original`)."""
+        questions = self._questions()
+        metrics: dict = {}
+        if original:
+            both = questions["forget"] + questions["retain"]
+            ceiling = self.judge.calibrate(both, answers["forget"] + answers["retain"])
+            if ceiling is not None:
+                metrics["answer_loss_ceiling"] = ceiling
+        for side, items in questions.items():
+            if items:
+                metrics[f"{side}_ill_formed"] = self.judge.ill_formed_share(items, answers[side])
+        return metrics
 
     def _representations(self, passes: dict[str, ForcedPass], feature_layer: int) -> dict:
         """The representation metrics of one model's passes (every block's features): forget vs
@@ -156,7 +178,9 @@ class Assessment:
             _ORIGINAL_CACHE[key] = self._from_disk("original", key, lambda: self.measure(False))
             while len(_ORIGINAL_CACHE) > MAX_CACHED_ORIGINALS:
                 _ORIGINAL_CACHE.pop(next(iter(_ORIGINAL_CACHE)))
-        return copy.deepcopy(_ORIGINAL_CACHE[key])  # callers add metrics to their copy
+        snapshot = copy.deepcopy(_ORIGINAL_CACHE[key])  # callers add metrics to their copy
+        self.judge.ceiling = snapshot.metrics.get("answer_loss_ceiling", self.judge.ceiling)
+        return snapshot
 
     def _from_disk(self, kind: str, key, measure: Callable[[], Any]):
         """A measurement of a frozen model from the disk cache, else measured and stored there
@@ -229,6 +253,8 @@ class Assessment:
                     {f"forget_{k}": v for k, v in answer_scores(questions, answers[side]).items()}
                 )
                 gold.update({f"forget_{k}": v for k, v in fluency(answers[side]).items()})
+                # judged as the unlearned model's are: by the original model's ceiling
+                gold["forget_ill_formed"] = self.judge.ill_formed_share(questions, answers[side])
         # One teacher-forced pass over the forget items (membership needs it anyway) gives the
         # gold model's memorisation scores too. No retain accuracy: GOLD_RETAIN questions are too
         # few to set beside the before/after one (docs/report.md).

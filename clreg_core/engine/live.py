@@ -31,6 +31,7 @@ from clreg_core.engine.evaluation import (
     sample_items,
     separation,
 )
+from clreg_core.engine.well_formed import WellFormedJudge
 from clreg_core.metrics import ProjectionBasis
 from clreg_core.metrics.fluency import degenerate_share, same_answer_share
 from clreg_core.metrics.parity import ParityBand, parity_distance, parity_measures
@@ -64,6 +65,8 @@ class LiveView:
         self.holdout_questions = qa_only(holdout_items)
         self.chance: list[bool] | None = None  # holdout hits of the original model
         self.chance_same_answer = 0.0  # how often its guesses about strangers repeat one answer
+        self.chance_ill_formed = 0.0  # how many of its answers about strangers are not sentences
+        self.judge = WellFormedJudge(measurer)
         self._forget_scores: np.ndarray | None = None  # from the last `measure`, for `parity`
         self._retain_prob: float | None = None  # likewise
         self._retain_prob_at_start: float | None = None  # the original model's
@@ -104,6 +107,8 @@ class LiveView:
             answers = self.measurer.answers(self.holdout_questions, adapter=False)
             self.chance = answer_hits(self.holdout_questions, answers)
             self.chance_same_answer = same_answer_share(answers)
+            self.judge.calibrate(self.holdout_questions, answers)  # the original's own answers
+            self.chance_ill_formed = self.judge.ill_formed_share(self.holdout_questions, answers)
         answers = self.measurer.answers(self.forget_questions, adapter=True)
         measures = parity_measures(
             self._forget_scores,
@@ -114,6 +119,8 @@ class LiveView:
             retain_kept=self._retain_prob / max(self._retain_prob_at_start, 1e-12),
             forget_same_answer=same_answer_share(answers),
             holdout_same_answer=self.chance_same_answer,
+            forget_ill_formed=self.judge.ill_formed_share(self.forget_questions, answers),
+            holdout_ill_formed=self.chance_ill_formed,
         )
         measures["parity_distance"] = parity_distance(measures, self.band)
         return measures

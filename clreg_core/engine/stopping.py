@@ -22,6 +22,8 @@ MEASURES = (
     "forget_degenerate",
     "forget_same_answer",
     "holdout_same_answer",
+    "forget_ill_formed",
+    "holdout_ill_formed",
     "retain_kept",
 )
 # A later state must be closer than this to replace the kept one: float noise in two equal

@@ -33,6 +33,14 @@ METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("retain_degenerate", "retain answers that loop",
      "lower: 0, or gold's",
      "share of retain answers that stutter or loop"),
+    ("forget_ill_formed", "forget answers not well-formed",
+     "lower: gold's, or the original's about strangers",
+     "share of forget answers that are not a sentence the model could mean: for world facts, "
+     "not the trained sentence with some valid value; for other text, less likely to the "
+     "original model than its own answers are (word salad, loops)"),
+    ("retain_ill_formed", "retain answers not well-formed",
+     "lower (near before)",
+     "share of retain answers that are not well-formed"),
     ("forget_same_answer", "forget answers all alike",
      "lower: gold's",
      "share of forget answers ending in the commonest word: one answer to every question "
@@ -107,6 +115,10 @@ REPORT_ONLY: tuple[tuple[str, str, str, str], ...] = (
      "near 0.5 (or gold's) at each layer",
      "the representation membership probe at every decoder layer, first to last (forget vs "
      "holdout, cross-validated by person)"),
+    ("answer_loss_ceiling", "free-text well-formedness ceiling",
+     "a reference, not a target",
+     "per-token loss (nats) of an answer under the original model above which it is not "
+     "well-formed: its own answers' 90th percentile plus 1.5 (free text only)"),
     ("mia_auc_min_k", "membership inference AUC (Min-K%)",
      "near 0.5 (or near gold's)",
      "the membership AUC with the Min-K% Prob score (mean of the lowest 20% token "
@@ -119,8 +131,8 @@ REPORT_ONLY: tuple[tuple[str, str, str, str], ...] = (
 
 # Keys only in the live evaluations (history.evaluations[i].metrics) and the parity summary; the
 # live keys not listed here (entanglement, knn_separability, forget/retain_answer_prob,
-# forget_accuracy, forget_degenerate, forget_same_answer) mean what METRICS says, on the live
-# evaluation's items.
+# forget_accuracy, forget_degenerate, forget_ill_formed, forget_same_answer) mean what METRICS
+# says, on the live evaluation's items.
 LIVE_ONLY: tuple[tuple[str, str, str, str], ...] = (
     ("parity_auc", "parity AUC",
      "near 0.5 (within the band)",
@@ -132,6 +144,9 @@ LIVE_ONLY: tuple[tuple[str, str, str, str], ...] = (
     ("holdout_same_answer", "holdout answers all alike",
      "a reference, not a target",
      "share of the original model's holdout answers ending in the commonest word"),
+    ("holdout_ill_formed", "holdout answers not well-formed",
+     "a reference, not a target",
+     "share of the original model's holdout answers that are not well-formed (step 0)"),
     ("retain_kept", "retain probability kept",
      "near 1",
      "retain answer probability now over the original model's (step 0)"),

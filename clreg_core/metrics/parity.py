@@ -10,6 +10,8 @@ items with a holdout the model never trained on:
   learned those answers, so what it gets right there is guessing);
 - the share of forget answers that stutter or loop (metrics/fluency.py): a model that never saw
   the forget set answers fluently and wrongly, so collapse is no parity, whatever the accuracy;
+- the share of forget answers that are not well-formed (metrics/wellformed.py: word salad that
+  does not loop), against the share of the original model's answers about strangers;
 - how much of its original probability of the retain answers the model keeps: a model retrained
   without the forget set still knows everything else, so a run that bought its forgetting with
   the retain set is not at parity either.
@@ -31,7 +33,9 @@ from .privacy import mia_auc
 class ParityBand:
     auc_tolerance: float = 0.15  # |AUC - 0.5| at most this (RunConfig.parity_auc_tolerance)
     accuracy_tolerance: float = 0.05  # forget accuracy at most the holdout's plus this
-    fluency_tolerance: float = 0.1  # at most this share of degenerate forget answers
+    # at most this share of degenerate forget answers, and at most this much more of them not
+    # well-formed than of the original model's answers about strangers
+    fluency_tolerance: float = 0.1
     retain_tolerance: float = 0.05  # retain answer probability at most this share below the start
     # the share of forget answers giving the commonest answer at most the holdout's plus this
     same_answer_tolerance: float = 0.1
@@ -64,13 +68,16 @@ def parity_measures(
     retain_kept: float = 1.0,
     forget_same_answer: float = 0.0,
     holdout_same_answer: float = 0.0,
+    forget_ill_formed: float = 0.0,
+    holdout_ill_formed: float = 0.0,
 ) -> dict[str, float]:
     """The parity measures of one evaluation. Scores are per-item membership scores (higher =
     more familiar; mean token log-prob for LOSS), hits per-item right/wrong greedy answers,
     `forget_degenerate` the share of degenerate forget answers, `retain_kept` the retain answer
     probability now over the original model's, `forget_same_answer` and `holdout_same_answer`
     the share of each side's answers that give its commonest answer (fluency.same_answer_share;
-    the holdout's from the original model)."""
+    the holdout's from the original model), `forget_ill_formed` and `holdout_ill_formed` the
+    share of each side's answers that are not well-formed (the holdout's from the original)."""
     forget_hits = np.asarray(forget_hits, dtype=float)
     holdout_hits = np.asarray(holdout_hits, dtype=float)
     if forget_hits.size == 0 or holdout_hits.size == 0:
@@ -83,6 +90,8 @@ def parity_measures(
         "retain_kept": float(retain_kept),
         "forget_same_answer": float(forget_same_answer),
         "holdout_same_answer": float(holdout_same_answer),
+        "forget_ill_formed": float(forget_ill_formed),
+        "holdout_ill_formed": float(holdout_ill_formed),
     }
 
 
@@ -94,7 +103,9 @@ def parity_distance(measures: dict[str, float], band: ParityBand) -> float:
     still knows answers it should not. Fluency counts too: past `fluency_tolerance` degenerate
     answers the model is not at parity, it is broken; nor is it when it lost more than
     `retain_tolerance` of its retain answer probability, or when more of its forget answers give
-    one same answer than its guesses about strangers do, by over `same_answer_tolerance`."""
+    one same answer than its guesses about strangers do, by over `same_answer_tolerance`, or
+    more of them are not well-formed than of its answers about strangers, by over
+    `fluency_tolerance`."""
     gap = measures["forget_accuracy"] - measures["holdout_accuracy"]
     distance = max(0.0, gap) / band.accuracy_tolerance
     distance = max(distance, measures.get("forget_degenerate", 0.0) / band.fluency_tolerance)
@@ -102,6 +113,8 @@ def parity_distance(measures: dict[str, float], band: ParityBand) -> float:
     distance = max(distance, retain_lost / band.retain_tolerance)
     same = measures.get("forget_same_answer", 0.0) - measures.get("holdout_same_answer", 0.0)
     distance = max(distance, max(0.0, same) / band.same_answer_tolerance)
+    salad = measures.get("forget_ill_formed", 0.0) - measures.get("holdout_ill_formed", 0.0)
+    distance = max(distance, max(0.0, salad) / band.fluency_tolerance)
     if band.use_auc:
         distance = max(distance, abs(measures["parity_auc"] - 0.5) / band.auc_tolerance)
     return float(distance)
