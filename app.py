@@ -34,6 +34,8 @@ from clreg_core.app import explore, figures
 from clreg_core.app.attempts import EXPORT_ROOT
 from clreg_core.app.hosting import Hosting, embedded_work, run_note
 from clreg_core.app.limits import ASKS, Watch, caller_address, queue_size
+from clreg_core.app.method_notes import method_note
+from clreg_core.app.page import shown_runs
 from clreg_core.app.restarts import Interrupted, browser_secret, new_page_key, valid_page_key
 from clreg_core.app.run_export import mark_interrupted
 from clreg_core.app.run_tables import (
@@ -120,7 +122,8 @@ INTRO = """# CLReg Lab
 Make a language model forget, and watch what happens inside it. Pick a model and a topic to
 forget, press **Run** (or **A/B** to compare the method with and without the CLReg contrastive
 regularizer), and see the forget (red) and retain (blue) representations move while it trains.
-By default training stops at *parity*: when the forget people look like people the model never saw.
+By default training stops at *parity*: when the forget people (or a pack's forget items) look like
+ones the model never saw.
 """
 SESSION_LOST = (
     "This page lost its run: the server restarted (or the page was idle for an hour). Your "
@@ -131,7 +134,10 @@ TOUR = (
     ("**1 · Watch it forget.** Press **Run** with the defaults. In *Representations*, red dots "
      "are questions about the people to forget, blue ones questions to keep. In *Curves*, the "
      "parity AUC falls into the green band: there the forget people look like strangers to the "
-     "model, and training stops.", ("run", "scatter", "curves")),
+     "model, and training stops. (On a topic pack the forget items are the pack's questions, "
+     "and the panel shows the distance to parity instead: it is judged on answers right against "
+     "the never-learned level, and on fluency; training stops once it is at most 1.)",
+     ("run", "scatter", "curves")),
     ("**2 · Compare with the gold model.** When the run ends, set the *after* column of the "
      "metrics table beside the *gold* column: the gold model never saw the forget people, so its "
      "numbers are the target, not zero. That holds for the representation rows too: a model "
@@ -204,6 +210,10 @@ PLOT_GUIDE = """
 - **Parity AUC**: can a loss threshold tell the forget questions from ones the model never
   learned? 0.5 (inside the green band) = no: the model treats them like strangers. Far below
   0.5 = over-unlearned: the forget people now look *stranger* than strangers.
+- **Distance to parity** (topic packs, in place of the AUC): a pack's never-learned answers are
+  worded unlike its forget answers, so their likelihoods do not compare; parity is judged on
+  forget answers right against the never-learned level, answers that loop or are not
+  well-formed, and retain kept. 1 = the band's edge; training stops at or below it.
 - **Loss terms**: the retain loss is summed over each answer's tokens, so it jumps with the
   length of the batch's answers (on SmolLM2's full-sentence answers, between about 10 and 60
   from one batch to the next, the total up to ~80) without anything going wrong; NPO's term
@@ -265,12 +275,26 @@ def progress_html(fraction: float, text: str) -> str:
 
 
 @user_errors
-def on_model_change(picked: str, typed: str):
+def on_model_change(picked: str, typed: str, method: str, clreg: bool):
     model = chosen_model(picked, typed)
     choices, default = run_choices(model)
     weight = default_config_value(model, "clreg_weight")
     note = run_note(SESSIONS.hosting, model)
-    return [gr.Dropdown(choices=choices, value=default), weight, *advanced_defaults(model), note]
+    return [
+        gr.Dropdown(choices=choices, value=default),
+        weight,
+        *advanced_defaults(model, method, clreg),
+        note,
+        method_note(model, method, clreg),
+    ]
+
+
+@user_errors
+def on_method_change(picked: str, typed: str, method: str, clreg: bool):
+    """A method's own settings for this model (METHOD_DEFAULTS) go into the advanced panel, and
+    the note under the method says what they were measured to do."""
+    model = chosen_model(picked, typed)
+    return [*advanced_defaults(model, method, clreg), method_note(model, method, clreg)]
 
 
 def on_task_change(task: str):
@@ -380,9 +404,9 @@ def page_updates(session, whole: bool = False) -> list:
         for index, part in ((3, "paper"), (4, "layers"), (12, "relearning")):
             figure = changed[part]
             out[index] = gr.Plot(value=figure, visible=figure is not None)
-        out[5] = metrics_frame(changed["metrics"])
+        out[5] = metrics_frame(changed["metrics"], changed["shows"])
         out[6] = changed["note"]
-        out[7] = generations_frame(changed["generations"])
+        out[7] = generations_frame(changed["generations"], changed["shows"])
         out[8] = changed["exports"] or None
         out[9] = changed["commands"]
         history = session.run_history()
@@ -407,16 +431,39 @@ def button_updates(session, force: bool = False) -> list:
     return [gr.Button(interactive=not busy) for _ in range(3)]
 
 
-def metrics_frame(table: tuple[list[str], list[list[str]]]) -> gr.Dataframe:
-    """The metrics table's update, from `metrics_table`'s (headers, rows)."""
+def titled(title: str, shows: str) -> str:
+    return f"{title}: {shows}" if shows else title
+
+
+def metrics_frame(
+    table: tuple[list[str], list[list[str]]],
+    shows: str = "",
+    title: str = "Metrics before and after",
+) -> gr.Dataframe:
+    """The metrics table's update, from `metrics_table`'s (headers, rows), its title naming
+    the runs it shows (`page.shown_runs`)."""
     headers, rows = table
-    return gr.Dataframe(value=rows, headers=headers, column_widths=metric_widths(headers))
+    return gr.Dataframe(
+        value=rows,
+        headers=headers,
+        column_widths=metric_widths(headers),
+        label=titled(title, shows),
+    )
 
 
-def generations_frame(table: tuple[list[str], list[list[str]]]) -> gr.Dataframe:
+def generations_frame(
+    table: tuple[list[str], list[list[str]]],
+    shows: str = "",
+    title: str = "Probe prompts: answers before and after",
+) -> gr.Dataframe:
     """The probe answers' update, from `generations_table`'s (headers, rows)."""
     headers, rows = table
-    return gr.Dataframe(value=rows, headers=headers, column_widths=shared_widths(headers))
+    return gr.Dataframe(
+        value=rows,
+        headers=headers,
+        column_widths=shared_widths(headers),
+        label=titled(title, shows),
+    )
 
 
 def tall_table(headers: list[str], elem_id: str, **extra) -> gr.Dataframe:
@@ -535,8 +582,14 @@ def on_show_runs(picked: list[str] | None, request: gr.Request):
     return [
         gr.Plot(value=figures.live_curves(runs), visible=True),
         gr.Plot(value=layers, visible=layers is not None),
-        metrics_frame(metrics_table(runs)),
-        generations_frame(generations_table(runs)),
+        metrics_frame(
+            metrics_table(runs),
+            shown_runs(runs),
+            "Metrics of the picked runs ('before' is the first picked run's)",
+        ),
+        generations_frame(
+            generations_table(runs), shown_runs(runs), "Probe answers of the picked runs"
+        ),
     ]
 
 
@@ -601,6 +654,7 @@ def build_demo() -> gr.Blocks:
                 label="λ (CLReg weight)",
                 minimum=0,
             )
+        method_info = gr.Markdown(method_note(DEFAULT_MODEL, "npo", True), elem_id="method-note")
         stop_at = gr.Radio(
             STOP_AT_CHOICES,
             value=default_config_value(DEFAULT_MODEL, "stop_at"),
@@ -683,7 +737,12 @@ def build_demo() -> gr.Blocks:
             commands = gr.Code(label="Reproduce from the command line", language="shell")
         with gr.Accordion("Runs in this tab: reopen one, or compare two", open=False,
                           elem_id="runs"):  # fmt: skip
-            runs_table = tall_table(RUNS_HEADERS, "runs-table")
+            # Sized, not by content: the stop reasons pushed the last columns out of sight
+            # and broke "entanglement" in two at 1440 px.
+            runs_table = tall_table(
+                RUNS_HEADERS, "runs-table",
+                column_widths=["4%", "11%", "11%", "12%", "22%", "9%", "9%", "11%", "11%"],
+            )  # fmt: skip
             with gr.Row():
                 runs_pick = gr.Dropdown(
                     [],
@@ -711,9 +770,16 @@ def build_demo() -> gr.Blocks:
         timer = gr.Timer(TICK_S, active=False)
 
         form = [model, typed_model, task, method, clreg, clreg_weight, custom_text, custom_file]
-        model_defaults = [task, clreg_weight, *advanced, gpu_note]
-        model.change(on_model_change, [model, typed_model], model_defaults)
-        typed_model.submit(on_model_change, [model, typed_model], model_defaults)
+        model_defaults = [task, clreg_weight, *advanced, gpu_note, method_info]
+        model.change(on_model_change, [model, typed_model, method, clreg], model_defaults)
+        typed_model.submit(on_model_change, [model, typed_model, method, clreg], model_defaults)
+        for control in (method, clreg):
+            control.input(
+                on_method_change,
+                [model, typed_model, method, clreg],
+                [*advanced, method_info],
+                api_name=False,
+            )
         task.change(on_task_change, task, custom_group)
         # Outside the queue, so the upload is noted before a Run pressed right after it.
         custom_file.upload(on_upload, custom_file, None, api_name="attach", queue=False)

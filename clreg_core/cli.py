@@ -27,6 +27,7 @@ from pathlib import Path
 from clreg_core.config import CHOICES, ConfigError, RunConfig, default_config
 from clreg_core.data.topic_packs import forget_pack_ids
 from clreg_core.errors import UserInputError
+from clreg_core.metrics.parity import final_text
 from clreg_core.paths import read_capped
 
 _JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
@@ -39,6 +40,8 @@ FLAG_HELP = {
     "--custom-text-file), tofu:forget01|forget05|forget10 or muse:news (online)",
     "model": "embedded, smollm2-135m, a hub name (owner/name, online) or a local folder",
     "clreg_weight": "λ, weight of the contrastive term",
+    "even_if_unknown": "on your own text, go on even when the model does not know it before "
+    "unlearning (by default the run stops there: nothing to forget)",
     "relearn_check": "after the run, check whether the forgetting is gone or only hidden: 20 "
     "steps of fine-tuning on half the forget facts, recall of the other half, against a model "
     "that never learned them (the report's 'relearning' block)",
@@ -212,6 +215,7 @@ def parity_line(parity: dict) -> str:
     line = f"parity: {parity['stopped_because']} (kept step {kept} of {trained})"
     if parity.get("overshot_at") and not parity.get("reached_at"):
         line += " without ever entering the band"
+    line += final_text(parity)
     closest = parity.get("closest") or {}
     if closest:
         line += (

@@ -210,6 +210,10 @@ class RunConfig:
     # of the other half at every step, against a model that never learned them
     # (engine/relearning.py). About 10-20 s on the embedded model on 2 cores.
     relearn_check: bool = False
+    # On the user's own text, a run first asks whether the model knows it (engine/
+    # prior_knowledge.py) and stops there when it does not: there is nothing to forget, and a
+    # run would only cost retain answers. True goes on anyway.
+    even_if_unknown: bool = False
     seed: int = 0
     device: str = "auto"
 
@@ -427,6 +431,24 @@ HUB_DEFAULTS: dict[str, Any] = MODEL_DEFAULTS["smollm2-135m"] | {
 }
 
 
+# Each method's settings over its model's defaults, where the model's (NPO's) settings do not
+# bring it to parity with fluent answers and retain kept; "<method>+clreg" adds what the method
+# needs with CLReg on top of that. Chosen on world:forget05 and confirmed on world:untuned15
+# and world:forget10, 3 seeds each (BENCHMARKS.md "Every method at its defaults").
+METHOD_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {}
+
+
+def method_defaults(model: str, method: str, clreg: bool) -> dict[str, Any]:
+    """The settings `method` (with or without CLReg) changes over `model`'s defaults."""
+    per_model = METHOD_DEFAULTS.get(model, {})
+    extra = per_model.get(f"{method}+clreg", {}) if clreg else {}
+    return {**per_model.get(method, {}), **extra}
+
+
 def default_config(model: str = "embedded", **overrides: Any) -> RunConfig:
+    """A model's defaults, then its chosen method's (METHOD_DEFAULTS), then `overrides`."""
     base = MODEL_DEFAULTS.get(model, HUB_DEFAULTS)
-    return RunConfig(**{"model": model, **base, **overrides})
+    method = overrides.get("method", base.get("method", RunConfig.method))
+    clreg = overrides.get("clreg", base.get("clreg", RunConfig.clreg))
+    chosen = method_defaults(model, method, clreg)
+    return RunConfig(**{"model": model, **base, **chosen, **overrides})

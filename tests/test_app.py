@@ -39,6 +39,7 @@ from clreg_core.app.ui_choices import (
 from clreg_core.app.worker import WorkOrder, carry_out
 from clreg_core.cli import build_parser, config_from_args
 from clreg_core.config import ConfigError, default_config
+from clreg_core.engine import phase_costs
 from clreg_core.engine.training import Event
 from clreg_core.errors import UserInputError
 from clreg_core.models.registry import EMBEDDED, SMOLLM2
@@ -285,6 +286,31 @@ def test_parity_curves_show_the_band_and_both_runs_when_measured():
     assert max(len(line) for t in titles for line in t.split("<br>")) <= 20
 
 
+def test_on_a_pack_the_parity_panel_shows_the_distance_it_is_judged_on():
+    # A pack's parity reads no AUC (its never-learned answers are phrased unlike the forget
+    # answers): SmolLM2's AUC stayed near 1.0 while the run stopped at parity (issue 32).
+    run = fake_run(clreg=True, parity=True)
+    for evaluation, distance in zip(run.evaluations, (19.0, 4.0, 0.6), strict=True):
+        evaluation["metrics"] |= {"parity_uses_auc": 0.0, "parity_distance": distance}
+    curves = live_curves([run])
+    titles = [a.text for a in curves.layout.annotations]
+    assert titles[1].startswith("Distance to parity") and "≤ 1 = at parity" in titles[1]
+    names = {t.name for t in curves.data}
+    assert "NPO + CLReg: distance to parity" in names and "NPO + CLReg: parity AUC" not in names
+    star = next(t for t in curves.data if t.name == "NPO + CLReg: kept step 4")
+    assert list(star.y) == [0.6]  # the kept state, on the distance it was judged by
+    band = next(s for s in curves.layout.shapes if s.type == "rect")
+    assert (band.y0, band.y1) == (0, 1)
+    assert tuple(curves.layout.yaxis2.range) == pytest.approx((0, 10.5))  # capped: 19 is off
+    assert max(len(line) for t in titles for line in t.split("<br>")) <= 20
+    # the world's runs keep the AUC panel
+    assert (
+        live_curves([fake_run(clreg=True, parity=True)])
+        .layout.annotations[1]
+        .text.startswith("Parity AUC")
+    )
+
+
 def test_curves_leave_out_parity_when_the_task_has_no_holdout():
     plain = live_curves([fake_run(clreg=True)])
     assert not any("parity" in t.name or "accuracy" in t.name for t in plain.data)
@@ -324,6 +350,20 @@ def test_layer_figure_marks_the_regularised_block():
     del older.report["metrics"]["after"]["entanglement_by_layer"]
     assert layer_entanglement([older]) is None  # a report without per-layer values
     assert layer_entanglement([RunState(default_config("embedded"))]) is None  # not finished
+
+
+def test_a_thirty_block_chart_labels_blocks_by_number_and_leaves_values_to_hover():
+    run = fake_run(clreg=True, parity=True)
+    for side in ("before", "after"):
+        run.report["metrics"][side]["entanglement_by_layer"] = [float(b) for b in range(30)]
+    figure = layer_entanglement([run])
+    ticks = list(figure.layout.xaxis.ticktext)
+    assert ticks[0] == "0" and ticks[29] == "29<br>last<br><b>CLReg</b>"
+    assert max(len(t.split("<br>")[0]) for t in ticks) <= 2  # 30 labels side by side
+    assert all(t.text is None for t in figure.data)  # no value over each of 60 bars
+    assert "%{y:.3g}" in figure.data[0].hovertemplate
+    small = layer_entanglement([fake_run(clreg=True, parity=True)])
+    assert small.data[0].text is not None  # 4 blocks: each bar still says its value
 
 
 def test_layer_figure_adds_gold_bars_and_a_membership_panel():
@@ -549,17 +589,46 @@ def test_old_downloads_are_pruned_and_recent_ones_kept(tmp_path):
     assert prune_exports(tmp_path / "missing", max_age_s=3600) == 0
 
 
-def test_time_left_counts_down_from_the_measured_pace():
-    run = RunState(default_config("embedded", steps=10))
-    run.apply(Event("stage", 0, {"stage": "measuring the original model"}))
-    run.stage_started_at -= 2.0  # the "before" measurement took 2 s
+def test_time_left_counts_down_from_the_measured_pace(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLREG_CACHE", str(tmp_path))  # no phase measured yet
+    run = RunState(default_config("embedded", steps=10, eval_every=2))
+    run.apply(Event("started", 0, {"device": "cpu"}))
     run.apply(Event("stage", 0, {"stage": "training"}))
-    assert run.seconds_left() is None  # no pace yet
-    run.stage_started_at -= 1.0  # one second of training for 2 steps
+    run.apply(Event("step", 1, {"terms": {"total": 1.0}, "seconds": 0.5}))
+    assert run.seconds_left() is None  # no whole cycle of steps and an evaluation yet
+    run.stage_started_at -= 1.0  # one second for 2 steps
     run.apply(Event("step", 2, {"terms": {"total": 1.0}, "seconds": 0.5}))
     left = run.seconds_left()
-    assert 4.0 + 2.0 < left < 4.0 + 3.0  # 8 steps at 0.5 s, then ~1.3 x 2 s of measuring
-    assert "step 2/10" in run.progress_text()
+    assert 3.9 < left < 4.1  # 8 steps at 0.5 s; the measuring after them never measured here
+    assert "step 2/10" in run.progress_text() and "s of training left" in run.progress_text()
+    # During a live evaluation the pace per step grows: the countdown does not climb.
+    run.stage_started_at -= 3.0
+    assert run.seconds_left() <= left
+    run.apply(Event("stage", 10, {"stage": "measuring the unlearned model"}))
+    assert run.seconds_left() is None and "s left" not in run.progress_text()
+
+
+def test_a_phase_measured_before_gives_its_estimate_and_an_overrun_is_said(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLREG_CACHE", str(tmp_path))
+    key = phase_costs.cost_key("embedded", "cpu", default_config("embedded").final_eval_items)
+    for seconds in (30.0, 40.0, 100.0):  # the median of the kept measurements
+        phase_costs.record(key, phase_costs.MEASURE_AFTER, seconds)
+    assert phase_costs.expected(key, phase_costs.MEASURE_AFTER) == 40.0
+    run = RunState(default_config("embedded"))
+    run.apply(Event("started", 0, {"device": "cpu"}))
+    run.apply(Event("stage", 70, {"stage": "measuring the unlearned model"}))
+    assert 39.0 < run.seconds_left() <= 40.0
+    assert "about 40 s left" in run.progress_text()
+    run.stage_started_at -= 45.0  # it runs past its estimate
+    assert run.progress_text().endswith("taking longer than estimated")
+    # the end view: no number until it was made here once, then its measured time
+    run.mark_done("finished", "")
+    assert run.end_view_text() == "preparing the end view and the downloads…"
+    phase_costs.record(key, phase_costs.END_VIEW, 48.0)
+    fresh = RunState(default_config("embedded"))
+    fresh.apply(Event("started", 0, {"device": "cpu"}))
+    fresh.mark_done("finished", "")
+    assert fresh.end_view_text().endswith("about 48 s left")
 
 
 # --- the controller on the real embedded model ---

@@ -241,7 +241,14 @@ def test_a_run_may_use_only_a_file_its_own_page_uploaded(url, tmp_path):
     sent[upload] = handle_file(str(mine))
     client.predict(*sent, api_name="/run")  # answers at the run's end
     status = wait_over(client)
+    # The model never knew these numbers: the run stops before training, and says why.
+    (refused,) = status["runs"]
+    assert refused["status"] == "failed" and refused["reason"].startswith("nothing to forget")
+    assert "answers 0 of 8 of your questions right" in refused["reason"]
+    client.predict(*sent, api_name="/run")  # Run again, the same text: it goes on anyway
+    status = wait_over(client)
     assert [r["status"] for r in status["runs"]] == ["finished"], status
+    assert status["runs"][0]["prior_knowledge"]["known"] is False  # the report records it
 
 
 def test_the_relearning_check_through_the_api_says_gone_or_hidden(url):

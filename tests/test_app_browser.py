@@ -109,6 +109,9 @@ def test_before_a_run_tables_have_headers_and_the_probe_shows_every_row(page):
     expect(table).to_contain_text("retain", timeout=RUN_BOUND_MS)
     expect(table).to_contain_text("forget")
     assert table.evaluate(TABLE_FITS_JS) == "ok"
+    page.set_viewport_size({"width": 1280, "height": 1000})  # a laptop: still no sideways scroll
+    page.wait_for_timeout(300)
+    assert table.evaluate(TABLE_FITS_JS) == "ok"
     expect(table).to_contain_text("What embedded knows about world:forget10")
     # Another model: those were the embedded model's answers. They go, and the title names
     # whose answers the table will hold (no model is loaded for that).
@@ -203,7 +206,13 @@ def test_ab_mode_shows_both_runs_side_by_side(page):
     assert first["x"] + first["width"] < second["x"], (first, second)  # the titles do not touch
     # the runs list: both runs, reopened side by side
     page.get_by_text("Runs in this tab: reopen one, or compare two").click()
-    expect(page.locator("#runs-table")).to_contain_text("NPO + CLReg")
+    runs_table = page.locator("#runs-table")
+    expect(runs_table).to_contain_text("NPO + CLReg")
+    page.set_viewport_size({"width": 1280, "height": 1000})  # every column in sight
+    page.wait_for_timeout(300)
+    assert runs_table.evaluate(TABLE_FITS_JS) == "ok"
+    header = runs_table.locator("thead").inner_text()
+    assert "entanglement" in header and "membership" in header  # no word broken in two
     pick = page.locator("#runs-pick input")
     for label in ("#1 NPO ·", "#2 NPO + CLReg ·"):
         pick.click()
@@ -269,6 +278,11 @@ def test_own_text_upload_reaches_the_server_before_run_uses_it(page, tmp_path):
     expect(upload.last).to_contain_text("facts.jsonl")
     page.locator("#run").click()
     progress = page.locator("#progress")
+    # The model never knew these numbers: the run stops before training and says so...
+    expect(progress).to_contain_text("nothing to forget", timeout=RUN_BOUND_MS)
+    expect(progress).to_contain_text("Press Run again to go on anyway")
+    expect(page.locator("#run")).to_be_enabled(timeout=RUN_BOUND_MS)
+    page.locator("#run").click()  # ...and goes on anyway when asked again
     expect(progress).to_contain_text("/6")  # settings applied
     expect(progress).to_contain_text("finished", timeout=RUN_BOUND_MS)
     expect(page.get_by_text("not uploaded from this page")).to_have_count(0)

@@ -22,7 +22,14 @@ from clreg_core.metrics.fluency import (
     same_answer_share,
     words,
 )
-from clreg_core.metrics.parity import ParityBand, overshot, parity_distance, parity_measures
+from clreg_core.metrics.parity import (
+    ParityBand,
+    final_check,
+    final_text,
+    overshot,
+    parity_distance,
+    parity_measures,
+)
 
 FLUENT = "Jaceth Tyvton was born in Caldera Bay."
 STUTTER = "Kousswick Kousswick Kousswick"
@@ -549,13 +556,19 @@ def test_a_real_run_under_the_steps_rule_reports_every_evaluation(tokenizer, sma
     assert parity["closest"]["distance"] == round(distances[closest], 4)
     assert parity["closest"]["parity_auc"] == evaluations[closest]["metrics"]["parity_auc"]
     assert parity["reached"] == any(d <= 1.0 for d in distances)
-    # one parity event, after the last step and before the final measurement
+    # a parity event after the last step and before the final measurement, and again once the
+    # final measurement says whether the verdict holds on its larger item sets
     kinds = [(e.kind, e.data.get("stage")) for e in events]
     parity_at = kinds.index(("parity", None))
-    assert [k for k, _ in kinds].count("parity") == 1
+    assert [k for k, _ in kinds].count("parity") == 2
     assert max(i for i, (k, _) in enumerate(kinds) if k == "step") < parity_at
     assert kinds.index(("stage", STAGES[2])) == parity_at + 1
     assert events[parity_at].data is parity and events[parity_at].step == 4
+    final = parity["final"]
+    after = result.report["metrics"]["after"]
+    assert final["forget_accuracy"] == after["forget_accuracy"]
+    assert final["holdout_accuracy"] == parity["closest"]["holdout_accuracy"]
+    assert final["holds"] == (final["distance"] <= 1.0) and final["holds"] == (not final["outside"])
 
 
 def test_degenerate_answers_keep_a_run_from_parity():
@@ -639,3 +652,45 @@ def test_smollm2_stops_only_at_its_never_learned_level_and_hub_models_keep_the_b
     hub = parity_band(RunConfig(**HUB_DEFAULTS), use_auc=False)
     stop, verdicts, _ = observed(script, hub)
     assert verdicts == [REACHED, REACHED, REACHED]
+
+
+# --- the final measurement's verdict ----------------------------------------------------------
+
+LIVE = {"holdout_accuracy": 0.05, "holdout_ill_formed": 0.08, "holdout_same_answer": 0.06}
+BEFORE = {"retain_answer_prob": 0.9}
+
+
+def test_a_final_measurement_inside_the_band_holds():
+    after = {"forget_accuracy": 0.06, "mia_auc": 0.48, "forget_ill_formed": 0.1,
+             "retain_answer_prob": 0.89}  # fmt: skip
+    final = final_check(BEFORE, after, LIVE, ParityBand())
+    assert final["holds"] and final["outside"] == []
+    assert final["retain_kept"] == pytest.approx(0.89 / 0.9)
+
+
+def test_a_drift_out_of_the_band_says_what_is_out_with_its_figures():
+    # SimNPO + CLReg, issue 32: "reached parity at step 60", then 0.15 and AUC 0.68 in the end
+    after = {"forget_accuracy": 0.15, "mia_auc": 0.68, "forget_ill_formed": 0.35,
+             "retain_answer_prob": 0.9}  # fmt: skip
+    final = final_check(BEFORE, after, LIVE, ParityBand())
+    assert not final["holds"] and final["distance"] == pytest.approx((0.35 - 0.08) / 0.1)
+    assert final["outside"] == [
+        "forget accuracy 0.15 vs chance 0.05",
+        "membership AUC 0.68",
+        "35% of forget answers not well-formed (about strangers 8%)",
+    ]
+    parity = {"measurable": True, "stopped_because": "parity reached", "final": final}
+    assert final_text(parity) == (
+        "; but the final measurement drifted out of the band: forget accuracy 0.15 vs chance "
+        "0.05, membership AUC 0.68, 35% of forget answers not well-formed (about strangers 8%)"
+    )
+    assert final_text({**parity, "final": {**final, "holds": True}}) == (
+        "; the final measurement agrees"
+    )
+    assert final_text({"measurable": True}) == ""  # before the final measurement
+
+
+def test_without_a_membership_auc_the_accuracies_decide_the_final_verdict():
+    after = {"forget_accuracy": 0.04, "retain_answer_prob": 0.9}  # a pack: no AUC measured
+    final = final_check(BEFORE, after, LIVE, ParityBand(use_auc=True))
+    assert final["holds"] and "parity_auc" not in final

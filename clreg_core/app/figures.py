@@ -158,6 +158,7 @@ LOOP_COLOR = "#bcbd22"  # apart from the loss terms' colours
 SAME_ANSWER_COLOR = "#393b79"  # dark blue: apart from the loss terms and the loops
 SALAD_COLOR = "#e377c2"  # pink: answers that are not well-formed (word salad)
 LAYER_MARK_COLOR = "rgba(255,193,7,0.25)"
+DENSE_BLOCKS = 12  # past this many blocks the per-layer chart labels blocks by number alone
 
 
 PARITY_TITLES = (
@@ -166,10 +167,26 @@ PARITY_TITLES = (
     "Loss terms",
     "Answers known, salad<br>forget vs holdout",
 )
+# Where parity does not use the AUC (a topic pack: its never-learned answers are phrased unlike
+# the forget answers, so their likelihoods do not compare), the panel shows what it is judged
+# on: the distance to the band of the accuracies, fluency and retain measures.
+DISTANCE_TITLE = "Distance to parity<br>≤ 1 = at parity"
+DISTANCE_AXIS_CAP = 10.0  # a model that knew every answer starts at ~20: the approach shows
 
 
 def _has_parity(run: RunState) -> bool:
     return any("parity_auc" in e["metrics"] for e in run.evaluations)
+
+
+def _uses_auc(run: RunState) -> bool:
+    """Whether the run's parity rule reads the AUC (reports before this flag: it did)."""
+    return all(e["metrics"].get("parity_uses_auc", 1.0) for e in run.evaluations)
+
+
+def _parity_key(runs: Sequence[RunState]) -> str:
+    """What the parity panel draws: the AUC, unless no run with parity uses it."""
+    measured = [r for r in runs if _has_parity(r)]
+    return "parity_distance" if measured and not any(map(_uses_auc, measured)) else "parity_auc"
 
 
 def _series(run: RunState, key: str) -> tuple[list[int], list[float]]:
@@ -186,7 +203,11 @@ def live_curves(runs: Sequence[RunState]) -> go.Figure:
     if not any(r.evaluations or r.losses for r in runs):
         return _empty_figure("Curves of entanglement, parity and the losses appear here.")
     parity = any(_has_parity(r) for r in runs)
+    parity_key = _parity_key(runs)
     if parity:
+        titles = list(PARITY_TITLES)
+        if parity_key == "parity_distance":
+            titles[1] = DISTANCE_TITLE
         fig = make_subplots(
             rows=2,
             cols=2,
@@ -194,7 +215,7 @@ def live_curves(runs: Sequence[RunState]) -> go.Figure:
             vertical_spacing=0.16,
             horizontal_spacing=0.12,
             # Two short lines each: side by side in half a page, one line would run into the next.
-            subplot_titles=PARITY_TITLES,
+            subplot_titles=titles,
         )
     else:
         fig = make_subplots(
@@ -222,10 +243,13 @@ def live_curves(runs: Sequence[RunState]) -> go.Figure:
                 col=1,
             )
         if parity and _has_parity(run):
-            _add_parity(fig, run, index)
-    if parity:
+            _add_parity(fig, run, index, parity_key)
+    if parity and parity_key == "parity_distance":
+        _add_distance_band(fig, runs)
+    elif parity:
         _add_parity_band(fig, runs)
         fig.update_yaxes(range=[-0.02, 1.02], row=1, col=2)
+    if parity:
         fig.update_yaxes(range=[-0.02, 1.02], row=2, col=2)
         fig.update_xaxes(title_text="step", row=2, col=2)
     fig.update_xaxes(title_text="step", row=2, col=1)
@@ -294,9 +318,11 @@ def _line(fig, run, index, steps, values, name, color, row, col, marker=None) ->
     )
 
 
-def _add_parity(fig, run: RunState, index: int) -> None:
-    """One run's parity curves (right-hand column) and, once it stopped, the step it kept."""
-    steps, auc = _run_curve(fig, run, index, "parity_auc", "parity AUC", col=2)
+def _add_parity(fig, run: RunState, index: int, key: str = "parity_auc") -> None:
+    """One run's parity curves (right-hand column: `key`, the AUC or the distance to parity)
+    and, once it stopped, the step it kept."""
+    name = "parity AUC" if key == "parity_auc" else "distance to parity"
+    steps, auc = _run_curve(fig, run, index, key, name, col=2)
     kept = (run.parity or {}).get("kept_step")
     if run.parity and run.parity.get("measurable") and kept in steps:
         fig.add_trace(
@@ -320,6 +346,26 @@ def _add_parity(fig, run: RunState, index: int) -> None:
         steps, values = _series(run, key)
         if steps:
             _line(fig, run, index, steps, values, name, color, 2, 2, marker={"size": 5})
+
+
+def _add_distance_band(fig, runs: Sequence[RunState]) -> None:
+    """Distance 0 to 1 (inside the band) shaded; the axis is linear from 0, capped where the
+    first distances run far out, so the approach to the band stays visible."""
+    fig.add_hrect(
+        y0=0,
+        y1=1,
+        fillcolor=BAND_COLOR,
+        opacity=0.15,
+        line_width=0,
+        layer="below",
+        name="parity band: distance ≤ 1",
+        showlegend=True,
+        row=1,
+        col=2,
+    )
+    distances = [v for r in runs for v in _series(r, "parity_distance")[1]]
+    top = min(max(distances, default=2.0), DISTANCE_AXIS_CAP)
+    fig.update_yaxes(range=[0, max(2.0, top * 1.05)], row=1, col=2)
 
 
 def _add_parity_band(fig, runs: Sequence[RunState]) -> None:
@@ -402,11 +448,23 @@ def layer_entanglement(runs: Sequence[RunState]) -> go.Figure | None:
         fig.add_hline(y=0.5, line_dash="dot", line_color=HOLDOUT_COLOR, row=2, col=1)
         fig.update_yaxes(title_text="probe accuracy", range=[0, 1.15], row=2, col=1)
 
+    dense = blocks > DENSE_BLOCKS
+
     def tick(block: int) -> str:
+        if dense:  # SmolLM2's 30 blocks: "block 12 (last)" labels ran into each other
+            text = str(block) + ("<br>last" if block == blocks - 1 else "")
+            return text + ("<br><b>CLReg</b>" if block in marked and clreg_runs else "")
         text = f"block {block}" + (" (last)" if block == blocks - 1 else "")
         return text + (f"<br><b>{what}</b>" if block in marked else "")
 
-    fig.update_xaxes(tickvals=list(range(blocks)), ticktext=[tick(b) for b in range(blocks)])
+    if dense:  # a value over every bar of 30 blocks is a smear: hovering gives each one
+        fig.update_traces(text=None, selector={"type": "bar"})
+    fig.update_xaxes(
+        tickvals=list(range(blocks)),
+        ticktext=[tick(b) for b in range(blocks)],
+        tickangle=0,
+        tickfont={"size": 9 if dense else 11},
+    )
     fig.update_xaxes(title_text="decoder block (0 = first)", row=2 if membership else 1, col=1)
     fig.update_yaxes(title_text="entanglement score", rangemode="tozero", row=1, col=1)
     fig.update_layout(

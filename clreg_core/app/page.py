@@ -65,6 +65,16 @@ def _check_progress(attempt: Attempt) -> tuple[float, str]:
     return len(over) / len(attempt.runs), " | ".join(lines)
 
 
+def shown_runs(runs) -> str:
+    """Which runs, of which model and topic, the tables show (their titles say it, so a
+    table is never taken for another model's)."""
+    if not runs:
+        return ""
+    config = runs[0].config
+    labels = " and ".join(r.label for r in runs)
+    return f"{labels}, {config.model} on {config.task}"
+
+
 class PageView:
     def __init__(self) -> None:
         # Timer ticks skip Gradio's queue and may overlap: each change goes to one of them.
@@ -94,7 +104,7 @@ class PageView:
         if attempt.over is False and all(r.done for r in runs) and attempt.stop.is_set():
             lines.append("(the stopped job is winding down; a new run can start now)")
         elif all(r.status == "finished" for r in runs) and not attempt.over:
-            lines.append("preparing the end view and the downloads…")
+            lines.append(runs[0].end_view_text())
         return fraction, " | ".join(lines)
 
     def changes(self, attempt: Attempt | None) -> dict[str, object]:
@@ -153,6 +163,7 @@ class PageView:
             "relearning": figures.relearning_curves(runs),
             "metrics": metrics_table(runs),
             "generations": generations_table(runs),
+            "shows": shown_runs(runs),
             "note": table_note(runs),
             "exports": [str(p) for p in attempt.exports] if over else [],
             "commands": attempt.commands if over else "",
@@ -180,6 +191,8 @@ class PageView:
                     "parity": r.parity,
                     "metrics": (r.report or {}).get("metrics", {}).get("after", {}),
                     "relearning": (r.report or {}).get("relearning", {}).get("verdict"),
+                    # own text: what the model knew of it before (engine/prior_knowledge.py)
+                    "prior_knowledge": (r.report or {}).get("prior_knowledge"),
                 }
                 for r in runs
             ],

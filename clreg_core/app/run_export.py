@@ -28,8 +28,9 @@ def slug(label: str) -> str:
 
 def cli_command(config: RunConfig, out: str, custom_text_file: str | None = None) -> str:
     """`python -m clreg_core run ...` with the settings that make this run: the main choices
-    always, the rest only where they differ from the model's defaults."""
-    defaults = default_config(config.model)
+    always, the rest only where they differ from the model's defaults for its method (which
+    the command gets again from `--method`)."""
+    defaults = default_config(config.model, method=config.method, clreg=config.clreg)
     args = ["python", "-m", "clreg_core", "run"]
     for f in fields(RunConfig):
         value = getattr(config, f.name)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clreg_core.config import RunConfig
+from clreg_core.engine import phase_costs
+from clreg_core.metrics.parity import final_text
 
 DONE = ("finished", "failed", "cancelled")
 METHOD_NAMES = {
@@ -21,10 +23,6 @@ METHOD_NAMES = {
     "simnpo": "SimNPO",
     "rmu": "RMU",
 }
-# Measuring the unlearned model (plus the gold comparison) repeats the "before" measurement on
-# the same items and adds a little; this factor turns the measured "before" time into an
-# estimate of the time left after the last step.
-AFTER_MEASURE_FACTOR = 1.3
 
 
 def run_label(config: RunConfig) -> str:
@@ -47,12 +45,14 @@ class RunState:
     paper_points: dict[str, Any] | None = None  # the static end view, filled after the run
     started_at: float | None = None
     stage_started_at: float | None = None
-    before_seconds: float | None = None  # how long measuring the original model took
     worker_pid: int | None = None  # the process that computes it (a ZeroGPU worker's, or ours)
     device: str | None = None  # where it computes, as that process resolved it
     # The relearning check asked after the run ("gone or only hidden?"): "" (not asked),
     # waiting, checking, checked, or why it was not (stopped, could not run).
     check: str = ""
+    # Measured costs of later phases (read once), and the end the shown countdown keeps.
+    _costs: dict[str, float | None] = field(default_factory=dict, repr=False)
+    _end: tuple[str, float] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.label = self.label or run_label(self.config)
@@ -68,6 +68,7 @@ class RunState:
     def mark_done(self, status: str, reason: str, report: dict | None = None) -> None:
         self.status, self.reason = status, reason
         self.stage = {"finished": "finished", "failed": "failed", "cancelled": "stopped"}[status]
+        self.stage_started_at = time.monotonic()  # the end view's wait counts from here
         if report is not None:
             self.report = report
 
@@ -87,8 +88,6 @@ class RunState:
             self.status = "running"
             self.device = data.get("device")
         elif kind == "stage":
-            if self.stage == "measuring the original model" and self.stage_started_at:
-                self.before_seconds = now - self.stage_started_at
             self.stage, self.stage_started_at = data["stage"], now
         elif kind == "step":
             self.step = event.step
@@ -115,30 +114,70 @@ class RunState:
             return 0.92
         return 0.02 if self.status in ("loading", "running") else 0.0
 
-    def seconds_left(self) -> float | None:
-        """An estimate of the seconds to the end of this run, or None before there is a basis."""
-        if self.done or self.stage_started_at is None or self.before_seconds is None:
+    def measured_cost(self, phase: str) -> float | None:
+        """What `phase` took in earlier runs of this model here (engine/phase_costs.py), read
+        once per run: the page asks every second."""
+        if phase not in self._costs:
+            key = phase_costs.cost_key(self.config.model, self.device, self.config.final_eval_items)
+            self._costs[phase] = phase_costs.expected(key, phase)
+        return self._costs[phase]
+
+    def _raw_seconds_left(self) -> float | None:
+        """This stage's estimate of the seconds to the end of the run (training: of its steps
+        and the measuring after them where that was measured before), or None without a basis."""
+        if self.done or self.stage_started_at is None:
             return None
-        after = AFTER_MEASURE_FACTOR * self.before_seconds
         in_stage = time.monotonic() - self.stage_started_at
+        after = self.measured_cost(phase_costs.MEASURE_AFTER)
         if self.stage == "training":
-            if self.step == 0:
+            # Only once a whole cycle of steps and a live evaluation is in: the first steps
+            # alone are quicker than the pace with evaluations.
+            if self.step < min(self.config.eval_every, self.config.steps):
                 return None
             per_step = in_stage / self.step  # wall clock per step, live evaluations included
-            return per_step * (self.config.steps - self.step) + after
-        if self.stage == "measuring the unlearned model":
-            return max(0.0, after - in_stage)
+            return per_step * (self.config.steps - self.step) + (after or 0.0)
+        if self.stage == "measuring the unlearned model" and after is not None:
+            return after - in_stage
         return None
+
+    def seconds_left(self) -> float | None:
+        """The seconds left to show: within a stage it never climbs (an estimate that grows, as
+        the pace per step does while a live evaluation runs, keeps the earlier end), and below
+        zero the estimate ran out (`progress_text` says so instead of a number)."""
+        raw = self._raw_seconds_left()
+        if raw is None:
+            return None
+        now = time.monotonic()
+        end = now + raw
+        if self._end and self._end[0] == self.stage:
+            end = min(end, self._end[1])
+        self._end = (self.stage, end)
+        return end - now
+
+    def end_view_text(self) -> str:
+        """The wait between the report and the end view (its embeddings), with the measured
+        estimate where this model's end view was made here before."""
+        text = "preparing the end view and the downloads"
+        cost = self.measured_cost(phase_costs.END_VIEW)
+        if cost is None or self.stage_started_at is None:
+            return text + "…"
+        left = cost - (time.monotonic() - self.stage_started_at)
+        return text + (f" · about {round(left)} s left" if left >= 0.5 else
+                       " · taking longer than estimated")  # fmt: skip
 
     def progress_text(self) -> str:
         text = f"{self.label}: {self.stage}"
         if self.stage == "training" or self.status in DONE:
             text += f" · step {self.step}/{self.config.steps}"
         left = self.seconds_left()
-        if left is not None:
+        if left is not None and left < 0.5:
+            text += " · taking longer than estimated"
+        elif left is not None:
             # Under the parity rule `steps` is a ceiling: the run may well end sooner.
             ceiling = self.stage == "training" and self.config.stop_at == "parity"
-            text += f" · {'up to ' if ceiling else ''}about {max(1, round(left))} s left"
+            what = " of training" if self.stage == "training" and not self.measured_cost(
+                phase_costs.MEASURE_AFTER) else ""  # fmt: skip
+            text += f" · {'up to ' if ceiling else ''}about {round(left)} s{what} left"
         if self.parity is not None:
             text += f" · {parity_text(self.parity)}"
         if self.reason and self.status in ("failed", "cancelled"):
@@ -152,7 +191,12 @@ def _at(check: dict | None, fallback: int) -> int:
 
 def parity_text(parity: dict[str, Any]) -> str:
     """Where training stopped and why, in plain words, from the parity summary (the "parity"
-    event's data, also report["parity"])."""
+    event's data, also report["parity"]), and whether the final measurement agrees."""
+    text = _stop_text(parity)
+    return text + final_text(parity) if parity.get("measurable", False) else text
+
+
+def _stop_text(parity: dict[str, Any]) -> str:
     trained = parity.get("trained_steps", 0)
     kept = parity.get("kept_step", trained)
     if not parity.get("measurable", False):

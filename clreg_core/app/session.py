@@ -27,6 +27,7 @@ from clreg_core.app.run_state import RunState
 from clreg_core.app.run_tables import finished
 from clreg_core.app.worker import WorkOrder
 from clreg_core.config import RunConfig
+from clreg_core.data.custom_text import NOTHING_TO_FORGET
 from clreg_core.data.items import UnlearningTask
 from clreg_core.engine.budget import (
     Estimate,
@@ -71,6 +72,7 @@ class Session:
                 raise UserInputError(
                     "a run is already going in this page; press Stop or wait for it to finish"
                 )
+            config = self._go_on_anyway(config, custom_text)
             task, embedded = self._build_task(config, custom_text)
             place = self.hosting.place(config, embedded)
             check_line(place.queue.waiting_count)
@@ -97,6 +99,17 @@ class Session:
                 runs, task, custom_text, order, place.work, place.queue, page_key=self.page_key
             )
             self.caller = caller
+
+    def _go_on_anyway(self, config: RunConfig, custom_text: str | None) -> RunConfig:
+        """Run again on the same own text after "nothing to forget": the user saw the message
+        and goes on anyway (the report still records what the model knew)."""
+        last = self.attempt
+        if last is None or config.task != "custom" or last.custom_text != custom_text:
+            return config
+        refused = [r for r in last.runs if r.reason.startswith(NOTHING_TO_FORGET)]
+        if refused and refused[0].config.with_changes(device=config.device) == config:
+            return config.with_changes(even_if_unknown=True)
+        return config
 
     def start_check(self, caller: str | None = None) -> None:
         """Set up the relearning check (gone or only hidden?) of this tab's last finished runs,

@@ -50,9 +50,10 @@ STOP_AT_CHOICES = [
     ("after all steps (may go past parity)", "steps"),
 ]
 STOP_AT_INFO = (
-    "Parity: the forget people look like people the model never saw: its answers about them are "
-    "guesses, and a membership test cannot tell them from strangers. Training stops there; "
-    "'after all steps' pushes past it, so you can see over-unlearning."
+    "Parity: the forget people (or a pack's items) look like ones the model never saw: its "
+    "answers about them are guesses as fluent as its guesses about strangers, and (for people) "
+    "a membership test cannot tell them from strangers. Training stops there; 'after all "
+    "steps' pushes past it, so you can see over-unlearning."
 )
 # The advanced panel, in display order: (RunConfig field, label, whole number?)
 # Gradio refuses larger uploads at the server, before storing them (app.launch).
@@ -95,9 +96,11 @@ def default_config_value(model_choice: str, name: str):
     return getattr(default_config(model_choice or "embedded"), name)
 
 
-def advanced_defaults(model_choice: str) -> list:
-    """The advanced panel's values for a model: the settings that work on a CPU for it."""
-    config = default_config(model_choice or "embedded")
+def advanced_defaults(model_choice: str, method: str | None = None, clreg: bool = True) -> list:
+    """The advanced panel's values for a model and method: the settings that work on a CPU for
+    them (the model's default method where none is given)."""
+    chosen = {"method": method, "clreg": bool(clreg)} if method else {}
+    config = default_config(model_choice or "embedded", **chosen)
     return [getattr(config, name) for name, _, _ in ADVANCED_FIELDS]
 
 

@@ -21,12 +21,14 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from clreg_core.config import RunConfig
 from clreg_core.data.items import UnlearningTask
+from clreg_core.engine import phase_costs
 from clreg_core.errors import UserInputError, redact_paths
 
 LOG = logging.getLogger("clreg_lab")
@@ -109,12 +111,19 @@ def _one_run(order: WorkOrder, index: int, config: RunConfig, frozen_clouds, sto
     if result is None or result.status != "finished":
         return None
     try:
+        started, fresh = time.perf_counter(), frozen_clouds is None
         gold = None if frozen_clouds else _gold_model(loaded, config, device, dtype)
         frozen_clouds, points = yield from _waiting(
             lambda: paper_points(
                 result.model, loaded, order.task, config, frozen_clouds, stop.is_set, gold
             )
         )
+        if fresh:  # an A/B pair's second run reuses the first's frozen clouds: cheaper
+            phase_costs.record(
+                phase_costs.cost_key(config.model, str(device), config.final_eval_items),
+                phase_costs.END_VIEW,
+                time.perf_counter() - started,
+            )
         yield Message(index, "end_view", points)
     except RunStopped:
         return None

@@ -261,3 +261,16 @@ def parse_custom_text(text: str, fmt: str = "auto", group: str = "custom") -> li
         first = next((line for line in _normalise(str(text)).split("\n") if line.strip()), "")
         fmt = "jsonl" if first.lstrip().startswith("{") else "text"
     return qa_from_jsonl(text, group) if fmt == "jsonl" else passages_from_text(text, group)
+
+
+NOTHING_TO_FORGET = "nothing to forget"
+
+
+def nothing_to_forget(found: dict) -> str:
+    """Why a run on own text stops before training, and how to go on anyway."""
+    return (
+        f"{NOTHING_TO_FORGET}: the model does not know your text before unlearning "
+        f"({found['summary']}). A run would only teach it to avoid what it never knew, at the "
+        "cost of some of what it does know. Press Run again to go on anyway (the report "
+        "records this check; on the command line, --even-if-unknown), or give it text it knows."
+    )

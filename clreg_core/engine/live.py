@@ -123,4 +123,6 @@ class LiveView:
             holdout_ill_formed=self.chance_ill_formed,
         )
         measures["parity_distance"] = parity_distance(measures, self.band)
+        # Whether the AUC counts (not on a pack): a chart shows what parity is judged on.
+        measures["parity_uses_auc"] = float(self.band.use_auc)
         return measures

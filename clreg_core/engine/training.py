@@ -27,9 +27,10 @@ import numpy as np
 import torch
 
 from clreg_core.config import ConfigError, RunConfig
+from clreg_core.data.custom_text import nothing_to_forget
 from clreg_core.data.guesses import guess_pool
 from clreg_core.data.items import UnlearningTask
-from clreg_core.engine import measurement_cache
+from clreg_core.engine import measurement_cache, phase_costs
 from clreg_core.engine.assessment import Assessment
 from clreg_core.engine.distributed import Processes
 from clreg_core.engine.evaluation import Measurer, RunStopped, qa_only
@@ -44,6 +45,7 @@ from clreg_core.engine.lora import (
 )
 from clreg_core.engine.objective import Objective
 from clreg_core.engine.optimizer import adamw
+from clreg_core.engine.prior_knowledge import what_it_knows
 from clreg_core.engine.provenance import provenance
 from clreg_core.engine.report_schema import (
     final_sizes,
@@ -58,6 +60,7 @@ from clreg_core.engine.stopping import CONTINUE, REACHED, ParityStop
 from clreg_core.engine.strangers import set_stranger_targets
 from clreg_core.engine.tasks import task_for_model
 from clreg_core.errors import UserInputError
+from clreg_core.metrics.parity import final_check
 from clreg_core.models.loading import LoadedModel, load_model
 
 PROBES_PER_SIDE = 4
@@ -333,6 +336,15 @@ def run_unlearning(
     # 0.862 vs 0.862; accuracies and AUCs equal). Snapshots are cached per precision.
     precision = precision_name(config, device)
     report["computed_in"] = precision  # training, live view and before/after metrics alike
+    if config.task == "custom" and not processes.distributed:  # is there anything to forget?
+        emit(Event("stage", 0, {"stage": KNOWLEDGE_STAGE}))
+        try:
+            with autocast_for(config, device):
+                report["prior_knowledge"] = what_it_knows(measurer, task, config.seed)
+        except RunStopped:
+            return finish("cancelled", "stopped by the user before training")
+        if not report["prior_knowledge"]["known"] and not config.even_if_unknown:
+            return finish("failed", nothing_to_forget(report["prior_knowledge"]))
 
     def live_point(step: int) -> dict[str, Any]:
         with autocast_for(config, device):
@@ -446,6 +458,11 @@ def run_unlearning(
             after = assessment.measure(adapter=True)
         assessment.compare(before, after)
         phases["assess_after"] = time.perf_counter() - tick
+        if report["parity"].get("measurable"):  # does the live verdict hold on more items?
+            report["parity"]["final"] = final_check(
+                before.metrics, after.metrics, report["parity"]["closest"], live.band
+            )
+            emit(Event("parity", trained, report["parity"]))
         # a sharded adapter is gathered whole, for the run folder (every process takes part)
         adapter_state = processes.full_trainable_state(model) if processes.sharded else None
         if not processes.main:
@@ -456,6 +473,12 @@ def run_unlearning(
         with autocast_for(config, device):
             gold, gold_answers = _gold_metrics(assessment, loaded, device, config, snapshots)
         phases["gold"] = time.perf_counter() - tick
+        # what the page's "measuring the unlearned model" waited, for the next run's estimate
+        phase_costs.record(
+            phase_costs.cost_key(config.model, device.type, config.final_eval_items),
+            phase_costs.MEASURE_AFTER,
+            phases["assess_after"] + phases["gold"],
+        )
         report["metrics"] = {"before": before.metrics, "after": after.metrics, "gold": gold}
         if gold_measured(gold):
             report["evaluation_sizes"]["gold"] = gold_sizes(assessment, before)
@@ -499,6 +522,9 @@ def processes_note(processes: Processes) -> dict:
             else "no: data parallel, each process holds the whole model"
         )
     return note
+
+
+KNOWLEDGE_STAGE = "asking the model what it knows of your text"
 
 
 def parity_outcome(config: RunConfig, parity: ParityStop | None, trained: int) -> dict:

@@ -150,6 +150,10 @@ LIVE_ONLY: tuple[tuple[str, str, str, str], ...] = (
     ("retain_kept", "retain probability kept",
      "near 1",
      "retain answer probability now over the original model's (step 0)"),
+    ("parity_uses_auc", "parity uses the AUC",
+     "a setting, not a target",
+     "1 where the parity band counts the membership AUC, 0 where it cannot (a topic pack: its "
+     "never-learned answers are worded unlike the forget answers)"),
     ("parity_distance", "distance to parity",
      "at most 1 = inside the parity band",
      "how far from the parity band, in units of the band's tolerances"),

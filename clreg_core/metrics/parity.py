@@ -123,3 +123,86 @@ def parity_distance(measures: dict[str, float], band: ParityBand) -> float:
 def overshot(measures: dict[str, float], band: ParityBand) -> bool:
     """Past parity: the forget items look less familiar than never-seen ones beyond the band."""
     return band.use_auc and measures["parity_auc"] < 0.5 - band.auc_tolerance
+
+
+def final_measures(before: dict, after: dict, live: dict) -> dict[str, float]:
+    """The parity measures of the final before/after measurement (its larger item sets), with
+    the references only the live check measures (the original model's answers about strangers,
+    from `live`, a live evaluation's measures: the parity summary's "closest")."""
+    measures = {
+        "forget_accuracy": after["forget_accuracy"],
+        "holdout_accuracy": live["holdout_accuracy"],
+        "forget_degenerate": after.get("forget_degenerate", 0.0),
+        "forget_same_answer": after.get("forget_same_answer", 0.0),
+        "holdout_same_answer": live.get("holdout_same_answer", 0.0),
+        "forget_ill_formed": after.get("forget_ill_formed", 0.0),
+        "holdout_ill_formed": live.get("holdout_ill_formed", 0.0),
+    }
+    if "mia_auc" in after:
+        measures["parity_auc"] = after["mia_auc"]
+    if before.get("retain_answer_prob") and "retain_answer_prob" in after:
+        measures["retain_kept"] = after["retain_answer_prob"] / before["retain_answer_prob"]
+    return {k: float(v) for k, v in measures.items()}
+
+
+def outside_band(measures: dict[str, float], band: ParityBand) -> list[str]:
+    """Each measure that puts `measures` outside the band, in words with its figures (empty
+    inside it): what a drift from parity consists of."""
+    out = []
+    gap = measures["forget_accuracy"] - measures["holdout_accuracy"]
+    if gap > band.accuracy_tolerance:
+        out.append(
+            f"forget accuracy {measures['forget_accuracy']:.2f} vs chance "
+            f"{measures['holdout_accuracy']:.2f}"
+        )
+    auc = measures.get("parity_auc")
+    if band.use_auc and auc is not None and abs(auc - 0.5) > band.auc_tolerance:
+        out.append(f"membership AUC {measures['parity_auc']:.2f}")
+    if measures.get("forget_degenerate", 0.0) > band.fluency_tolerance:
+        out.append(f"{measures['forget_degenerate']:.0%} of forget answers loop")
+    salad = measures.get("forget_ill_formed", 0.0) - measures.get("holdout_ill_formed", 0.0)
+    if salad > band.fluency_tolerance:
+        out.append(
+            f"{measures['forget_ill_formed']:.0%} of forget answers not well-formed (about "
+            f"strangers {measures.get('holdout_ill_formed', 0.0):.0%})"
+        )
+    if 1.0 - measures.get("retain_kept", 1.0) > band.retain_tolerance:
+        out.append(f"retain probability kept {measures['retain_kept']:.2f}")
+    same = measures.get("forget_same_answer", 0.0) - measures.get("holdout_same_answer", 0.0)
+    if same > band.same_answer_tolerance:
+        out.append(f"{measures['forget_same_answer']:.0%} of forget answers alike")
+    return out
+
+
+def final_check(before: dict, after: dict, live: dict, band: ParityBand) -> dict:
+    """Whether the kept state is at parity on the final measurement too: its measures, their
+    distance to the band and, outside it, what is out (report["parity"]["final"])."""
+    measures = final_measures(before, after, live)
+    if "parity_auc" not in measures:  # no membership AUC measured: the accuracies decide
+        band = ParityBand(**{**band.__dict__, "use_auc": False})
+    distance = parity_distance(measures, band)
+    return {
+        "holds": distance <= 1.0,
+        "distance": round(distance, 4),
+        "outside": outside_band(measures, band),
+        **measures,
+    }
+
+
+AT_PARITY = ("parity reached", "already at parity before unlearning")  # report stop reasons
+
+
+def final_text(parity: dict) -> str:
+    """Whether the live verdict holds on the final measurement's larger item sets: a run
+    the live check called at parity that the final measurement finds outside the band drifted,
+    and the page says by what ("" before the final measurement)."""
+    final = parity.get("final")
+    if not final:
+        return ""
+    at_parity = parity.get("stopped_because") in AT_PARITY
+    if final["holds"]:
+        return "; the final measurement agrees" if at_parity else "; final measurement in the band"
+    outside = ", ".join(final.get("outside", [])) or f"distance {final['distance']:.2f}"
+    if at_parity:
+        return f"; but the final measurement drifted out of the band: {outside}"
+    return f"; final measurement: {outside}"
