@@ -93,6 +93,7 @@ AFTER_KEYS = (
     "forget_quality",
     "retain_feature_shift",
     "forget_degenerate",
+    "forget_ill_formed",
     "forget_same_answer",
     "forget_distinct_2",
     "entanglement_by_layer",

@@ -26,6 +26,7 @@ COLUMNS = (  # (metric key, header, digits)
     ("privleak", "PrivLeak (0)", 2),
     ("forget_quality", "FQ ↑", 3),
     ("forget_degenerate", "degenerate ↓", 2),
+    ("forget_ill_formed", "not well-formed ↓", 2),
     ("retain_feature_shift", "retain shift ↓", 3),
 )
 # What each verdict weighs, and which way is better for CLReg: -1 lower, +1 higher, 0 closer to
@@ -39,6 +40,7 @@ CLAIMS = (  # (metric key, name in the verdict, better, transform)
     ("forget_quality", "Forget Quality", +1, None),
     ("relearn_heldout_after", "accuracy after the relearning attack", -1, None),
     ("forget_degenerate", "degenerate forget answers", -1, None),
+    ("forget_ill_formed", "forget answers not well-formed", -1, None),
 )
 
 
