@@ -204,6 +204,11 @@ def test_ab_mode_shows_both_runs_side_by_side(page):
     expect(scatter).to_contain_text("step 6/6")
     first, second = (t.bounding_box() for t in scatter.locator("text.annotation-text").all())
     assert first["x"] + first["width"] < second["x"], (first, second)  # the titles do not touch
+    # One colour per run in the per-layer chart, and never red or blue (forget and retain)
+    fills = set(page.locator("#layers g.trace.bars path").evaluate_all(
+        "paths => paths.map(p => getComputedStyle(p).fill)"))  # fmt: skip
+    assert {"rgb(148, 103, 189)", "rgb(140, 86, 75)"} <= fills, fills  # the two runs
+    assert not fills & {"rgb(214, 39, 40)", "rgb(31, 119, 180)"}, fills
     # the runs list: both runs, reopened side by side
     page.get_by_text("Runs in this tab: reopen one, or compare two").click()
     runs_table = page.locator("#runs-table")
