@@ -96,11 +96,16 @@ def test_queue_serves_in_order_and_reports_positions():
 
 # --- the form ---
 def test_form_builds_the_models_defaults_and_rejects_bad_fields():
-    values = advanced_defaults("embedded")
-    config = config_from_form("embedded", "world:forget05", "simnpo", False, 0.5, values)
+    # the panel as the page fills it when SimNPO is picked: SimNPO's own defaults
+    config = config_from_form(
+        "embedded", "world:forget05", "simnpo", False, 0.5,
+        advanced_defaults("embedded", "simnpo", False),
+    )  # fmt: skip
     assert config == default_config(
         "embedded", task="world:forget05", method="simnpo", clreg=False, clreg_weight=0.5
     )
+    assert config.learning_rate != default_config("embedded").learning_rate  # not NPO's
+    values = advanced_defaults("embedded")
     steps = [name for name, _, _ in ADVANCED_FIELDS].index("steps")
     for bad, message in ((0, "out of range"), (2.5, "whole number"), (None, "empty")):
         form = list(values)
@@ -111,6 +116,20 @@ def test_form_builds_the_models_defaults_and_rejects_bad_fields():
         form = list(values)
         form[[n for n, _, _ in ADVANCED_FIELDS].index("temperature")] = -1
         config_from_form("embedded", "world:forget10", "npo", True, 1.0, form)
+
+
+def test_picking_a_method_fills_its_defaults_and_says_what_they_were_measured_to_do():
+    import app
+
+    graddiff = app.on_method_change("embedded", "", "graddiff", True)
+    fields = dict(zip([n for n, _, _ in ADVANCED_FIELDS], graddiff[:-1], strict=True))
+    assert fields["learning_rate"] == default_config(
+        "embedded", method="graddiff", clreg=True).learning_rate == 1.5e-3  # fmt: skip
+    assert "3 of 3 seeds on held-out people" in graddiff[-1]
+    rmu = app.on_method_change("embedded", "", "rmu", False)[-1]
+    assert "cannot reach parity" in rmu and "not well-formed" in rmu
+    smol = app.on_method_change("smollm2-135m", "", "graddiff", False)[-1]
+    assert "not measured" in smol
 
 
 def test_form_passes_the_stop_rule():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from clreg_core.config import ConfigError, RunConfig, default_config
+from clreg_core.config import MODEL_DEFAULTS, ConfigError, RunConfig, default_config
 from clreg_core.errors import UserInputError
 
 
@@ -152,3 +152,32 @@ def test_the_learning_rate_warms_up_then_decays_or_holds():
     assert lr_factor(linear, 4) == 1.0 and lr_factor(linear, 12) == 0.5
     assert lr_factor(linear, 20) == 0.0
     assert all(lr_factor(constant, s) == 1.0 for s in range(4, 40))
+
+
+def test_a_method_gets_its_own_defaults_under_the_callers_settings():
+    from clreg_core.app.run_export import cli_command
+    from clreg_core.app.ui_choices import ADVANCED_FIELDS, advanced_defaults
+    from clreg_core.cli import build_parser, config_from_args
+    from clreg_core.config import METHOD_DEFAULTS, method_defaults
+
+    chosen = METHOD_DEFAULTS["embedded"]
+    assert set(chosen) >= {"graddiff", "simnpo"}  # measured: BENCHMARKS.md
+    for method, settings in chosen.items():
+        base, clreg = method.split("+")[0], method.endswith("+clreg")
+        config = default_config("embedded", method=base, clreg=clreg)
+        for name, value in method_defaults("embedded", base, clreg).items():
+            assert getattr(config, name) == value, (method, name)
+        for name, value in settings.items():
+            assert getattr(config, name) == value
+        # the caller's own setting wins, and NPO keeps the model's defaults
+        assert default_config("embedded", method=base, learning_rate=0.0123).learning_rate == 0.0123
+        # the advanced panel follows the method, and a run's reproduce command gives it back
+        panel = dict(zip([n for n, _, _ in ADVANCED_FIELDS], advanced_defaults(
+            "embedded", base, clreg), strict=True))  # fmt: skip
+        assert panel["learning_rate"] == config.learning_rate
+        command = cli_command(config, "runs/x")
+        args = build_parser().parse_args(command.split()[3:])
+        assert config_from_args(args) == config
+    npo = default_config("embedded")
+    assert npo.learning_rate == MODEL_DEFAULTS["embedded"]["learning_rate"]
+    assert method_defaults("smollm2-135m", "graddiff", False) == {}  # not measured there
