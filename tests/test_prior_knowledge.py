@@ -80,3 +80,24 @@ def test_a_run_on_text_the_model_never_knew_stops_before_training_unless_told(em
     assert anyway.status == "finished", anyway.reason
     assert len(anyway.report["history"]["steps"]) == 2
     assert anyway.report["prior_knowledge"]["known"] is False  # recorded all the same
+
+
+def test_run_again_on_the_same_text_goes_on_anyway_for_a_run_or_an_a_b_pair():
+    from types import SimpleNamespace
+
+    from clreg_core.app.hosting import Hosting
+    from clreg_core.app.run_queue import RunQueue
+    from clreg_core.app.run_state import RunState
+    from clreg_core.app.session import Session
+
+    session = Session(Hosting(local_queue=RunQueue()))
+    asked = default_config("embedded", task="custom")
+    refused = RunState(asked.with_changes(clreg=False, device="cpu"))  # an A/B pair's first
+    refused.mark_done("failed", "nothing to forget: the model does not know your text (...)")
+    session.attempt = SimpleNamespace(custom_text=NEW_FACTS, runs=[refused])
+    assert session._go_on_anyway(asked, NEW_FACTS).even_if_unknown is True
+    assert session._go_on_anyway(asked, NEW_FACTS + "\n").even_if_unknown is False  # new text
+    other = asked.with_changes(steps=7)
+    assert session._go_on_anyway(other, NEW_FACTS).even_if_unknown is False  # new settings
+    refused.reason = "stopped by the user"
+    assert session._go_on_anyway(asked, NEW_FACTS).even_if_unknown is False

@@ -107,7 +107,9 @@ class Session:
         if last is None or config.task != "custom" or last.custom_text != custom_text:
             return config
         refused = [r for r in last.runs if r.reason.startswith(NOTHING_TO_FORGET)]
-        if refused and refused[0].config.with_changes(device=config.device) == config:
+        # the same settings (an A/B pair's first run has CLReg off: CLReg aside)
+        same = {"device": config.device, "clreg": config.clreg}
+        if refused and refused[0].config.with_changes(**same) == config:
             return config.with_changes(even_if_unknown=True)
         return config
 
