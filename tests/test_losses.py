@@ -446,3 +446,18 @@ def test_logits_before_the_first_scored_position_are_not_needed():
     kept = losses.sequence_logprob(logits[:, start:], labels[:, start:])
     torch.testing.assert_close(kept, full)
     assert losses.first_scored_position(torch.full((2, 5), -100)) == 0  # nothing scored
+
+
+def test_rmu_steers_the_positions_that_say_the_value_not_the_question():
+    import torch
+
+    from clreg_core.engine.objective import rmu_forget_mask
+
+    batch = {
+        "attention_mask": torch.tensor([[1, 1, 1, 1, 1, 0]]),
+        # "… born in Corvass ." : the value's tokens at 3 and 4
+        "value_mask": torch.tensor([[0, 0, 0, 1, 1, 0]]),
+    }
+    # the hidden states at 2 and 3 produce tokens 3 and 4
+    assert rmu_forget_mask(batch, "value").tolist() == [[0, 0, 1, 1, 0, 0]]
+    assert rmu_forget_mask(batch, "answer").tolist() == [[1, 1, 1, 1, 1, 0]]  # the paper's form

@@ -37,14 +37,15 @@ FINDINGS: dict[tuple[str, str, bool], str] = {
     "goes past the band before forget accuracy comes down (0.13 at the end vs the gold "
     "model's 0.06 on forget10), or its answers garble (17% not well-formed vs 7% about "
     "strangers). Nothing tried did better (BENCHMARKS.md).",
-    ("embedded", "rmu", False): "it cannot reach parity with fluent answers on this model: "
-    "every setting tried either garbled its forget answers (43-79% not well-formed vs 8% about "
-    "strangers) or forgot nothing (steering the last block), and at the model's settings it "
-    "kept 0.57 of its retain answers. It runs with the model's (NPO's) settings; watch the "
-    "'not well-formed' line.",
-    ("embedded", "rmu", True): "it cannot reach parity with fluent answers on this model: the "
-    "settings tried either left the answers fluent but known (forget accuracy 0.39) or forgot "
-    "while garbling (25% not well-formed vs 8%). It runs with the model's (NPO's) settings.",
+    ("embedded", "rmu", False): "it does not reliably reach parity on this model: 1 of 3 seeds "
+    "on held-out people, 0 of 3 on forget10, at its own settings (retain weight 5, 200-step "
+    "ceiling). Its answers stay fluent (1-7% not well-formed, as about strangers), but forget "
+    "accuracy ends above chance (0.12-0.17 vs 0.05-0.09 in the failing seeds) or retain "
+    "accuracy dips below 0.95.",
+    ("embedded", "rmu", True): "it does not reliably reach parity on this model: 2 of 3 seeds "
+    "on held-out people, 0 of 3 on forget10, at RMU's settings (retain weight 5, 200-step "
+    "ceiling). Its answers stay fluent, but forget accuracy ends above the gold model's (0.09-0.13 "
+    "vs 0.05-0.08 on forget10) or retain accuracy dips below 0.95 (0.87-0.93).",
 }
 
 

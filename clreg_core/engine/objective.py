@@ -135,7 +135,7 @@ class Objective:
                 h[r],
                 h_ref,
                 self.control.to(h.device),
-                forget_mask=mask[f],
+                forget_mask=rmu_forget_mask(batch, c.forget_span)[f],
                 retain_mask=mask[r],
                 steering_coef=c.rmu_steering,
                 alpha=c.retain_weight,
@@ -337,3 +337,15 @@ def forget_only(labels: torch.Tensor, mask: torch.Tensor, n_forget: int):
     forget = out[:n_forget]
     forget[mask[:n_forget] == 0] = losses.IGNORE_INDEX
     return out
+
+
+def rmu_forget_mask(batch: dict, forget_span: str) -> torch.Tensor:
+    """Where RMU steers a forget row: every token where `forget_span` is "answer" (the paper's
+    form, for passages), else only the positions that say the span's tokens (the hidden state
+    at t produces token t + 1). Steering the question and the restated name too garbled the
+    embedded model's answers at every setting tried (43-79% not well-formed; BENCHMARKS.md
+    "Every method at its defaults")."""
+    if forget_span not in ("new_words", "value"):
+        return batch["attention_mask"]
+    span = batch[f"{forget_span}_mask"]
+    return torch.nn.functional.pad(span[:, 1:], (0, 1))
