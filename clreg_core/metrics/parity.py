@@ -22,7 +22,7 @@ band's edge, below it inside.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -106,18 +106,33 @@ def parity_distance(measures: dict[str, float], band: ParityBand) -> float:
     one same answer than its guesses about strangers do, by over `same_answer_tolerance`, or
     more of them are not well-formed than of its answers about strangers, by over
     `fluency_tolerance`."""
-    gap = measures["forget_accuracy"] - measures["holdout_accuracy"]
-    distance = max(0.0, gap) / band.accuracy_tolerance
-    distance = max(distance, measures.get("forget_degenerate", 0.0) / band.fluency_tolerance)
-    retain_lost = max(0.0, 1.0 - measures.get("retain_kept", 1.0))
-    distance = max(distance, retain_lost / band.retain_tolerance)
-    same = measures.get("forget_same_answer", 0.0) - measures.get("holdout_same_answer", 0.0)
-    distance = max(distance, max(0.0, same) / band.same_answer_tolerance)
-    salad = measures.get("forget_ill_formed", 0.0) - measures.get("holdout_ill_formed", 0.0)
-    distance = max(distance, max(0.0, salad) / band.fluency_tolerance)
+    return float(max(ratio for ratio, _ in _band_terms(measures, band)))
+
+
+def _band_terms(measures: dict[str, float], band: ParityBand) -> list[tuple[float, str]]:
+    """Each of the band's rules as (how far the measures are along it, in units of its
+    tolerance: 1.0 on the edge; what it says in words), one place for `parity_distance` and
+    `outside_band`."""
+    forget, chance = measures["forget_accuracy"], measures["holdout_accuracy"]
+    loops = measures.get("forget_degenerate", 0.0)
+    salad = measures.get("forget_ill_formed", 0.0)
+    strangers = measures.get("holdout_ill_formed", 0.0)
+    kept = measures.get("retain_kept", 1.0)
+    alike = measures.get("forget_same_answer", 0.0)
+    terms = [
+        (max(0.0, forget - chance) / band.accuracy_tolerance,
+         f"forget accuracy {forget:.2f} vs chance {chance:.2f}"),
+        (loops / band.fluency_tolerance, f"{loops:.0%} of forget answers loop"),
+        (max(0.0, salad - strangers) / band.fluency_tolerance,
+         f"{salad:.0%} of forget answers not well-formed (about strangers {strangers:.0%})"),
+        (max(0.0, 1.0 - kept) / band.retain_tolerance, f"retain probability kept {kept:.2f}"),
+        (max(0.0, alike - measures.get("holdout_same_answer", 0.0)) / band.same_answer_tolerance,
+         f"{alike:.0%} of forget answers alike"),
+    ]  # fmt: skip
     if band.use_auc:
-        distance = max(distance, abs(measures["parity_auc"] - 0.5) / band.auc_tolerance)
-    return float(distance)
+        auc = measures["parity_auc"]
+        terms.insert(1, (abs(auc - 0.5) / band.auc_tolerance, f"membership AUC {auc:.2f}"))
+    return terms
 
 
 def overshot(measures: dict[str, float], band: ParityBand) -> bool:
@@ -148,30 +163,7 @@ def final_measures(before: dict, after: dict, live: dict) -> dict[str, float]:
 def outside_band(measures: dict[str, float], band: ParityBand) -> list[str]:
     """Each measure that puts `measures` outside the band, in words with its figures (empty
     inside it): what a drift from parity consists of."""
-    out = []
-    gap = measures["forget_accuracy"] - measures["holdout_accuracy"]
-    if gap > band.accuracy_tolerance:
-        out.append(
-            f"forget accuracy {measures['forget_accuracy']:.2f} vs chance "
-            f"{measures['holdout_accuracy']:.2f}"
-        )
-    auc = measures.get("parity_auc")
-    if band.use_auc and auc is not None and abs(auc - 0.5) > band.auc_tolerance:
-        out.append(f"membership AUC {measures['parity_auc']:.2f}")
-    if measures.get("forget_degenerate", 0.0) > band.fluency_tolerance:
-        out.append(f"{measures['forget_degenerate']:.0%} of forget answers loop")
-    salad = measures.get("forget_ill_formed", 0.0) - measures.get("holdout_ill_formed", 0.0)
-    if salad > band.fluency_tolerance:
-        out.append(
-            f"{measures['forget_ill_formed']:.0%} of forget answers not well-formed (about "
-            f"strangers {measures.get('holdout_ill_formed', 0.0):.0%})"
-        )
-    if 1.0 - measures.get("retain_kept", 1.0) > band.retain_tolerance:
-        out.append(f"retain probability kept {measures['retain_kept']:.2f}")
-    same = measures.get("forget_same_answer", 0.0) - measures.get("holdout_same_answer", 0.0)
-    if same > band.same_answer_tolerance:
-        out.append(f"{measures['forget_same_answer']:.0%} of forget answers alike")
-    return out
+    return [words for ratio, words in _band_terms(measures, band) if ratio > 1.0]
 
 
 def final_check(before: dict, after: dict, live: dict, band: ParityBand) -> dict:
@@ -179,7 +171,7 @@ def final_check(before: dict, after: dict, live: dict, band: ParityBand) -> dict
     distance to the band and, outside it, what is out (report["parity"]["final"])."""
     measures = final_measures(before, after, live)
     if "parity_auc" not in measures:  # no membership AUC measured: the accuracies decide
-        band = ParityBand(**{**band.__dict__, "use_auc": False})
+        band = replace(band, use_auc=False)
     distance = parity_distance(measures, band)
     return {
         "holds": distance <= 1.0,
