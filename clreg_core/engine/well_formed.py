@@ -22,6 +22,10 @@ class WellFormedJudge:
     def __init__(self, measurer: Measurer) -> None:
         self.measurer = measurer
         self.ceiling: float | None = None  # nats a token; set by `calibrate` for free text
+        # (question, answer) -> the original model's loss: the original's own answers are
+        # scored by `calibrate` and again for their share, and a frozen model's loss of an
+        # answer does not change
+        self._losses: dict[tuple[str, str], float] = {}
 
     @staticmethod
     def by_sentence(items: list[Item]) -> bool:
@@ -31,13 +35,14 @@ class WellFormedJudge:
     def answer_losses(self, items: list[Item], answers: list[str]) -> np.ndarray:
         """The original model's mean per-token loss of each answer to its question (inf for an
         empty answer)."""
-        spoken = [n for n, a in enumerate(answers) if a.strip()]
-        losses = np.full(len(answers), np.inf)
-        if spoken:
-            scored = [replace(items[n], answer=answers[n], accept=()) for n in spoken]
+        keys = [(i.question, a) for i, a in zip(items, answers, strict=True)]
+        new = [n for n, (_, a) in enumerate(keys) if a.strip() and keys[n] not in self._losses]
+        if new:
+            scored = [replace(items[n], answer=answers[n], accept=()) for n in new]
             passed = self.measurer.forced(self.measurer.encode(scored), [], adapter=False)
-            losses[spoken] = -np.asarray(passed.mean_token_logp, dtype=float)
-        return losses
+            for n, logp in zip(new, passed.mean_token_logp, strict=True):
+                self._losses[keys[n]] = -float(logp)
+        return np.array([self._losses.get(k, np.inf) for k in keys])
 
     def calibrate(self, items: list[Item], own_answers: list[str]) -> float | None:
         """Set the loss ceiling from the original model's own greedy answers to `items` (call
