@@ -46,6 +46,7 @@ from clreg_core.app.run_tables import (
     runs_list,
 )
 from clreg_core.app.session import SESSIONS, warm_up
+from clreg_core.app.tour import TOUR_TARGETS, tour_steps
 from clreg_core.app.ui_choices import (
     ADVANCED_FIELDS,
     METHOD_CHOICES,
@@ -129,38 +130,6 @@ SESSION_LOST = (
     "This page lost its run: the server restarted (or the page was idle for an hour). Your "
     "settings are still in the form: press Run to start again."
 )
-# The guided tour: (what to do and look at, the elements its "Show me" points at).
-TOUR = (
-    ("**1 · Watch it forget.** Press **Run** with the defaults. In *Representations*, red dots "
-     "are questions about the people to forget, blue ones questions to keep. In *Curves*, the "
-     "parity AUC falls into the green band: there the forget people look like strangers to the "
-     "model, and training stops. (On a topic pack the forget items are the pack's questions, "
-     "and the panel shows the distance to parity instead: it is judged on answers right against "
-     "the never-learned level, and on fluency; training stops once it is at most 1.)",
-     ("run", "scatter", "curves")),
-    ("**2 · Compare with the gold model.** When the run ends, set the *after* column of the "
-     "metrics table beside the *gold* column: the gold model never saw the forget people, so its "
-     "numbers are the target, not zero. That holds for the representation rows too: a model "
-     "that never saw them still tells the forget people from known ones, but not from "
-     "strangers (*representation membership* near 0.5). In the probe answers, good unlearning "
-     "answers fluently and wrongly, as the gold model does; a word repeated over and over is a "
-     "collapse.",
-     ("metrics", "generations")),
-    ("**3 · A/B.** Press **A/B** to train NPO alone, then NPO + CLReg, on the same data and seed. "
-     "After both, the per-layer chart shows where CLReg pulled forget and retain apart: it acts "
-     "on one block (marked), the others show whether the change spread. Its gold bars are a "
-     "model that never saw the forget people: apart further than gold is a new shape, not "
-     "forgetting.", ("ab", "progress")),
-    ("**4 · Ask.** Pick a suggested question (or type one) and press **Ask**: the original, "
-     "the unlearned and the gold model answer side by side. *Runs in this tab* reopens any "
-     "earlier run, or two side by side.", ("suggested", "answers", "runs")),
-    ("**5 · Gone, or only hidden?** First predict: after unlearning, an attacker fine-tunes the "
-     "model for 20 steps on *half* of the forgotten facts. Will it then know the *other* half? "
-     "After a run (or an A/B pair), press **Gone or only hidden?** (or tick the box before "
-     "Run). The chart shows its recall of the facts it was not shown at every step, beside a "
-     "model that never learned them: far above it, the facts were only hidden, not removed.",
-     ("check", "relearn-check", "relearning")),
-)  # fmt: skip
 TOUR_JS = """() => {{
   const ids = {ids};
   document.querySelectorAll('.tour-highlight').forEach(e => e.classList.remove('tour-highlight'));
@@ -299,6 +268,16 @@ def on_method_change(picked: str, typed: str, method: str, clreg: bool):
 
 def on_task_change(task: str):
     return gr.Group(visible=task == "custom")
+
+
+def on_tour_change(picked: str, typed: str, task: str):
+    """The tour's steps in the chosen topic's words (a typed model that is refused is said by
+    the other handlers of this change; the tour then speaks of the picked one)."""
+    try:
+        model = chosen_model(picked, typed)
+    except UserInputError:
+        model = picked
+    return tour_steps(model, task)
 
 
 def on_suggestions(picked: str, typed: str, task: str):
@@ -630,9 +609,11 @@ def build_demo() -> gr.Blocks:
         gr.Markdown(INTRO)
         with gr.Accordion("Guided tour: five steps a class can follow", open=False,
                           elem_id="tour"):  # fmt: skip
-            for number, (text, targets) in enumerate(TOUR, start=1):
+            tour = []  # each step's text, in the chosen topic's words (tour_steps)
+            steps = zip(tour_steps(DEFAULT_MODEL, first_task), TOUR_TARGETS, strict=True)
+            for number, (text, targets) in enumerate(steps, start=1):
                 with gr.Row(equal_height=True):
-                    gr.Markdown(text)
+                    tour.append(gr.Markdown(text, elem_id=f"tour-text-{number}"))
                     show = gr.Button("Show me", size="sm", scale=0, elem_id=f"tour-{number}")
                 show.click(None, None, None, js=TOUR_JS.format(ids=json.dumps(list(targets))))
         with gr.Row():
@@ -786,6 +767,7 @@ def build_demo() -> gr.Blocks:
         # After the task has its new value (a model change sets the task too).
         for trigger in (model.change, task.change, typed_model.submit):
             trigger(on_suggestions, [model, typed_model, task], [ask_hint, suggested])
+            trigger(on_tour_change, [model, typed_model, task], tour, api_name=False)
             trigger(on_view_change, [model, typed_model, task], [probe_table, answers],
                     api_name=False)  # fmt: skip
         suggested.input(explore.question_from_suggestion, suggested, question, api_name=False)

@@ -62,6 +62,9 @@ PARITY_KEPT = ("reached", "stopped_because", "kept_step", "trained_steps")
 ACCURACY_MARGIN = 0.05
 AUC_MARGIN = 0.15
 RETAIN_MIN = 0.95
+# SmolLM2 loses a few of its own retain answers to any training (BENCHMARKS.md "SmolLM2-135M:
+# what its retain answers cost"), so its bar is a share of what it answered before (issue 32)
+RETAIN_KEPT_MIN = 0.90
 ILL_FORMED_MARGIN = 0.10
 DEGENERATE_MAX = 0.10
 NAMES = {"graddiff": "GradDiff", "npo": "NPO", "simnpo": "SimNPO", "rmu": "RMU"}
@@ -71,8 +74,13 @@ def canonical(overrides: dict) -> str:
     return json.dumps(overrides, sort_keys=True)
 
 
+def model_of(row: dict) -> str:
+    return row.get("model") or "embedded"
+
+
 def key(row: dict) -> tuple:
     return (
+        model_of(row),
         row["method"],
         bool(row["clreg"]),
         row["task"],
@@ -117,6 +125,14 @@ def reference_ill_formed(row: dict) -> tuple[float | None, str]:
     return None, "none"
 
 
+def retain_kept(row: dict) -> bool:
+    after = row["after"]["retain_accuracy"]
+    if model_of(row) == "embedded":
+        return after >= RETAIN_MIN - 1e-9
+    before = (row.get("before") or {}).get("retain_accuracy") or 0.0
+    return before > 0 and after / before >= RETAIN_KEPT_MIN - 1e-9
+
+
 def judge(row: dict) -> dict:
     """Each criterion's verdict for one finished run."""
     after = row.get("after") or {}
@@ -125,12 +141,15 @@ def judge(row: dict) -> dict:
     ref_acc, _ = reference_accuracy(row)
     ref_ill, _ = reference_ill_formed(row)
     parity = bool((row.get("parity") or {}).get("reached"))
+    # a topic pack's parity is judged without the membership AUC (its never-learned questions
+    # are other questions, not other people of one world), so it is no criterion there either
+    auc_ok = row["task"].startswith("pack:") or abs(after["mia_auc"] - 0.5) <= AUC_MARGIN + 1e-9
     holds = (
         ref_acc is not None
         and after["forget_accuracy"] <= ref_acc + ACCURACY_MARGIN + 1e-9
-        and abs(after["mia_auc"] - 0.5) <= AUC_MARGIN + 1e-9
+        and auc_ok
     )
-    retain = after["retain_accuracy"] >= RETAIN_MIN - 1e-9
+    retain = retain_kept(row)
     ill = after.get("forget_ill_formed")
     fluent = (
         ref_ill is not None
@@ -174,14 +193,14 @@ def row_from_report(job: dict, status: str, reason: str, report: dict) -> dict:
 def run_one(job: dict) -> dict:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(job.get("threads", 1))
     started = time.perf_counter()
     try:
         from clreg_core.config import default_config
         from clreg_core.engine.training import run_unlearning
 
         config = default_config(
-            "embedded",
+            model_of(job),
             task=job["task"],
             seed=job["seed"],
             method=job["method"],
@@ -266,30 +285,36 @@ def run_jobs(jobs: list[dict], path: Path, workers: int) -> None:
 # --- the reading ----------------------------------------------------------------------------
 
 
-TUNING_TASK = "world:forget05"
+# each model's tuning split; SmolLM2 knows no invented people, so its splits are topic packs:
+# tuned on its default pack, confirmed on one never tuned on
+TUNING_TASKS = {"embedded": "world:forget05", "smollm2-135m": "pack:chemical_elements"}
 
 
-def chosen_overrides(chosen: dict, method: str, clreg: bool) -> dict:
-    """The overrides a (method, CLReg) cell runs with under `chosen` ({"embedded": {...}})."""
-    per = chosen.get("embedded", {})
+def chosen_overrides(chosen: dict, model: str, method: str, clreg: bool) -> dict:
+    """The overrides a (method, CLReg) cell runs with under `chosen` ({model: {...}})."""
+    per = chosen.get(model, {})
     extra = per.get(f"{method}+clreg", {}) if clreg else {}
     return {**per.get(method, {}), **extra}
 
 
-def cells(rows: list[dict], stage: str | None = None, chosen: dict | None = None) -> dict:
+def cells(
+    rows: list[dict],
+    stage: str | None = None,
+    chosen: dict | None = None,
+    model: str = "embedded",
+) -> dict:
     """Finished runs by (method, clreg, task, overrides). stage "confirm": every run off the
     tuning split (a run of untuned15 made while tuning counts too: same settings, same run);
     with `chosen`, only the runs at each cell's chosen settings."""
     out: dict[tuple, list[dict]] = {}
     for row in rows:
-        if row.get("status") != "finished":
+        if row.get("status") != "finished" or (model and model_of(row) != model):
             continue
-        if stage == "confirm" and row["task"] == TUNING_TASK:
-            continue
-        if stage == "tune" and row["task"] != TUNING_TASK:
+        tuning = row["task"] == TUNING_TASKS.get(model_of(row))
+        if (stage == "confirm" and tuning) or (stage == "tune" and not tuning):
             continue
         if chosen is not None and canonical(row["overrides"]) != canonical(
-            chosen_overrides(chosen, row["method"], bool(row["clreg"]))
+            chosen_overrides(chosen, model_of(row), row["method"], bool(row["clreg"]))
         ):
             continue
         cell = (row["method"], bool(row["clreg"]), row["task"], canonical(row["overrides"]))
@@ -318,6 +343,7 @@ def summarize(group: list[dict]) -> dict:
         "mia_auc": mean(r["after"]["mia_auc"] for r in group),
         "retain_accuracy": mean(r["after"]["retain_accuracy"] for r in group),
         "retain_min": min(r["after"]["retain_accuracy"] for r in group),
+        "retain_before": mean(r["before"]["retain_accuracy"] for r in group),
         "forget_ill_formed": mean(r["after"]["forget_ill_formed"] for r in group),
         "reference_ill_formed": mean(reference_ill_formed(r)[0] for r in group),
         "forget_degenerate": mean(r["after"]["forget_degenerate"] for r in group),
@@ -326,14 +352,19 @@ def summarize(group: list[dict]) -> dict:
     }
 
 
-def report(rows: list[dict], stage: str | None = None, chosen: dict | None = None) -> str:
+def report(
+    rows: list[dict],
+    stage: str | None = None,
+    chosen: dict | None = None,
+    model: str = "embedded",
+) -> str:
     lines = [
         "| method | CLReg | task | settings | seeds | parity | holds | retain | fluent | all "
         "| median steps | forget acc (ref) | MIA AUC | retain acc (min) | ill-formed (ref) "
         "| degen | sample forget answer |",
         "|" + "---|" * 17,
     ]
-    for (method, clreg, task, over), group in sorted(cells(rows, stage, chosen).items()):
+    for (method, clreg, task, over), group in sorted(cells(rows, stage, chosen, model).items()):
         s = summarize(group)
         n = len(group)
         c = s["passed"]
@@ -369,6 +400,8 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--jobs", type=Path, help="a JSON list of jobs instead of the grid")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--model", default="embedded", help="embedded or smollm2-135m")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads a run")
     parser.add_argument("--out", type=Path, help="write: the chosen settings' JSON")
     parser.add_argument("--chosen", type=Path, help="write: JSON {embedded: {...}} to save")
     args = parser.parse_args(argv)
@@ -379,22 +412,33 @@ def main(argv=None) -> None:
             clregs = {"off": [False], "on": [True], "both": [False, True]}[args.clreg]
             tries = [json.loads(t) for t in args.tries] or [{}]
             jobs = [
-                {"stage": args.stage, "method": m, "clreg": c, "task": t, "seed": s, "overrides": o}
+                {
+                    "stage": args.stage,
+                    "model": args.model,
+                    "method": m,
+                    "clreg": c,
+                    "task": t,
+                    "seed": s,
+                    "overrides": o,
+                }
                 for s in args.seeds
                 for t in args.task
                 for o in tries
                 for m in args.method
                 for c in clregs
             ]
+        for job in jobs:
+            job.setdefault("threads", args.threads)
         run_jobs(jobs, args.results, args.workers)
     elif args.action == "report":
         chosen = json.loads(args.chosen.read_text()) if args.chosen else None
-        print(report(load_rows(args.results), args.stage, chosen))
+        print(report(load_rows(args.results), args.stage, chosen, args.model))
     else:
         rows = load_rows(args.results)
         chosen = json.loads(args.chosen.read_text()) if args.chosen else {}
         measured = {}
-        for (method, clreg, task, over), group in sorted(cells(rows, "confirm", chosen).items()):
+        confirmed = cells(rows, "confirm", chosen, args.model)
+        for (method, clreg, task, over), group in sorted(confirmed.items()):
             name = f"{method}{'+clreg' if clreg else ''}"
             s = summarize(group)
             s.pop("sample")
@@ -407,8 +451,10 @@ def main(argv=None) -> None:
                 "parity": "report.parity.reached",
                 "holds": f"after forget_accuracy <= reference + {ACCURACY_MARGIN} (gold's "
                 "forget accuracy, else the holdout's at the kept step) and |after mia_auc - "
-                f"0.5| <= {AUC_MARGIN}",
-                "retain": f"after retain_accuracy >= {RETAIN_MIN}",
+                f"0.5| <= {AUC_MARGIN} (the AUC not on topic packs)",
+                "retain": f"after retain_accuracy >= {RETAIN_MIN}"
+                if args.model == "embedded"
+                else f"after / before retain_accuracy >= {RETAIN_KEPT_MIN}",
                 "fluent": f"after forget_ill_formed <= reference + {ILL_FORMED_MARGIN} (gold's,"
                 " else the holdout's at the kept step) and after forget_degenerate <= "
                 f"{DEGENERATE_MAX}",

@@ -27,7 +27,7 @@ from pathlib import Path
 from clreg_core.config import CHOICES, ConfigError, RunConfig, default_config
 from clreg_core.data.topic_packs import forget_pack_ids
 from clreg_core.errors import UserInputError
-from clreg_core.metrics.parity import final_text
+from clreg_core.metrics.parity import final_text, reference_words
 from clreg_core.paths import read_capped
 
 _JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
@@ -207,6 +207,20 @@ def stop_on_ctrl_c(say):
         signal.signal(signal.SIGINT, previous)
 
 
+def live_parity_line(m: dict) -> str:
+    """One live evaluation's parity measures: the AUC only where parity is judged on it."""
+    uses_auc = bool(m.get("parity_uses_auc", 1.0))
+    auc = f"membership AUC {m['parity_auc']:.2f} (0.5 = never seen), " if uses_auc else ""
+    line = (
+        f"  parity: {auc}forget acc {m['forget_accuracy']:.2f} vs {reference_words(uses_auc)[0]} "
+        f"{m['holdout_accuracy']:.2f}, degenerate {m['forget_degenerate']:.2f}, "
+        f"not well-formed {m.get('forget_ill_formed', float('nan')):.2f}"
+    )
+    if not uses_auc and "parity_distance" in m:
+        line += f"; distance to parity {m['parity_distance']:.2f} (parity at 1 or less)"
+    return line
+
+
 def parity_line(parity: dict) -> str:
     """Where training stopped, in one line (report["parity"])."""
     if not parity.get("measurable"):
@@ -218,19 +232,22 @@ def parity_line(parity: dict) -> str:
     line += final_text(parity)
     closest = parity.get("closest") or {}
     if closest:
+        uses_auc = (parity.get("band") or {}).get("uses_auc", True)
         line += (
             f"; closest at step {closest['step']}: forget acc {closest['forget_accuracy']:.2f} "
-            f"vs chance {closest['holdout_accuracy']:.2f}, membership AUC "
-            f"{closest['parity_auc']:.2f}, degenerate answers {closest['forget_degenerate']:.2f}"
+            f"vs {reference_words(uses_auc)[0]} {closest['holdout_accuracy']:.2f}, "
+            + (f"membership AUC {closest['parity_auc']:.2f}, " if uses_auc else "")
+            + f"degenerate answers {closest['forget_degenerate']:.2f}"
         )
+        others = reference_words(uses_auc)[1]
         if "forget_same_answer" in closest:
             line += (
-                f", answers all alike {closest['forget_same_answer']:.2f} (about strangers "
+                f", answers all alike {closest['forget_same_answer']:.2f} ({others} "
                 f"{closest['holdout_same_answer']:.2f})"
             )
         if "forget_ill_formed" in closest:
             line += (
-                f", not well-formed {closest['forget_ill_formed']:.2f} (about strangers "
+                f", not well-formed {closest['forget_ill_formed']:.2f} ({others} "
                 f"{closest['holdout_ill_formed']:.2f})"
             )
     return line
@@ -279,12 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             elif event.kind == "evaluation":
                 m = event.data["metrics"]
                 if "parity_auc" in m:  # the same step again, with its parity measures
-                    bar.write(
-                        f"  parity: membership AUC {m['parity_auc']:.2f} (0.5 = never seen), "
-                        f"forget acc {m['forget_accuracy']:.2f} vs chance "
-                        f"{m['holdout_accuracy']:.2f}, degenerate {m['forget_degenerate']:.2f}, "
-                        f"not well-formed {m.get('forget_ill_formed', float('nan')):.2f}"
-                    )
+                    bar.write(live_parity_line(m))
                     return
                 bar.write(
                     f"step {event.step}: entanglement {m['entanglement']:.2f}, "

@@ -471,6 +471,29 @@ def test_metrics_table_adds_gold_fluency_and_parity_rows():
     assert rows[-1][2] == "parity reached at step 4"
 
 
+def test_without_a_gold_model_no_row_reads_against_one_and_a_pack_names_its_reference():
+    # issue 32: a SmolLM2 pack run's table said "down to gold's" and "forget people" with no
+    # gold column and no people in sight
+    world = fake_run(clreg=True, parity=True)
+    rows = {row[0]: row for row in metrics_table([world])[1]}
+    assert rows["forget accuracy"][3] == "lower, down to chance"
+    assert rows["parity (looks never trained)"][4].startswith("did the forget people")
+    pack = fake_run(clreg=True, parity=True)
+    for side in ("before", "after"):
+        for key in ("mia_auc", "forget_quality", "privleak"):  # none on a pack
+            pack.report["metrics"][side].pop(key, None)
+    pack.parity = {**pack.parity, "band": {"uses_auc": False}}
+    _, rows = metrics_table([pack])
+    cells = " ".join(" ".join(row[3:]) for row in rows)
+    assert "gold's" not in cells and "people" not in cells and "strangers" not in cells
+    by_name = {row[0]: row for row in rows}
+    assert by_name["forget accuracy"][3] == "lower, down to the never-learned level"
+    assert by_name["forget answers that loop"][3] == "lower: near 0"
+    assert rows[-1][0] == "parity (looks never learned)"
+    with_gold = {row[0]: row for row in metrics_table([fake_run(True, parity=True, gold=True)])[1]}
+    assert with_gold["forget accuracy"][4] == "lower, down to gold's / chance (guessing)"
+
+
 def test_gold_that_could_not_be_measured_has_no_column_and_a_note():
     run = fake_run(clreg=True, parity=True)
     run.report["metrics"]["gold"] = {"unavailable": "could not load model 'x'"}

@@ -141,6 +141,16 @@ def test_the_guided_tour_points_at_the_plot(page):
     expect(page.locator("#scatter")).not_to_have_class(re.compile("tour-highlight"))
     page.locator("#tour-5").click()  # gone or hidden: the box to tick before the run
     expect(page.locator("#relearn-check")).to_have_class(re.compile("tour-highlight"))
+    # the tour speaks of the chosen topic: a pack's questions, judged by a distance, no gold
+    first, second = page.locator("#tour-text-1"), page.locator("#tour-text-2")
+    expect(first).to_contain_text("parity AUC falls into the green band")
+    expect(second).to_contain_text("gold column")
+    page.get_by_label("Model", exact=True).click()
+    page.get_by_role("option").filter(has_text="SmolLM2-135M-Instruct").click()
+    expect(first).to_contain_text("the Chemical elements questions")
+    expect(first).to_contain_text("distance to parity falls to 1 or below")
+    expect(first).not_to_contain_text("green band")
+    expect(second).to_contain_text("no gold model for this topic")
 
 
 def test_default_run_moves_the_plot_and_fills_the_tables(page, tmp_path):
@@ -236,6 +246,34 @@ def test_ab_mode_shows_both_runs_side_by_side(page):
     expect(relearning).to_contain_text("after NPO: its own LoRA")
     expect(relearning).to_contain_text("attack step")  # the points' slider
     expect(progress).to_contain_text(re.compile(r"NPO, gone or only hidden\? checked"))
+
+
+def test_a_smollm2_pack_run_shows_the_distance_to_parity_not_an_unused_auc(page):
+    # issue 32: on a pack the AUC chart sat near 1.0 while the line said "parity reached";
+    # a pack's parity is judged on answers right against the never-learned level and fluency
+    page.get_by_label("Model", exact=True).click()
+    page.get_by_role("option").filter(has_text="SmolLM2-135M-Instruct").click()
+    expect(page.get_by_label("Forget topic")).to_have_value(re.compile("Chemical elements"))
+    # a short run, small live checks: what is drawn, not how far it gets, is the point here
+    set_advanced(page, steps=6, eval_every=3, eval_items=6, final_eval_items=4)
+    page.locator("#run").click()
+    curves, progress = page.locator("#curves"), page.locator("#progress")
+    expect(curves).to_contain_text("Distance to parity", timeout=RUN_BOUND_MS)
+    expect(curves).to_contain_text("≤ 1 = at parity")
+    expect(curves).not_to_contain_text("Parity AUC")
+    expect(page.locator("#run")).to_be_enabled(timeout=RUN_BOUND_MS)
+    expect(progress).to_contain_text("finished")
+    expect(progress).to_contain_text(re.compile(r"parity (reached at step|not reached in 6)"))
+    expect(progress).not_to_contain_text("strangers")
+    expect(progress).not_to_contain_text("vs chance")
+    expect(curves).to_contain_text("kept step")
+    expect(curves).not_to_contain_text("Parity AUC")
+    # no gold model for a pack: no gold column, and no row says to read it against one
+    metrics = page.locator("#metrics")
+    expect(metrics).to_contain_text("lower, down to the never-learned level")
+    expect(metrics).not_to_contain_text("gold's")
+    expect(metrics).not_to_contain_text("never saw the forget set")
+    expect(metrics).not_to_contain_text("forget people")
 
 
 def test_stop_midway_and_mistakes_show_in_the_page(page):

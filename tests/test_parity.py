@@ -694,3 +694,31 @@ def test_without_a_membership_auc_the_accuracies_decide_the_final_verdict():
     after = {"forget_accuracy": 0.04, "retain_answer_prob": 0.9}  # a pack: no AUC measured
     final = final_check(BEFORE, after, LIVE, ParityBand(use_auc=True))
     assert final["holds"] and "parity_auc" not in final
+
+
+def test_a_pack_run_is_held_against_its_never_learned_questions_not_strangers():
+    # SmolLM2 on a topic pack: no strangers of the pack's kind, no AUC; the words say what the
+    # forget answers were held against (issue 32: "the words say 'people' for elements")
+    from clreg_core.cli import live_parity_line, parity_line
+
+    after = {"forget_accuracy": 0.5, "forget_ill_formed": 0.25, "retain_answer_prob": 0.9}
+    final = final_check(BEFORE, after, {**LIVE, "holdout_accuracy": 0.0}, ParityBand(use_auc=False))
+    assert final["outside"] == [
+        "forget accuracy 0.50 vs the never-learned level 0.00",
+        "25% of forget answers not well-formed (on never-learned questions 8%)",
+    ]
+    live = {"parity_auc": 1.0, "parity_uses_auc": 0.0, "parity_distance": 10.0,
+            "forget_accuracy": 0.38, "holdout_accuracy": 0.0, "forget_degenerate": 0.0,
+            "forget_ill_formed": 0.0}  # fmt: skip
+    line = live_parity_line(live)
+    assert "AUC" not in line and "strangers" not in line
+    assert "vs the never-learned level 0.00" in line and "distance to parity 10.00" in line
+    assert "membership AUC 1.00" in live_parity_line({**live, "parity_uses_auc": 1.0})
+    closest = {"step": 5, **live, "forget_same_answer": 0.12, "holdout_same_answer": 0.25,
+               "holdout_ill_formed": 0.0}  # fmt: skip
+    report = {"measurable": True, "stopped_because": "step ceiling, parity not reached",
+              "kept_step": 5, "trained_steps": 10, "band": {"uses_auc": False},
+              "closest": closest, "final": final}  # fmt: skip
+    line = parity_line(report)
+    assert "AUC" not in line and "strangers" not in line
+    assert "answers all alike 0.12 (on never-learned questions 0.25)" in line

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from clreg_core.app.run_state import RunState, parity_text
-from clreg_core.metrics.meanings import METRICS  # the table's rows, in order
+from clreg_core.metrics.meanings import METRICS, WITHOUT_GOLD  # the table's rows, in order
+from clreg_core.metrics.parity import reference_words
 
 GOLD_COLUMN = "gold (never saw the forget set)"
 GOLD_ANSWER_COLUMN = "gold model (never saw the forget set)"
@@ -20,6 +21,14 @@ PARITY_ROW = (
     "reached; going past it = over-unlearned",
     "did the forget people end up looking like people the model never saw? (live forget vs "
     "holdout membership AUC and accuracy; where training stopped, which step was kept)",
+)
+# A topic pack or own text: no strangers of the kind, no AUC; parity is the distance to the band
+PARITY_ROW_WITHOUT_AUC = (
+    "parity (looks never learned)",
+    "reached: distance to the band at most 1",
+    "did the forget questions end up answered like ones the model never knew? (live forget "
+    "accuracy vs the never-learned level, fluency and retain kept; where training stopped, "
+    "which step was kept)",
 )
 
 NOT_PROVEN = """**What this does not prove.** A low forget accuracy only shows the model no longer
@@ -96,6 +105,13 @@ def gold_metrics(runs: Sequence[RunState]) -> dict:
     return {}
 
 
+def _uses_auc(runs: Sequence[RunState]) -> bool:
+    """Whether the runs' parity reads the membership AUC (world people against strangers); a
+    topic pack's or own text's does not (reports from before the flag: it did)."""
+    bands = [((r.parity or r.report.get("parity") or {}).get("band") or {}) for r in runs]
+    return all(band.get("uses_auc", True) for band in bands)
+
+
 def _parity_cell(run: RunState) -> str:
     parity = run.parity or run.report.get("parity")
     return parity_text(parity) if parity else "–"
@@ -114,14 +130,18 @@ def metrics_table(runs: Sequence[RunState]) -> tuple[list[str], list[list[str]]]
     headers = ["metric", "before", *[f"after {r.label}" for r in done], *gold_header]
     headers += ["good when", "what it means"]
     rows = []
+    uses_auc = _uses_auc(done)
+    reference, others = reference_words(uses_auc)
     for key, name, good, meaning in METRICS:
         if key not in before and not any(key in r.report["metrics"]["after"] for r in done):
             continue
         after = [_format(r.report["metrics"]["after"].get(key)) for r in done]
         gold_cell = [_format(gold.get(key))] if gold else []
+        if not gold:  # nothing to read "gold's" against: say what the target is instead
+            good = WITHOUT_GOLD.get(key, good).format(reference=reference, others=others)
         rows.append([name, _format(before.get(key)), *after, *gold_cell, good, meaning])
     if any(r.parity or r.report.get("parity") for r in done):
-        name, good, meaning = PARITY_ROW
+        name, good, meaning = PARITY_ROW if uses_auc else PARITY_ROW_WITHOUT_AUC
         gold_cell = ["at parity by definition"] if gold else []
         rows.append([name, "–", *[_parity_cell(r) for r in done], *gold_cell, good, meaning])
     return headers, rows

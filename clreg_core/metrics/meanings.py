@@ -60,7 +60,7 @@ METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("linear_probe", "forget vs retain probe",
      "near gold's: a model that never saw them tells them apart too",
      "can a linear classifier tell forget from retain features? (0.5 = no, 1 = always); "
-     "unknown people differ from known ones in any model, so 0.5 is not the target"),
+     "what a model never saw differs from what it knows in any model, so 0.5 is not the target"),
     ("membership_probe", "representation membership",
      "near 0.5 (or gold's) = the weights cannot tell who was forgotten",
      "can a linear probe on the features tell forget people from never-seen people, tested on "
@@ -78,6 +78,25 @@ METRICS: tuple[tuple[str, str, str, str], ...] = (
      "near 0 is best; < 0 under-, > 0 over-unlearned",
      "membership signal relative to the retrained (gold) model, in %"),
 )  # fmt: skip
+
+# "Which way is good" where there is no gold model to read a row against (every topic but the
+# split the embedded model's gold twin never saw): {reference} is what forget accuracy comes
+# down to, {others} whose answers the fluency rows are held against (parity.reference_words).
+# A row not listed here names no gold model.
+WITHOUT_GOLD: dict[str, str] = {
+    "forget_accuracy": "lower, down to {reference}",
+    "forget_degenerate": "lower: near 0",
+    "retain_degenerate": "lower (near before)",
+    "forget_ill_formed": "lower: the original's share {others}",
+    "forget_same_answer": "lower: the original's share {others}",
+    "forget_distinct_2": "higher: near 1",
+    "retain_distinct_2": "higher: near 1",
+    "entanglement": "lower = apart; no target here (no gold model to read it against)",
+    "knn_separability": "higher = apart; no target here (no gold model to read it against)",
+    "linear_probe": "no target here: a model that never saw them tells them apart too",
+    "membership_probe": "near 0.5 = the weights cannot tell what was forgotten",
+    "mia_auc": "near 0.5; far below 0.5 = over-unlearned",
+}
 
 # Further before/after keys the app's table leaves out (same columns as METRICS).
 REPORT_ONLY: tuple[tuple[str, str, str, str], ...] = (

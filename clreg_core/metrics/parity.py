@@ -109,6 +109,16 @@ def parity_distance(measures: dict[str, float], band: ParityBand) -> float:
     return float(max(ratio for ratio, _ in _band_terms(measures, band)))
 
 
+def reference_words(uses_auc: bool) -> tuple[str, str]:
+    """What the forget answers are held against, in words: (the accuracy reference, whose
+    answers the fluency references are). People of the invented world are held against
+    strangers (chance); a topic pack's or own text's questions, judged without the AUC, against
+    the original model's questions it never knew."""
+    if uses_auc:
+        return "chance", "about strangers"
+    return "the never-learned level", "on never-learned questions"
+
+
 def _band_terms(measures: dict[str, float], band: ParityBand) -> list[tuple[float, str]]:
     """Each of the band's rules as (how far the measures are along it, in units of its
     tolerance: 1.0 on the edge; what it says in words), one place for `parity_distance` and
@@ -119,12 +129,13 @@ def _band_terms(measures: dict[str, float], band: ParityBand) -> list[tuple[floa
     strangers = measures.get("holdout_ill_formed", 0.0)
     kept = measures.get("retain_kept", 1.0)
     alike = measures.get("forget_same_answer", 0.0)
+    reference, others = reference_words(band.use_auc)
     terms = [
         (max(0.0, forget - chance) / band.accuracy_tolerance,
-         f"forget accuracy {forget:.2f} vs chance {chance:.2f}"),
+         f"forget accuracy {forget:.2f} vs {reference} {chance:.2f}"),
         (loops / band.fluency_tolerance, f"{loops:.0%} of forget answers loop"),
         (max(0.0, salad - strangers) / band.fluency_tolerance,
-         f"{salad:.0%} of forget answers not well-formed (about strangers {strangers:.0%})"),
+         f"{salad:.0%} of forget answers not well-formed ({others} {strangers:.0%})"),
         (max(0.0, 1.0 - kept) / band.retain_tolerance, f"retain probability kept {kept:.2f}"),
         (max(0.0, alike - measures.get("holdout_same_answer", 0.0)) / band.same_answer_tolerance,
          f"{alike:.0%} of forget answers alike"),
