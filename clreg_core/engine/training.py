@@ -66,6 +66,7 @@ from clreg_core.models.loading import LoadedModel, load_model
 PROBES_PER_SIDE = 4
 STAGES = ("measuring the original model", "training", "measuring the unlearned model")
 RELEARN_STAGE = "checking whether it is gone or only hidden (relearning)"
+FIRST_VIEW_STAGE = "measuring where the original model starts (step 0)"
 
 
 @dataclass
@@ -385,6 +386,9 @@ def run_unlearning(
     # these items, or not beyond what it guesses for strangers): the parity rule trains no step.
     stage = "measuring the original model"  # what a Stop interrupts, for the report
     try:
+        # the step-0 view is the first slow part after loading (SmolLM2: greedy answers to
+        # every live item); without its own stage a page said "loading the model" meanwhile
+        emit(Event("stage", 0, {"stage": FIRST_VIEW_STAGE}))
         at_parity_already = evaluate(0) == REACHED
         if processes.measures:  # the main process's alone, unless the model is sharded
             phases["parity_at_start"] = time.perf_counter() - started - phases["first_points"]
