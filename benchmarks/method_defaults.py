@@ -375,7 +375,12 @@ def report(
             f"{c['fluent']}/{n} | {c['all']}/{n} | {s['median_trained_steps']:g} | "
             f"{fmt(s['forget_accuracy'])} ({fmt(s['reference_accuracy'])} "
             f"{s['reference_source']}) | {fmt(s['mia_auc'])} | {fmt(s['retain_accuracy'])} "
-            f"({fmt(s['retain_min'])}) | {fmt(s['forget_ill_formed'])} "
+            + (  # SmolLM2's bar is a share of before (RETAIN_KEPT_MIN)
+                f"({fmt(s['retain_min'])}) | "
+                if model == "embedded"
+                else f"of {fmt(s['retain_before'])} before | "
+            )
+            + f"{fmt(s['forget_ill_formed'])} "
             f"({fmt(s['reference_ill_formed'])}) | {fmt(s['forget_degenerate'])} | "
             f"{sample!r} |"
         )
