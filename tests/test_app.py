@@ -21,7 +21,7 @@ from clreg_core.app.hosting import Hosting
 from clreg_core.app.page import CURVES_EVERY_S
 from clreg_core.app.run_export import cli_command, prune_exports
 from clreg_core.app.run_queue import RunQueue
-from clreg_core.app.run_state import RunState
+from clreg_core.app.run_state import KEPT_BEFORE_STAGE, RunState
 from clreg_core.app.run_tables import (
     GOLD_ANSWER_COLUMN,
     GOLD_COLUMN,
@@ -671,6 +671,27 @@ def test_a_phase_measured_before_gives_its_estimate_and_an_overrun_is_said(tmp_p
     fresh.apply(Event("started", 0, {"device": "cpu"}))
     fresh.mark_done("finished", "")
     assert fresh.end_view_text().endswith("about 48 s left")
+
+
+def test_the_original_models_measurement_has_an_estimate_once_measured_and_none_when_read(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("CLREG_CACHE", str(tmp_path))
+    run = RunState(default_config("embedded"))
+    run.apply(Event("started", 0, {"device": "cpu"}))
+    run.apply(Event("stage", 0, {"stage": "measuring the original model", "kept": False}))
+    assert run.seconds_left() is None and "s left" not in run.progress_text()  # never measured
+    key = phase_costs.cost_key("embedded", "cpu", default_config("embedded").final_eval_items)
+    phase_costs.record(key, phase_costs.MEASURE_BEFORE, 20.0)
+    measured = RunState(default_config("embedded"))
+    measured.apply(Event("started", 0, {"device": "cpu"}))
+    measured.apply(Event("stage", 0, {"stage": "measuring the original model", "kept": False}))
+    assert "about 20 s of this measurement left" in measured.progress_text()
+    # read back from the cache, it takes a moment: no countdown, and the stage says so
+    read = RunState(default_config("embedded"))
+    read.apply(Event("started", 0, {"device": "cpu"}))
+    read.apply(Event("stage", 0, {"stage": "measuring the original model", "kept": True}))
+    assert read.stage == KEPT_BEFORE_STAGE and read.seconds_left() is None
 
 
 # --- the controller on the real embedded model ---

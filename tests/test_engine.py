@@ -8,6 +8,8 @@ import torch
 from tiny_models import loaded_tiny, nonzero_adapter, small_config, tiny_model
 
 from clreg_core.config import RunConfig
+from clreg_core.engine import assessment as assessment_module
+from clreg_core.engine import phase_costs
 from clreg_core.engine.jobs import Job
 from clreg_core.engine.lora import attach_lora, capture_block_outputs, decoder_blocks
 from clreg_core.engine.training import FIRST_VIEW_STAGE, STAGES, run_unlearning
@@ -196,7 +198,9 @@ def test_block_hook_matches_hidden_states(tokenizer):
     assert dict(decoder_blocks(model)[0]._forward_hooks) == hooks_before  # ours are removed
 
 
-def test_events_arrive_in_order(tokenizer, small_task):
+def test_events_arrive_in_order(tokenizer, small_task, tmp_path, monkeypatch):
+    monkeypatch.setenv("CLREG_CACHE", str(tmp_path))  # where the phases' costs are kept
+    monkeypatch.setattr(assessment_module, "_ORIGINAL_CACHE", {})  # as in a new process
     events = []
     result = run_unlearning(
         small_config(steps=4),
@@ -221,6 +225,11 @@ def test_events_arrive_in_order(tokenizer, small_task):
     # the step-0 view has a stage of its own: a page said "loading the model" while it ran
     assert stages == [FIRST_VIEW_STAGE, *STAGES]
     assert kinds.index("stage") < kinds.index("evaluation")
+    # the original model was measured, not read back: the next run's page gets an estimate
+    before_stage = next(e for e in events if e.kind == "stage" and e.data["stage"] == STAGES[0])
+    assert before_stage.data["kept"] is False
+    costs = json.loads((tmp_path / "phase_costs.json").read_text())
+    assert [p for c in costs.values() for p in c if "before" in p] == [phase_costs.MEASURE_BEFORE]
     first_step = kinds.index("step")  # "training" is announced just before the first step
     assert events[first_step - 1].data.get("stage") == "training"
 

@@ -43,12 +43,15 @@ def test_the_original_snapshot_is_read_back_by_a_new_process(
     disk_cache, monkeypatch, tokenizer, small_task
 ):
     first = assessment_for(tokenizer, small_task)
+    assert not first.original_is_kept("weights-a")  # a page gets no "read back" stage
     made = first.measure_original("weights-a")
     assert first.from_disk == []
     assert list((disk_cache / "measurements").glob("original-*.pkl"))
+    assert first.original_is_kept("weights-a")  # in this process
 
     new_process(monkeypatch)
     again = assessment_for(tokenizer, small_task)
+    assert again.original_is_kept("weights-a") and not again.original_is_kept("weights-b")
     read = again.measure_original("weights-a")
     assert again.from_disk == ["original"]
     assert read.metrics == made.metrics and read.answers == made.answers

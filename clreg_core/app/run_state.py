@@ -25,6 +25,10 @@ METHOD_NAMES = {
 }
 
 
+# What "measuring the original model" is when its measurement is read back from the cache
+KEPT_BEFORE_STAGE = "reading the original model's kept measurement"
+
+
 def run_label(config: RunConfig) -> str:
     name = METHOD_NAMES.get(config.method, config.method)
     return f"{name} + CLReg" if config.clreg else name
@@ -89,6 +93,8 @@ class RunState:
             self.device = data.get("device")
         elif kind == "stage":
             self.stage, self.stage_started_at = data["stage"], now
+            if data.get("kept"):  # the original's measurement is read back: a moment
+                self.stage = KEPT_BEFORE_STAGE
         elif kind == "step":
             self.step = event.step
             self.losses.append({"step": event.step, **data["terms"]})
@@ -138,6 +144,9 @@ class RunState:
             return per_step * (self.config.steps - self.step) + (after or 0.0)
         if self.stage == "measuring the unlearned model" and after is not None:
             return after - in_stage
+        if self.stage == "measuring the original model":  # this measurement's own time
+            before = self.measured_cost(phase_costs.MEASURE_BEFORE)
+            return None if before is None else before - in_stage
         return None
 
     def seconds_left(self) -> float | None:
@@ -177,6 +186,8 @@ class RunState:
             ceiling = self.stage == "training" and self.config.stop_at == "parity"
             what = " of training" if self.stage == "training" and not self.measured_cost(
                 phase_costs.MEASURE_AFTER) else ""  # fmt: skip
+            if self.stage == "measuring the original model":
+                what = " of this measurement"  # training's length is not known yet
             text += f" · {'up to ' if ceiling else ''}about {round(left)} s{what} left"
         if self.parity is not None:
             text += f" · {parity_text(self.parity)}"

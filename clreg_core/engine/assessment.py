@@ -168,12 +168,7 @@ class Assessment:
         """The original model's snapshot (adapter off). It depends only on the base weights and
         the items, so it is kept for the life of the process: an A/B pair, a second run in the
         app or a benchmark grid measures it once. `model_id` names the base weights."""
-        key = (
-            model_id,
-            self.feature_layer,
-            self.measurer.max_length,
-            tuple((i.question, i.answer, i.text) for i in self.forget + self.retain + self.holdout),
-        )
+        key = self._original_key(model_id)
         if key not in _ORIGINAL_CACHE:
             _ORIGINAL_CACHE[key] = self._from_disk("original", key, lambda: self.measure(False))
             while len(_ORIGINAL_CACHE) > MAX_CACHED_ORIGINALS:
@@ -181,6 +176,22 @@ class Assessment:
         snapshot = copy.deepcopy(_ORIGINAL_CACHE[key])  # callers add metrics to their copy
         self.judge.ceiling = snapshot.metrics.get("answer_loss_ceiling", self.judge.ceiling)
         return snapshot
+
+    def _original_key(self, model_id: str) -> tuple:
+        return (
+            model_id,
+            self.feature_layer,
+            self.measurer.max_length,
+            tuple((i.question, i.answer, i.text) for i in self.forget + self.retain + self.holdout),
+        )
+
+    def original_is_kept(self, model_id: str) -> bool:
+        """Whether `measure_original` will read its snapshot (this process's or the disk's)
+        rather than measure: a page then waits a moment, not a measurement's time."""
+        key = self._original_key(model_id)
+        return key in _ORIGINAL_CACHE or (
+            self.disk_cache and measurement_cache.is_stored("original", key)
+        )
 
     def _from_disk(self, kind: str, key, measure: Callable[[], Any]):
         """A measurement of a frozen model from the disk cache, else measured and stored there

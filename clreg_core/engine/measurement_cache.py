@@ -63,6 +63,11 @@ def load(kind: str, key: Any) -> Any | None:
         return None
 
 
+def is_stored(kind: str, key: Any) -> bool:
+    """Whether `load` would find a measurement for `key` (without reading it)."""
+    return enabled() and entry_path(kind, key).exists()
+
+
 def store(kind: str, key: Any, value: Any) -> None:
     """Write `value` atomically (a reader never sees half a file); failures are ignored."""
     if not enabled():

@@ -24,7 +24,8 @@ KEPT = 5  # the latest measurements of a phase that make its estimate
 FILE_NAME = "phase_costs.json"
 _LOCK = threading.Lock()
 
-# The phases a page waits through after training, by the names `record` is given.
+# The phases a page waits through around training, by the names `record` is given.
+MEASURE_BEFORE = "measure_before"  # the original model measured (not read from the cache)
 MEASURE_AFTER = "measure_after"  # the unlearned model measured, and the gold model with it
 END_VIEW = "end_view"  # the end view's embeddings, after the run's report
 

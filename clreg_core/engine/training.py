@@ -400,12 +400,20 @@ def run_unlearning(
             # sharded, a process that read a measurement from disk would skip a forward pass
             # the others wait in
             assessment.disk_cache = not processes.sharded
-            emit(Event("stage", 0, {"stage": STAGES[0]}))
+            fingerprint = f"{base_weights_fingerprint(model)}/{precision}/{device.type}"
+            # "kept": read back, not measured; a page estimates only a real measurement
+            kept_already = assessment.original_is_kept(fingerprint)
+            emit(Event("stage", 0, {"stage": STAGES[0], "kept": kept_already}))
             tick = time.perf_counter()
             with autocast_for(config, device):
-                fingerprint = f"{base_weights_fingerprint(model)}/{precision}/{device.type}"
                 before = assessment.measure_original(fingerprint)
             phases["assess_before"] = time.perf_counter() - tick
+            if not kept_already:  # for the next run's estimate of this phase
+                phase_costs.record(
+                    phase_costs.cost_key(config.model, device.type, config.final_eval_items),
+                    phase_costs.MEASURE_BEFORE,
+                    phases["assess_before"],
+                )
             report["metrics"] = {"before": before.metrics}  # kept in a stopped run's report
             report["evaluation_sizes"]["final"] = final_sizes(
                 assessment, config.final_eval_items, before
