@@ -316,6 +316,9 @@ def test_on_a_pack_the_parity_panel_shows_the_distance_it_is_judged_on():
     assert titles[1].startswith("Distance to parity") and "≤ 1 = at parity" in titles[1]
     names = {t.name for t in curves.data}
     assert "NPO + CLReg: distance to parity" in names and "NPO + CLReg: parity AUC" not in names
+    # held against the questions it never knew, not strangers at chance
+    assert "NPO + CLReg: never-learned level" in names
+    assert not any("chance" in name for name in names)
     star = next(t for t in curves.data if t.name == "NPO + CLReg: kept step 4")
     assert list(star.y) == [0.6]  # the kept state, on the distance it was judged by
     band = next(s for s in curves.layout.shapes if s.type == "rect")

@@ -267,6 +267,7 @@ def test_a_smollm2_pack_run_shows_the_distance_to_parity_not_an_unused_auc(page)
     expect(progress).not_to_contain_text("strangers")
     expect(progress).not_to_contain_text("vs chance")
     expect(curves).to_contain_text("kept step")
+    expect(curves).to_contain_text("never-learned level")
     expect(curves).not_to_contain_text("Parity AUC")
     # no gold model for a pack: no gold column, and no row says to read it against one
     metrics = page.locator("#metrics")

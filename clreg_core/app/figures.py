@@ -336,9 +336,11 @@ def _add_parity(fig, run: RunState, index: int, key: str = "parity_auc") -> None
             row=1,
             col=2,
         )
+    # a pack's holdout is the questions the original model never knew, not strangers at chance
+    reference = "holdout accuracy (chance)" if key == "parity_auc" else "never-learned level"
     for key, name, color in (
         ("forget_accuracy", "forget accuracy", FORGET_COLOR),
-        ("holdout_accuracy", "holdout accuracy (chance)", HOLDOUT_COLOR),
+        ("holdout_accuracy", reference, HOLDOUT_COLOR),
         ("forget_degenerate", "forget answers that loop", LOOP_COLOR),
         ("forget_same_answer", "forget answers all alike", SAME_ANSWER_COLOR),
         ("forget_ill_formed", "forget answers not well-formed", SALAD_COLOR),
