@@ -128,8 +128,12 @@ def test_picking_a_method_fills_its_defaults_and_says_what_they_were_measured_to
     assert "3 of 3 seeds on held-out people" in graddiff[-1]
     rmu = app.on_method_change("embedded", "", "rmu", False)[-1]
     assert "does not reliably reach parity" in rmu and "0 of 3 on forget10" in rmu
-    smol = app.on_method_change("smollm2-135m", "", "graddiff", False)[-1]
-    assert "not measured" in smol
+    smol = app.on_method_change("smollm2-135m", "", "graddiff", False)
+    fields = dict(zip([n for n, _, _ in ADVANCED_FIELDS], smol[:-1], strict=True))
+    assert fields["learning_rate"] == 5e-4  # its own rate on SmolLM2, not NPO's 1e-3
+    assert "1 of 2 seeds on chemical elements" in smol[-1] and "Held out" in smol[-1]
+    assert "did not reach parity" in app.on_method_change("smollm2-135m", "", "rmu", True)[-1]
+    assert "not measured" in app.on_method_change("smollm2-135m", "", "gradascent", False)[-1]
 
 
 def test_form_passes_the_stop_rule():

@@ -180,4 +180,7 @@ def test_a_method_gets_its_own_defaults_under_the_callers_settings():
         assert config_from_args(args) == config
     npo = default_config("embedded")
     assert npo.learning_rate == MODEL_DEFAULTS["embedded"]["learning_rate"]
-    assert method_defaults("smollm2-135m", "graddiff", False) == {}  # not measured there
+    # SmolLM2 has its own GradDiff setting (CLReg on too); a method not tuned there has none
+    assert method_defaults("smollm2-135m", "graddiff", True)["learning_rate"] == 5e-4
+    assert method_defaults("smollm2-135m", "simnpo", False) == {}
+    assert default_config("smollm2-135m", method="graddiff").retain_loss == "kl"  # the model's

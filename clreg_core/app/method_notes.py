@@ -3,8 +3,9 @@ when the method is picked (BENCHMARKS.md "Every method at its defaults").
 
 Each finding is a measured cell of benchmarks/method_defaults.py: 3 seeds on a split nobody
 tuned on (world:untuned15) and on forget10, judged on the final measurement: parity held,
-retain accuracy kept, forget answers well-formed. A method and model not measured (every
-method on SmolLM2-135M, so far) says so.
+retain accuracy kept, forget answers well-formed. On SmolLM2-135M (minutes a run on a 2-core
+CPU) each cell is a few runs: seed 0 on the chemical-elements pack, and where that looked
+promising a second seed and a held-out pack. A method and model not measured says so.
 """
 
 from __future__ import annotations
@@ -46,6 +47,39 @@ FINDINGS: dict[tuple[str, str, bool], str] = {
     "on held-out people, 0 of 3 on forget10, at RMU's settings (retain weight 5, 200-step "
     "ceiling). Its answers stay fluent, but forget accuracy ends above the gold model's (0.09-0.13 "
     "vs 0.05-0.08 on forget10) or retain accuracy dips below 0.95 (0.87-0.93).",
+    # SmolLM2-135M: tuned on pack:chemical_elements, one seed held out on pack:space_exploration
+    # (benchmarks/results/method_defaults_smollm2.jsonl; each run is minutes on a 2-core CPU)
+    ("smollm2-135m", "npo", False): "on the chemical-elements pack not measured alone; held "
+    "out (space exploration, seed 0) it did not reach parity by its 80-step ceiling: forget "
+    "accuracy 0.05 against a never-learned level of 0.00, 16% of its answers loop "
+    '("The NASA 2023 2023 2023"), retain kept 0.92 of before.',
+    ("smollm2-135m", "npo", True): "parity reached and held, retain kept and fluent answers "
+    "in 2 of 3 seeds on chemical elements (retain kept 0.93-0.95 of before); the third "
+    "stopped at its ceiling with 29% of its answers looping. Held out (space exploration, seed "
+    "0) it forgot every answer and kept retain, but did not reach parity: 16% of its answers "
+    "loop, against 6% on questions it never knew.",
+    ("smollm2-135m", "graddiff", False): "at its own settings (learning rate 5e-4, guess weight "
+    "2) parity held with retain kept 0.92 of before and fluent answers in 1 of 2 seeds on "
+    "chemical elements; the other seed gave one same element to 35% of its questions. Held "
+    "out (space exploration, seed 0) it stopped short: forget accuracy 0.16 vs 0.00, "
+    "retain kept 0.83. At NPO's rate it kept 0.83 and 30% of its answers were not well-formed.",
+    ("smollm2-135m", "graddiff", True): "it did not reach parity on chemical elements (seed 0) "
+    "at GradDiff's settings: retain kept 0.88 of before, forget accuracy 0.05 vs 0.03; at NPO's "
+    "rate 0.83, with 40% of its answers not well-formed.",
+    ("smollm2-135m", "simnpo", False): "it did not reach parity on chemical elements (seed "
+    "0) in the settings tried: at NPO's it stays fluent and keeps 0.96 of its retain answers "
+    "but ends at forget accuracy 0.05 vs 0.03 at its 80-step ceiling; with a 150-step ceiling "
+    "the final measurement is at the level (0.00, retain 0.92), but the live check never "
+    "called parity; twice the rate is worse (0.15).",
+    ("smollm2-135m", "simnpo", True): "it did not reach parity on chemical elements (seed 0): "
+    "its answers loop (80% at NPO's rate, 30% at half of it, vs 3% on questions it never "
+    "knew).",
+    ("smollm2-135m", "rmu", False): "it did not reach parity on chemical elements (seed 0): "
+    "at the model's settings it kept 0.75 of its retain answers and 55% of its forget answers "
+    "were not well-formed; steering 3 with retain weight 30 kept 0.92, but 40% still not "
+    'well-formed ("… is proposed to bePAA.").',
+    ("smollm2-135m", "rmu", True): "it did not reach parity on chemical elements (seed 0): "
+    "retain kept 0.79 of before, 25% of its forget answers not well-formed.",
 }
 
 
