@@ -178,15 +178,11 @@ def _has_parity(run: RunState) -> bool:
     return any("parity_auc" in e["metrics"] for e in run.evaluations)
 
 
-def _uses_auc(run: RunState) -> bool:
-    """Whether the run's parity rule reads the AUC (reports before this flag: it did)."""
-    return all(e["metrics"].get("parity_uses_auc", 1.0) for e in run.evaluations)
-
-
 def _parity_key(runs: Sequence[RunState]) -> str:
     """What the parity panel draws: the AUC, unless no run with parity uses it."""
     measured = [r for r in runs if _has_parity(r)]
-    return "parity_distance" if measured and not any(map(_uses_auc, measured)) else "parity_auc"
+    uses_auc = any(run.parity_uses_auc() for run in measured)
+    return "parity_distance" if measured and not uses_auc else "parity_auc"
 
 
 def _series(run: RunState, key: str) -> tuple[list[int], list[float]]:

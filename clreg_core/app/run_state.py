@@ -109,6 +109,18 @@ class RunState:
         elif kind in DONE:
             self.mark_done(kind, data.get("reason", ""), data.get("report"))
 
+    def parity_uses_auc(self) -> bool:
+        """Whether this run's parity reads the membership AUC (people of the invented world
+        against strangers); a topic pack's or own text's does not. From the live evaluations'
+        flag (there from the first parity measures on), else the parity summary's band (reports
+        from before either: it did)."""
+        flags = [e["metrics"]["parity_uses_auc"] for e in self.evaluations
+                 if "parity_uses_auc" in e["metrics"]]  # fmt: skip
+        if flags:
+            return all(flags)
+        band = (self.parity or (self.report or {}).get("parity") or {}).get("band") or {}
+        return bool(band.get("uses_auc", True))
+
     # --- progress ---
     def fraction(self) -> float:
         """Share of the run done, for a progress bar: measuring is ~5% at each end."""

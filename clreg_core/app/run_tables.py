@@ -105,13 +105,6 @@ def gold_metrics(runs: Sequence[RunState]) -> dict:
     return {}
 
 
-def _uses_auc(runs: Sequence[RunState]) -> bool:
-    """Whether the runs' parity reads the membership AUC (world people against strangers); a
-    topic pack's or own text's does not (reports from before the flag: it did)."""
-    bands = [((r.parity or r.report.get("parity") or {}).get("band") or {}) for r in runs]
-    return all(band.get("uses_auc", True) for band in bands)
-
-
 def _parity_cell(run: RunState) -> str:
     parity = run.parity or run.report.get("parity")
     return parity_text(parity) if parity else "–"
@@ -130,7 +123,7 @@ def metrics_table(runs: Sequence[RunState]) -> tuple[list[str], list[list[str]]]
     headers = ["metric", "before", *[f"after {r.label}" for r in done], *gold_header]
     headers += ["good when", "what it means"]
     rows = []
-    uses_auc = _uses_auc(done)
+    uses_auc = all(run.parity_uses_auc() for run in done)
     reference, others = reference_words(uses_auc)
     for key, name, good, meaning in METRICS:
         if key not in before and not any(key in r.report["metrics"]["after"] for r in done):
