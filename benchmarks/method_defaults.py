@@ -103,26 +103,26 @@ def load_rows(path: Path) -> list[dict]:
 # --- the criteria ---------------------------------------------------------------------------
 
 
-def reference_accuracy(row: dict) -> tuple[float | None, str]:
-    """Gold's forget accuracy where there is a gold model, else the holdout's (chance) at the
-    kept step; with which one it is."""
+def _reference(row: dict, measure: str) -> tuple[float | None, str]:
+    """Gold's forget `measure` where there is a gold model, else the holdout's at the kept step
+    (the parity summary's closest evaluation); with which one it is."""
     gold = row.get("gold") or {}
-    if gold.get("forget_accuracy") is not None:
-        return gold["forget_accuracy"], "gold"
+    if gold.get(f"forget_{measure}") is not None:
+        return gold[f"forget_{measure}"], "gold"
     closest = (row.get("parity") or {}).get("closest") or {}
-    if closest.get("holdout_accuracy") is not None:
-        return closest["holdout_accuracy"], "holdout"
+    if closest.get(f"holdout_{measure}") is not None:
+        return closest[f"holdout_{measure}"], "holdout"
     return None, "none"
+
+
+def reference_accuracy(row: dict) -> tuple[float | None, str]:
+    """The forget accuracy a run is held to: gold's, else chance (the holdout's)."""
+    return _reference(row, "accuracy")
 
 
 def reference_ill_formed(row: dict) -> tuple[float | None, str]:
-    gold = row.get("gold") or {}
-    if gold.get("forget_ill_formed") is not None:
-        return gold["forget_ill_formed"], "gold"
-    closest = (row.get("parity") or {}).get("closest") or {}
-    if closest.get("holdout_ill_formed") is not None:
-        return closest["holdout_ill_formed"], "holdout"
-    return None, "none"
+    """The share of not well-formed forget answers a run is held to: gold's, else the holdout's."""
+    return _reference(row, "ill_formed")
 
 
 def retain_kept(row: dict) -> bool:
